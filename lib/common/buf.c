@@ -1,0 +1,70 @@
+/* Growable byte buffer used by every encoder. */
+#include <stdio.h>
+
+#include "cm.h"
+
+void cm_buf_reserve(cm_buf_t *b, size_t extra) {
+    if (b->len + extra <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra) cap *= 2;
+    b->data = cm_realloc(b->data, cap);
+    b->cap = cap;
+}
+
+void cm_buf_append(cm_buf_t *b, const void *data, size_t n) {
+    if (n == 0) return;
+    cm_buf_reserve(b, n);
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+}
+
+void cm_buf_append_str(cm_buf_t *b, const char *s) { cm_buf_append(b, s, strlen(s)); }
+
+void cm_buf_printf(cm_buf_t *b, const char *fmt, ...) {
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    cm_buf_reserve(b, (size_t)n + 1);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    b->len += (size_t)n;
+}
+
+void cm_buf_put8(cm_buf_t *b, uint8_t v) { cm_buf_append(b, &v, 1); }
+
+void cm_buf_put16(cm_buf_t *b, uint16_t v) {
+    cm_buf_reserve(b, 2);
+    cm_wr16(b->data + b->len, v);
+    b->len += 2;
+}
+
+void cm_buf_put32(cm_buf_t *b, uint32_t v) {
+    cm_buf_reserve(b, 4);
+    cm_wr32(b->data + b->len, v);
+    b->len += 4;
+}
+
+void cm_buf_put64(cm_buf_t *b, uint64_t v) {
+    cm_buf_reserve(b, 8);
+    cm_wr64(b->data + b->len, v);
+    b->len += 8;
+}
+
+char *cm_buf_take_str(cm_buf_t *b) {
+    cm_buf_reserve(b, 1);
+    b->data[b->len] = '\0';
+    char *s = (char *)b->data;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return s;
+}
+
+void cm_buf_reset(cm_buf_t *b) { b->len = 0; }
+
+void cm_buf_free(cm_buf_t *b) {
+    cm_free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}

@@ -1,0 +1,1 @@
+/* lib/proto/batch.c: being written. */

@@ -1,0 +1,1 @@
+/* lib/proto/compress.c: being written. */

@@ -1,0 +1,1 @@
+/* lib/proto/ext.c: being written. */

@@ -1,0 +1,1 @@
+/* lib/proto/frame.c: being written. */

@@ -1,0 +1,1 @@
+/* lib/proto/headers.c: being written. */

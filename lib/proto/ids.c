@@ -1,0 +1,1 @@
+/* lib/proto/ids.c: being written. */

@@ -1,0 +1,1 @@
+/* lib/proto/json.c: being written. */

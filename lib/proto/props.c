@@ -1,0 +1,160 @@
+/* Message properties: "name\1value\2name\1value" (message.md §3). */
+#include "proto.h"
+
+void proto_props_free(proto_props_t *p) {
+    for (size_t i = 0; i < p->count; i++) {
+        cm_free(p->names[i]);
+        cm_free(p->vals[i]);
+    }
+    cm_free(p->names);
+    cm_free(p->vals);
+    memset(p, 0, sizeof *p);
+}
+
+void proto_props_copy(proto_props_t *dst, const proto_props_t *src) {
+    memset(dst, 0, sizeof *dst);
+    for (size_t i = 0; i < src->count; i++) proto_props_set(dst, src->names[i], src->vals[i]);
+}
+
+static ssize_t find_index(const proto_props_t *p, const char *name) {
+    for (size_t i = 0; i < p->count; i++)
+        if (strcmp(p->names[i], name) == 0) return (ssize_t)i;
+    return -1;
+}
+
+const char *proto_props_get(const proto_props_t *p, const char *name) {
+    ssize_t i = find_index(p, name);
+    return i < 0 ? NULL : p->vals[i];
+}
+
+void proto_props_set(proto_props_t *p, const char *name, const char *val) {
+    ssize_t i = find_index(p, name);
+    if (i >= 0) {
+        cm_free(p->vals[i]);
+        if (val) {
+            p->vals[i] = cm_strdup(val);
+            return;
+        }
+        cm_free(p->names[i]);
+        memmove(&p->names[i], &p->names[i + 1], (p->count - (size_t)i - 1) * sizeof(char *));
+        memmove(&p->vals[i], &p->vals[i + 1], (p->count - (size_t)i - 1) * sizeof(char *));
+        p->count--;
+        return;
+    }
+    if (!val) return;
+    if (p->count == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 8;
+        p->names = cm_realloc(p->names, p->cap * sizeof(char *));
+        p->vals = cm_realloc(p->vals, p->cap * sizeof(char *));
+    }
+    p->names[p->count] = cm_strdup(name);
+    p->vals[p->count] = cm_strdup(val);
+    p->count++;
+}
+
+/* Strict UTF-8 check (no overlongs, no surrogates), so a garbled properties string is
+ * reported rather than passed on to consumers. */
+static bool valid_utf8(const uint8_t *s, size_t len) {
+    size_t i = 0;
+    while (i < len) {
+        uint8_t c = s[i];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xE0) == 0xC0) {
+            n = 1, cp = c & 0x1F;
+        } else if ((c & 0xF0) == 0xE0) {
+            n = 2, cp = c & 0x0F;
+        } else if ((c & 0xF8) == 0xF0) {
+            n = 3, cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + n >= len) return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        static const uint32_t min[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+rmq_err_t proto_props_parse(const char *text, size_t len, proto_props_t *out) {
+    memset(out, 0, sizeof *out);
+    if (!valid_utf8((const uint8_t *)text, len)) return RMQ_ERR_BAD_PROPERTIES;
+    size_t pos = 0;
+    while (pos < len) {
+        const char *pair = text + pos;
+        const char *end = memchr(pair, PROTO_PROP_SEP, len - pos);
+        size_t pair_len = end ? (size_t)(end - pair) : len - pos;
+        pos += pair_len + (end ? 1 : 0);
+        if (pair_len == 0) continue;
+        const char *sep = memchr(pair, PROTO_NAME_SEP, pair_len);
+        if (!sep) {
+            proto_props_free(out);
+            return RMQ_ERR_BAD_PROPERTIES;
+        }
+        size_t name_len = (size_t)(sep - pair), val_len = pair_len - name_len - 1;
+        if (name_len == 0 || val_len == 0) continue; /* Java keeps only complete pairs */
+        if (memchr(pair, '\0', pair_len)) {
+            proto_props_free(out);
+            return RMQ_ERR_BAD_PROPERTIES;
+        }
+        char *name = cm_strndup(pair, name_len);
+        char *val = cm_strndup(sep + 1, val_len);
+        proto_props_set(out, name, val);
+        cm_free(name);
+        cm_free(val);
+    }
+    return RMQ_OK;
+}
+
+void proto_props_encode(const proto_props_t *p, cm_buf_t *out) {
+    for (size_t i = 0; i < p->count; i++) {
+        if (i) cm_buf_put8(out, PROTO_PROP_SEP);
+        cm_buf_append_str(out, p->names[i]);
+        cm_buf_put8(out, PROTO_NAME_SEP);
+        cm_buf_append_str(out, p->vals[i]);
+    }
+}
+
+bool proto_props_find(const char *text, size_t len, const char *name, const char **val,
+                      size_t *val_len) {
+    size_t name_len = strlen(name), pos = 0;
+    bool found = false;
+    while (pos < len) {
+        const char *pair = text + pos;
+        const char *end = memchr(pair, PROTO_PROP_SEP, len - pos);
+        size_t pair_len = end ? (size_t)(end - pair) : len - pos;
+        pos += pair_len + (end ? 1 : 0);
+        if (pair_len > name_len && memcmp(pair, name, name_len) == 0 &&
+            pair[name_len] == PROTO_NAME_SEP && pair_len > name_len + 1) {
+            *val = pair + name_len + 1;
+            *val_len = pair_len - name_len - 1;
+            found = true; /* keep going: the last one wins */
+        }
+    }
+    return found;
+}
+
+/* MessageConst.STRING_HASH_SET: names the Java client will not take as user properties. */
+static const char *const reserved[] = {
+    "TRACE_ON", "MSG_REGION", "KEYS", "TAGS", "WAIT", "DELAY", "RETRY_TOPIC", "REAL_TOPIC",
+    "REAL_QID", "TRAN_MSG", "PGROUP", "MIN_OFFSET", "MAX_OFFSET", "BUYER_ID",
+    "ORIGIN_MESSAGE_ID", "TRANSFER_FLAG", "CORRECTION_FLAG", "MQ2_FLAG", "RECONSUME_TIME",
+    "UNIQ_KEY", "MAX_RECONSUME_TIMES", "CONSUME_START_TIME", "TRAN_PREPARED_QUEUE_OFFSET",
+    "TRANSACTION_CHECK_TIMES", "CHECK_IMMUNITY_TIME_IN_SECONDS", "INSTANCE_ID",
+    "CORRELATION_ID", "REPLY_TO_CLIENT", "TTL", "ARRIVE_TIME", "PUSH_REPLY_TIME", "CLUSTER",
+    "MSG_TYPE", "INNER_MULTI_QUEUE_OFFSET", "INNER_MULTI_DISPATCH", "__SHARDINGKEY",
+    "TIMER_DELIVER_MS", "TIMER_DELAY_SEC", "TIMER_DELAY_MS", "__transactionId__", NULL};
+
+bool proto_props_reserved(const char *name) {
+    for (const char *const *r = reserved; *r; r++)
+        if (strcmp(*r, name) == 0) return true;
+    return false;
+}

@@ -1,0 +1,1 @@
+/* lib/proto/record.c: being written. */

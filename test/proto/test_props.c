@@ -1,0 +1,61 @@
+/* Message properties (message.md §3): parse, encode, find, the Java reader's leniency. */
+#include <criterion/criterion.h>
+
+#include "proto/proto.h"
+
+Test(props, parse_with_and_without_trailing_separator) {
+    const char with[] = "KEYS\x01k-s0\x02UNIQ_KEY\x01" "FD00\x02WAIT\x01true\x02TAGS\x01" "A\x02";
+    proto_props_t p;
+    cr_assert_eq(proto_props_parse(with, sizeof with - 1, &p), RMQ_OK);
+    cr_assert_eq(p.count, 4);
+    cr_assert_str_eq(proto_props_get(&p, "TAGS"), "A");
+    cr_assert_str_eq(proto_props_get(&p, "KEYS"), "k-s0");
+    proto_props_free(&p);
+    cr_assert_eq(proto_props_parse(with, sizeof with - 2, &p), RMQ_OK);
+    cr_assert_eq(p.count, 4);
+    cr_assert_str_eq(proto_props_get(&p, "TAGS"), "A");
+    proto_props_free(&p);
+}
+
+Test(props, duplicates_last_wins_and_empty_pairs_skipped) {
+    const char s[] = "WAIT\x01true\x02TAGS\x01" "A\x02\x02" "E\x01\x02\x01v\x02WAIT\x01" "false";
+    proto_props_t p;
+    cr_assert_eq(proto_props_parse(s, sizeof s - 1, &p), RMQ_OK);
+    cr_assert_eq(p.count, 2);
+    cr_assert_str_eq(proto_props_get(&p, "WAIT"), "false");
+    const char *v;
+    size_t vl;
+    cr_assert(proto_props_find(s, sizeof s - 1, "WAIT", &v, &vl));
+    cr_assert_eq(vl, 5);
+    cr_assert_eq(memcmp(v, "false", 5), 0);
+    cr_assert_not(proto_props_find(s, sizeof s - 1, "KEYS", &v, &vl));
+    proto_props_free(&p);
+}
+
+Test(props, malformed_is_an_error) {
+    proto_props_t p;
+    cr_assert_eq(proto_props_parse("novalue", 7, &p), RMQ_ERR_BAD_PROPERTIES);
+    cr_assert_eq(proto_props_parse("a\x01\xff\xfe", 4, &p), RMQ_ERR_BAD_PROPERTIES);
+    cr_assert_eq(proto_props_parse("a\x01\xc3", 3, &p), RMQ_ERR_BAD_PROPERTIES);
+    cr_assert_eq(proto_props_parse("a\x01" "b\x00" "c", 5, &p), RMQ_ERR_BAD_PROPERTIES);
+}
+
+Test(props, encode_round_trip) {
+    proto_props_t p = {0}, q;
+    proto_props_set(&p, "TAGS", "A");
+    proto_props_set(&p, "KEYS", "k1 k2");
+    proto_props_set(&p, "x", "\xc3\xa9");
+    cm_buf_t b = CM_BUF_INIT;
+    proto_props_encode(&p, &b);
+    cr_assert_eq(b.len, strlen("TAGS\x01" "A\x02KEYS\x01k1 k2\x02x\x01\xc3\xa9"));
+    cr_assert_eq(proto_props_parse((char *)b.data, b.len, &q), RMQ_OK);
+    cr_assert_eq(q.count, 3);
+    cr_assert_str_eq(proto_props_get(&q, "x"), "\xc3\xa9");
+    proto_props_set(&q, "KEYS", NULL);
+    cr_assert_eq(q.count, 2);
+    cr_assert_null(proto_props_get(&q, "KEYS"));
+    cr_assert_str_eq(proto_props_get(&q, "x"), "\xc3\xa9");
+    proto_props_free(&p);
+    proto_props_free(&q);
+    cm_buf_free(&b);
+}
