@@ -11,8 +11,11 @@ pc=$(dirname "$(find "$dest" -name rmq.pc | head -1)")
 export PKG_CONFIG_PATH="$pc" PKG_CONFIG_SYSROOT_DIR="$dest"
 flags=$(pkg-config --cflags --libs rmq)
 echo "pkg-config: $flags"
-cc -std=c11 -Wall -Werror -o "$dest/hello" "$src" $flags
 libdir=$(dirname "$(find "$dest" -name 'librmq.so.0' | head -1)")
+# A sanitizer build of librmq needs the program linked with the same runtime first.
+san=""
+ldd "$libdir/librmq.so.0" | grep -q libasan && san="-fsanitize=address,undefined"
+cc -std=c11 -Wall -Werror $san -o "$dest/hello" "$src" $flags
 # SONAME must be librmq.so.0 so programs survive compatible upgrades.
 objdump -p "$libdir/librmq.so.0" | grep -q 'SONAME *librmq.so.0' || { echo "SONAME is not librmq.so.0"; exit 1; }
 LD_LIBRARY_PATH="$libdir" "$dest/hello"
