@@ -1,1 +1,115 @@
-/* lib/proto/ext.c: being written. */
+/* lib/proto/ext.c: extFields, the flattened custom header of a remoting command: an ordered
+ * list of text pairs. Typed reads follow Java's Long.parseLong / Boolean rules closely enough
+ * to accept everything a Java peer writes, and flag anything else as malformed. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <strings.h>
+
+#include "proto.h"
+
+void proto_ext_free(proto_ext_t *ext) {
+    for (size_t i = 0; i < ext->count; i++) {
+        cm_free(ext->keys[i]);
+        cm_free(ext->vals[i]);
+    }
+    cm_free(ext->keys);
+    cm_free(ext->vals);
+    memset(ext, 0, sizeof *ext);
+}
+
+static ssize_t ext_find(const proto_ext_t *ext, const char *key) {
+    for (size_t i = 0; i < ext->count; i++)
+        if (strcmp(ext->keys[i], key) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+static void ext_remove(proto_ext_t *ext, size_t at) {
+    cm_free(ext->keys[at]);
+    cm_free(ext->vals[at]);
+    size_t tail = ext->count - at - 1;
+    memmove(ext->keys + at, ext->keys + at + 1, tail * sizeof *ext->keys);
+    memmove(ext->vals + at, ext->vals + at + 1, tail * sizeof *ext->vals);
+    ext->count--;
+}
+
+/* A NULL val removes the key: Java leaves null header fields out of extFields. */
+void proto_ext_set(proto_ext_t *ext, const char *key, const char *val) {
+    ssize_t at = ext_find(ext, key);
+    if (!val) {
+        if (at >= 0)
+            ext_remove(ext, (size_t)at);
+        return;
+    }
+    if (at >= 0) {
+        cm_free(ext->vals[at]);
+        ext->vals[at] = cm_strdup(val);
+        return;
+    }
+    if (ext->count == ext->cap) {
+        ext->cap = ext->cap ? ext->cap * 2 : 8;
+        ext->keys = cm_realloc(ext->keys, ext->cap * sizeof *ext->keys);
+        ext->vals = cm_realloc(ext->vals, ext->cap * sizeof *ext->vals);
+    }
+    ext->keys[ext->count] = cm_strdup(key);
+    ext->vals[ext->count++] = cm_strdup(val);
+}
+
+void proto_ext_set_int(proto_ext_t *ext, const char *key, int64_t val) {
+    char text[24];
+    snprintf(text, sizeof text, "%" PRId64, val);
+    proto_ext_set(ext, key, text);
+}
+
+void proto_ext_set_bool(proto_ext_t *ext, const char *key, bool val) {
+    proto_ext_set(ext, key, val ? "true" : "false");
+}
+
+const char *proto_ext_get(const proto_ext_t *ext, const char *key) {
+    ssize_t at = ext_find(ext, key);
+    return at >= 0 ? ext->vals[at] : NULL;
+}
+
+/* Decimal int64 with an optional sign, nothing else (no spaces, no hex), overflow refused:
+ * the set Long.parseLong accepts for ASCII digits. */
+static bool parse_int64(const char *s, int64_t *out) {
+    bool neg = *s == '-';
+    if (*s == '-' || *s == '+')
+        s++;
+    if (!*s)
+        return false;
+    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    uint64_t u = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return false;
+        unsigned d = (unsigned)(*s - '0');
+        if (u > (limit - d) / 10)
+            return false;
+        u = u * 10 + d;
+    }
+    *out = neg ? (int64_t)(0 - u) : (int64_t)u;
+    return true;
+}
+
+rmq_err_t proto_ext_get_int(const proto_ext_t *ext, const char *key, int64_t *out) {
+    const char *v = proto_ext_get(ext, key);
+    if (!v)
+        return RMQ_ERR_NOT_FOUND;
+    return parse_int64(v, out) ? RMQ_OK : RMQ_ERR_MALFORMED;
+}
+
+/* Java's Boolean.parseBoolean ignores case; anything but true/false is refused here rather
+ * than silently read as false. */
+rmq_err_t proto_ext_get_bool(const proto_ext_t *ext, const char *key, bool *out) {
+    const char *v = proto_ext_get(ext, key);
+    if (!v)
+        return RMQ_ERR_NOT_FOUND;
+    if (strcasecmp(v, "true") == 0)
+        *out = true;
+    else if (strcasecmp(v, "false") == 0)
+        *out = false;
+    else
+        return RMQ_ERR_MALFORMED;
+    return RMQ_OK;
+}

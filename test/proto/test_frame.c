@@ -1,0 +1,543 @@
+/* Remoting frames (remoting.md §1, §2) and extFields: round trips through both header forms,
+ * the exact JSON shape Java writes, and one distinct error for each kind of bad input. Run
+ * under ASan to show the decoder never reads outside the buffer it is given. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+
+#include "proto/proto.h"
+
+/* Decodes a copy of the bytes in a buffer of exactly len bytes, so ASan sees any read past
+ * the end. */
+static rmq_err_t decode_exact(const uint8_t *bytes, size_t len, size_t max, proto_cmd_t *cmd) {
+    uint8_t *copy = cm_malloc(len ? len : 1);
+    if (len)
+        memcpy(copy, bytes, len);
+    rmq_err_t err = proto_frame_decode(copy, len, max, cmd);
+    cm_free(copy);
+    return err;
+}
+
+static void assert_same_cmd(const proto_cmd_t *a, const proto_cmd_t *b, bool same_has_ext) {
+    cr_assert_eq(a->code, b->code);
+    cr_assert_eq(a->language, b->language);
+    cr_assert_eq(a->version, b->version);
+    cr_assert_eq(a->opaque, b->opaque);
+    cr_assert_eq(a->flag, b->flag);
+    if (a->remark)
+        cr_assert_str_eq(a->remark, b->remark);
+    else
+        cr_assert_null(b->remark);
+    cr_assert_eq(a->ext.count, b->ext.count);
+    for (size_t i = 0; i < a->ext.count; i++) {
+        cr_assert_str_eq(a->ext.keys[i], b->ext.keys[i]);
+        cr_assert_str_eq(a->ext.vals[i], b->ext.vals[i]);
+    }
+    /* Whether an extFields map is present at all (a local command may fill ext without
+     * setting has_ext; the decoder reports the key it saw). */
+    if (same_has_ext)
+        cr_assert_eq(a->has_ext || a->ext.count > 0, b->has_ext);
+    cr_assert_eq(a->body_len, b->body_len);
+    if (a->body_len)
+        cr_assert_eq(memcmp(a->body, b->body, a->body_len), 0);
+    else
+        cr_assert_null(b->body);
+}
+
+/* Encodes cmd with serialize type ser, decodes it back and compares every field. */
+static void round_trip(proto_cmd_t *cmd, uint8_t ser) {
+    cm_buf_t b = CM_BUF_INIT;
+    proto_cmd_t back;
+    cmd->serialize = ser;
+    cr_assert_eq(proto_frame_encode(cmd, &b), RMQ_OK);
+    size_t size;
+    cr_assert_eq(proto_frame_size(b.data, b.len, 0, &size), RMQ_OK);
+    cr_assert_eq(size, b.len);
+    cr_assert_eq(b.data[4], ser);
+    cr_assert_eq(decode_exact(b.data, b.len, 0, &back), RMQ_OK);
+    cr_assert_eq(back.serialize, ser);
+    /* Binary cannot carry "extFields":{} apart from no extFields. */
+    assert_same_cmd(cmd, &back, ser == PROTO_SER_JSON || cmd->ext.count > 0);
+    proto_cmd_free(&back);
+    cm_buf_free(&b);
+}
+
+static void round_trip_both(proto_cmd_t *cmd) {
+    round_trip(cmd, PROTO_SER_JSON);
+    round_trip(cmd, PROTO_SER_ROCKETMQ);
+}
+
+Test(frame, round_trip_plain_request) {
+    proto_cmd_t c;
+    proto_cmd_request(&c, PROTO_HEART_BEAT, 7);
+    cr_assert_eq(c.language, PROTO_LANG_CPP);
+    cr_assert_eq(c.version, PROTO_VERSION);
+    cr_assert_eq(c.serialize, PROTO_SER_JSON);
+    round_trip_both(&c);
+    proto_cmd_free(&c);
+}
+
+Test(frame, round_trip_remark_ext_body_flags) {
+    proto_cmd_t c;
+    proto_cmd_request(&c, PROTO_SEND_MESSAGE_V2, -5);
+    proto_ext_set(&c.ext, "a", "group");
+    proto_ext_set(&c.ext, "i", "KEYS\x01k\x02TAGS\x01\xc3\xa9 \"q\" \\ \n\t");
+    proto_ext_set(&c.ext, "", "empty key");
+    proto_ext_set(&c.ext, "empty", "");
+    proto_ext_set_int(&c.ext, "g", INT64_MIN);
+    proto_ext_set_bool(&c.ext, "k", false);
+    proto_cmd_set_body(&c, "\0\x01\xff body", 8);
+    round_trip_both(&c);
+    c.flag = PROTO_FLAG_ONEWAY;
+    cr_assert(proto_cmd_is_oneway(&c));
+    round_trip_both(&c);
+
+    proto_cmd_t r;
+    proto_cmd_response(&r, &c, RMQ_ERR_TOPIC_NOT_EXIST, "No topic route info\nSee faq");
+    cr_assert(proto_cmd_is_response(&r));
+    cr_assert_not(proto_cmd_is_oneway(&r));
+    cr_assert_eq(r.opaque, -5);
+    round_trip_both(&r);
+    r.has_ext = true; /* "extFields":{} */
+    round_trip_both(&r);
+    proto_cmd_free(&r);
+    proto_cmd_free(&c);
+}
+
+Test(frame, round_trip_extreme_values) {
+    proto_cmd_t c;
+    proto_cmd_request(&c, INT16_MAX, INT32_MAX);
+    c.version = INT16_MIN;
+    c.flag = INT32_MIN | PROTO_FLAG_RESPONSE;
+    c.language = PROTO_LANG_NODE_JS;
+    round_trip_both(&c);
+    c.language = 200; /* no name: JSON carries the number */
+    round_trip_both(&c);
+    proto_cmd_free(&c);
+}
+
+Test(frame, response_takes_request_serialize_type) {
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_PULL_MESSAGE, 3);
+    req.serialize = PROTO_SER_ROCKETMQ;
+    proto_cmd_response(&resp, &req, 0, NULL);
+    cr_assert_eq(resp.serialize, PROTO_SER_ROCKETMQ);
+    cr_assert_eq(resp.flag, PROTO_FLAG_RESPONSE);
+    cr_assert_eq(resp.opaque, 3);
+    cr_assert_null(resp.remark);
+    proto_cmd_free(&resp);
+    proto_cmd_free(&req);
+}
+
+static char *header_text(const proto_cmd_t *c) {
+    cm_buf_t b = CM_BUF_INIT;
+    cr_assert_eq(proto_frame_encode(c, &b), RMQ_OK);
+    size_t hlen = cm_rd32(b.data + 4) & 0xFFFFFF;
+    char *s = cm_strndup((char *)b.data + 8, hlen);
+    cm_buf_free(&b);
+    return s;
+}
+
+Test(frame, json_header_has_java_shape) {
+    proto_cmd_t c;
+    proto_cmd_request(&c, PROTO_GET_ROUTEINFO_BY_TOPIC, 0);
+    c.language = PROTO_LANG_JAVA;
+    proto_ext_set(&c.ext, "topic", "TBW102");
+    char *s = header_text(&c);
+    cr_assert_str_eq(s, "{\"code\":105,\"extFields\":{\"topic\":\"TBW102\"},\"flag\":0,"
+                        "\"language\":\"JAVA\",\"opaque\":0,\"serializeTypeCurrentRPC\":\"JSON\","
+                        "\"version\":409}");
+    cm_free(s);
+    proto_cmd_free(&c);
+
+    proto_cmd_t req, r;
+    proto_cmd_request(&req, PROTO_GET_ROUTEINFO_BY_TOPIC, 2);
+    proto_cmd_response(&r, &req, 17, "no \"route\"");
+    s = header_text(&r);
+    cr_assert_str_eq(s, "{\"code\":17,\"flag\":1,\"language\":\"CPP\",\"opaque\":2,"
+                        "\"remark\":\"no \\\"route\\\"\",\"serializeTypeCurrentRPC\":\"JSON\","
+                        "\"version\":409}");
+    cm_free(s);
+    r.has_ext = true;
+    s = header_text(&r);
+    cr_assert(strstr(s, "\"code\":17,\"extFields\":{},\"flag\":1") != NULL, "%s", s);
+    cm_free(s);
+    proto_cmd_free(&r);
+    proto_cmd_free(&req);
+}
+
+/* Wraps a header (JSON text or binary bytes) and a body into a frame. */
+static void make_frame(cm_buf_t *b, uint8_t ser, const void *hdr, size_t hlen, const void *body,
+                       size_t blen) {
+    b->len = 0;
+    cm_buf_put32(b, (uint32_t)(4 + hlen + blen));
+    cm_buf_put32(b, ((uint32_t)ser << 24) | (uint32_t)hlen);
+    cm_buf_append(b, hdr, hlen);
+    cm_buf_append(b, body, blen);
+}
+
+static rmq_err_t decode_json_header(const char *json, proto_cmd_t *c) {
+    cm_buf_t b = CM_BUF_INIT;
+    make_frame(&b, PROTO_SER_JSON, json, strlen(json), NULL, 0);
+    rmq_err_t err = decode_exact(b.data, b.len, 0, c);
+    cm_buf_free(&b);
+    return err;
+}
+
+Test(frame, json_header_leniency) {
+    proto_cmd_t c;
+    /* language by number, keys in any order, ext values as numbers and booleans, nulls. */
+    cr_assert_eq(decode_json_header("{\"version\":317,\"language\":9,\"opaque\":4,"
+                                    "\"extFields\":{\"queueId\":3,\"order\":true,"
+                                    "\"offset\":12345678901234,\"n\":null,\"x\":1.5},"
+                                    "\"remark\":null,\"code\":11,\"flag\":2,\"unknown\":[1]}",
+                                    &c),
+                 RMQ_OK);
+    cr_assert_eq(c.code, 11);
+    cr_assert_eq(c.language, 9);
+    cr_assert_eq(c.version, 317);
+    cr_assert_eq(c.opaque, 4);
+    cr_assert_eq(c.flag, 2);
+    cr_assert_null(c.remark);
+    cr_assert(c.has_ext);
+    cr_assert_eq(c.ext.count, 4);
+    cr_assert_str_eq(proto_ext_get(&c.ext, "queueId"), "3");
+    cr_assert_str_eq(proto_ext_get(&c.ext, "order"), "true");
+    cr_assert_str_eq(proto_ext_get(&c.ext, "offset"), "12345678901234");
+    cr_assert_str_eq(proto_ext_get(&c.ext, "x"), "1.5");
+    cr_assert_null(proto_ext_get(&c.ext, "n"));
+    proto_cmd_free(&c);
+
+    /* Unknown language names (a newer peer) read as OTHER; absent fields stay 0. */
+    cr_assert_eq(decode_json_header("{\"code\":34,\"language\":\"COBOL\"}", &c), RMQ_OK);
+    cr_assert_eq(c.language, PROTO_LANG_OTHER);
+    cr_assert_eq(c.opaque, 0);
+    cr_assert_not(c.has_ext);
+    proto_cmd_free(&c);
+
+    cr_assert_eq(decode_json_header("{\"code\":34,\"language\":\"GO\",\"extFields\":{}}", &c),
+                 RMQ_OK);
+    cr_assert_eq(c.language, 9);
+    cr_assert(c.has_ext);
+    cr_assert_eq(c.ext.count, 0);
+    proto_cmd_free(&c);
+}
+
+Test(frame, bad_json_headers) {
+    proto_cmd_t c;
+    const char *bad[] = {
+        "{\"code\":105,",                   /* unterminated */
+        "[105]",                            /* not an object */
+        "{\"code\":\"105\"}",               /* code not a number */
+        "{\"code\":4294967296}",            /* code beyond int32 */
+        "{\"code\":1.5}",                   /* code not an integer */
+        "{\"code\":1,\"remark\":7}",        /* remark not a string */
+        "{\"code\":1,\"extFields\":[]}",    /* extFields not an object */
+        "{\"code\":1,\"extFields\":{{\"a\":1}:\"v\"}}", /* object key in extFields */
+        "{\"code\":1} x",                   /* trailing garbage */
+        "",                                 /* empty header */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(decode_json_header(bad[i], &c), RMQ_ERR_BAD_JSON, "%s", bad[i]);
+        cr_assert_null(c.remark);
+        cr_assert_eq(c.ext.count, 0);
+    }
+    /* A NUL cannot live in a C-string field: refused, not silently cut. */
+    cr_assert_eq(decode_json_header("{\"remark\":\"a\\u0000b\"}", &c), RMQ_ERR_MALFORMED);
+    cr_assert_eq(decode_json_header("{\"extFields\":{\"k\":\"a\\u0000\"}}", &c),
+                 RMQ_ERR_MALFORMED);
+}
+
+static void valid_frame(cm_buf_t *b, uint8_t ser) {
+    proto_cmd_t c;
+    proto_cmd_request(&c, PROTO_SEND_MESSAGE_V2, 9);
+    c.serialize = ser;
+    c.remark = cm_strdup("remark");
+    proto_ext_set(&c.ext, "topic", "T");
+    proto_ext_set(&c.ext, "queueId", "1");
+    proto_cmd_set_body(&c, "hello", 5);
+    b->len = 0;
+    cr_assert_eq(proto_frame_encode(&c, b), RMQ_OK);
+    proto_cmd_free(&c);
+}
+
+Test(frame, truncated_at_every_byte) {
+    for (uint8_t ser = 0; ser <= 1; ser++) {
+        cm_buf_t b = CM_BUF_INIT;
+        valid_frame(&b, ser);
+        for (size_t n = 0; n < b.len; n++) {
+            proto_cmd_t c;
+            size_t size;
+            cr_assert_eq(decode_exact(b.data, n, 0, &c), RMQ_ERR_TRUNCATED, "ser %d at %zu",
+                         ser, n);
+            cr_assert_eq(proto_frame_size(b.data, n, 0, &size),
+                         n < 4 ? RMQ_ERR_TRUNCATED : RMQ_OK);
+        }
+        proto_cmd_t c;
+        cr_assert_eq(decode_exact(b.data, b.len, 0, &c), RMQ_OK);
+        proto_cmd_free(&c);
+        cm_buf_free(&b);
+    }
+}
+
+Test(frame, length_field_that_lies) {
+    for (uint8_t ser = 0; ser <= 1; ser++) {
+        cm_buf_t b = CM_BUF_INIT;
+        proto_cmd_t c;
+        valid_frame(&b, ser);
+        uint32_t len = cm_rd32(b.data);
+        /* Announces more than there is: the rest has not arrived. */
+        cm_wr32(b.data, len + 1);
+        cr_assert_eq(decode_exact(b.data, b.len, 0, &c), RMQ_ERR_TRUNCATED);
+        /* Announces less: bytes after the frame, or a header that no longer fits. */
+        cm_wr32(b.data, len - 1);
+        cr_assert_eq(decode_exact(b.data, b.len, 0, &c), RMQ_ERR_MALFORMED);
+        size_t hlen = cm_rd32(b.data + 4) & 0xFFFFFF;
+        cm_wr32(b.data, (uint32_t)(4 + hlen - 1));
+        cr_assert_eq(decode_exact(b.data, hlen + 7, 0, &c), RMQ_ERR_MALFORMED);
+        /* Below the 4-byte minimum (the header-length word). */
+        cm_wr32(b.data, 3);
+        cr_assert_eq(decode_exact(b.data, 7, 0, &c), RMQ_ERR_MALFORMED);
+        cm_wr32(b.data, 0);
+        cr_assert_eq(decode_exact(b.data, 4, 0, &c), RMQ_ERR_MALFORMED);
+        cm_buf_free(&b);
+    }
+}
+
+Test(frame, header_length_beyond_frame) {
+    for (uint8_t ser = 0; ser <= 1; ser++) {
+        cm_buf_t b = CM_BUF_INIT;
+        proto_cmd_t c;
+        valid_frame(&b, ser);
+        uint32_t body_len = 5, hlen = cm_rd32(b.data + 4) & 0xFFFFFF;
+        cm_wr32(b.data + 4, ((uint32_t)ser << 24) | (hlen + body_len + 1));
+        cr_assert_eq(decode_exact(b.data, b.len, 0, &c), RMQ_ERR_MALFORMED);
+        cm_wr32(b.data + 4, ((uint32_t)ser << 24) | 0xFFFFFF);
+        cr_assert_eq(decode_exact(b.data, b.len, 0, &c), RMQ_ERR_MALFORMED);
+        /* Header length exactly the frame: legal, the body just got shorter (and then the
+         * header no longer parses). */
+        cm_wr32(b.data + 4, ((uint32_t)ser << 24) | (hlen + body_len));
+        rmq_err_t err = decode_exact(b.data, b.len, 0, &c);
+        cr_assert_eq(err, ser ? RMQ_ERR_MALFORMED : RMQ_ERR_BAD_JSON);
+        cm_buf_free(&b);
+    }
+}
+
+Test(frame, frame_too_large) {
+    uint8_t hdr[8];
+    size_t size;
+    proto_cmd_t c;
+    cm_wr32(hdr, 0x80000000u); /* 2 GiB: negative as Java's int, still too large */
+    cm_wr32(hdr + 4, 0);
+    cr_assert_eq(proto_frame_size(hdr, 8, 0, &size), RMQ_ERR_FRAME_TOO_LARGE);
+    cr_assert_eq(decode_exact(hdr, 8, 0, &c), RMQ_ERR_FRAME_TOO_LARGE);
+    cm_wr32(hdr, 0xFFFFFFFFu);
+    cr_assert_eq(proto_frame_size(hdr, 8, PROTO_MAX_FRAME, &size), RMQ_ERR_FRAME_TOO_LARGE);
+    /* Java's limit counts the length field: 16 MiB in all is the largest frame allowed. */
+    cm_wr32(hdr, PROTO_MAX_FRAME - 4);
+    cr_assert_eq(proto_frame_size(hdr, 8, 0, &size), RMQ_OK);
+    cr_assert_eq(size, PROTO_MAX_FRAME);
+    cr_assert_eq(decode_exact(hdr, 8, 0, &c), RMQ_ERR_TRUNCATED);
+    cm_wr32(hdr, PROTO_MAX_FRAME - 3);
+    cr_assert_eq(proto_frame_size(hdr, 8, 0, &size), RMQ_ERR_FRAME_TOO_LARGE);
+    cr_assert_eq(decode_exact(hdr, 8, 0, &c), RMQ_ERR_FRAME_TOO_LARGE);
+    /* A caller's smaller limit. */
+    cm_buf_t b = CM_BUF_INIT;
+    valid_frame(&b, PROTO_SER_JSON);
+    cr_assert_eq(decode_exact(b.data, b.len, b.len - 1, &c), RMQ_ERR_FRAME_TOO_LARGE);
+    cr_assert_eq(decode_exact(b.data, b.len, b.len, &c), RMQ_OK);
+    proto_cmd_free(&c);
+    cm_buf_free(&b);
+}
+
+Test(frame, unknown_serialize_type) {
+    cm_buf_t b = CM_BUF_INIT;
+    proto_cmd_t c;
+    valid_frame(&b, PROTO_SER_JSON);
+    for (unsigned ser = 2; ser < 256; ser += 51) {
+        b.data[4] = (uint8_t)ser;
+        cr_assert_eq(decode_exact(b.data, b.len, 0, &c), RMQ_ERR_UNSUPPORTED);
+    }
+    proto_cmd_request(&c, 1, 1);
+    c.serialize = 2;
+    b.len = 0;
+    cr_assert_eq(proto_frame_encode(&c, &b), RMQ_ERR_UNSUPPORTED);
+    cr_assert_eq(b.len, 0);
+    proto_cmd_free(&c);
+    cm_buf_free(&b);
+}
+
+/* A binary header built field by field so each length can be made to lie. */
+typedef struct bin_hdr {
+    int32_t remark_len;      /* announced */
+    const char *remark;      /* bytes actually present (may differ in length) */
+    int32_t ext_len;         /* announced; -1000 means "the real length" */
+    const uint8_t *ext;
+    size_t ext_bytes;
+} bin_hdr_t;
+
+static rmq_err_t decode_bin(const bin_hdr_t *h, proto_cmd_t *c) {
+    cm_buf_t hb = CM_BUF_INIT, fb = CM_BUF_INIT;
+    cm_buf_put16(&hb, 310);
+    cm_buf_put8(&hb, 0);
+    cm_buf_put16(&hb, 409);
+    cm_buf_put32(&hb, 77);
+    cm_buf_put32(&hb, 0);
+    cm_buf_put32(&hb, (uint32_t)h->remark_len);
+    if (h->remark)
+        cm_buf_append_str(&hb, h->remark);
+    cm_buf_put32(&hb, (uint32_t)(h->ext_len == -1000 ? (int32_t)h->ext_bytes : h->ext_len));
+    cm_buf_append(&hb, h->ext, h->ext_bytes);
+    make_frame(&fb, PROTO_SER_ROCKETMQ, hb.data, hb.len, "body", 4);
+    rmq_err_t err = decode_exact(fb.data, fb.len, 0, c);
+    cm_buf_free(&hb);
+    cm_buf_free(&fb);
+    return err;
+}
+
+Test(frame, binary_header_layout) {
+    static const uint8_t ext[] = {0, 1, 'k', 0, 0, 0, 2, 'v', '1', 0, 2, 'k', '2', 0, 0, 0, 0};
+    bin_hdr_t h = {3, "abc", -1000, ext, sizeof ext};
+    proto_cmd_t c;
+    cr_assert_eq(decode_bin(&h, &c), RMQ_OK);
+    cr_assert_eq(c.code, 310);
+    cr_assert_eq(c.version, 409);
+    cr_assert_eq(c.opaque, 77);
+    cr_assert_str_eq(c.remark, "abc");
+    cr_assert_eq(c.ext.count, 2);
+    cr_assert_str_eq(proto_ext_get(&c.ext, "k"), "v1");
+    cr_assert_str_eq(proto_ext_get(&c.ext, "k2"), "");
+    cr_assert_eq(c.body_len, 4);
+    cr_assert_eq(memcmp(c.body, "body", 4), 0);
+    /* Re-encoding gives the same bytes. */
+    cm_buf_t b = CM_BUF_INIT;
+    cr_assert_eq(proto_frame_encode(&c, &b), RMQ_OK);
+    cr_assert_eq(b.len, 8 + 21 + 3 + sizeof ext + 4);
+    cr_assert_eq(memcmp(b.data + 8 + 21 + 3, ext, sizeof ext), 0);
+    proto_cmd_free(&c);
+    cm_buf_free(&b);
+
+    bin_hdr_t none = {0, NULL, 0, NULL, 0};
+    cr_assert_eq(decode_bin(&none, &c), RMQ_OK);
+    cr_assert_null(c.remark);
+    cr_assert_not(c.has_ext);
+    proto_cmd_free(&c);
+}
+
+Test(frame, binary_lengths_that_lie) {
+    static const uint8_t ext[] = {0, 1, 'k', 0, 0, 0, 2, 'v', '1'};
+    static const uint8_t key_lies[] = {0, 9, 'k', 0, 0, 0, 2, 'v', '1'};
+    static const uint8_t val_lies[] = {0, 1, 'k', 0, 0, 0, 9, 'v', '1'};
+    static const uint8_t val_neg[] = {0, 1, 'k', 0xFF, 0xFF, 0xFF, 0xFE, 'v', '1'};
+    static const uint8_t key_neg[] = {0x80, 0, 'k', 0, 0, 0, 2, 'v', '1'};
+    static const uint8_t cut[] = {0, 1, 'k', 0, 0};
+    static const uint8_t nul[] = {0, 1, 'k', 0, 0, 0, 2, 'v', '\0'};
+    const bin_hdr_t cases[] = {
+        {9, "abc", -1000, ext, sizeof ext},        /* remark longer than the header */
+        {4, "abc", -1000, ext, sizeof ext},        /* remark swallows the ext length */
+        {-1, NULL, -1000, ext, sizeof ext},        /* negative remark length */
+        {INT32_MIN, NULL, -1000, ext, sizeof ext}, /* very negative */
+        {0, NULL, (int32_t)sizeof ext + 1, ext, sizeof ext}, /* ext length too big */
+        {0, NULL, (int32_t)sizeof ext - 1, ext, sizeof ext}, /* ext length too small */
+        {0, NULL, -1, ext, sizeof ext},            /* negative ext length */
+        {0, NULL, -1000, key_lies, sizeof key_lies},
+        {0, NULL, -1000, val_lies, sizeof val_lies},
+        {0, NULL, -1000, val_neg, sizeof val_neg},
+        {0, NULL, -1000, key_neg, sizeof key_neg},
+        {0, NULL, -1000, cut, sizeof cut},
+        {0, NULL, -1000, nul, sizeof nul},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        proto_cmd_t c;
+        cr_assert_eq(decode_bin(&cases[i], &c), RMQ_ERR_MALFORMED, "case %zu", i);
+        cr_assert_null(c.remark);
+        cr_assert_eq(c.ext.count, 0);
+        cr_assert_null(c.body);
+    }
+    /* A header shorter than the 21 fixed bytes (13 of fields, two 4-byte lengths). */
+    cm_buf_t fb = CM_BUF_INIT;
+    proto_cmd_t c;
+    for (size_t n = 0; n < 21; n++) {
+        static const uint8_t zeros[21];
+        make_frame(&fb, PROTO_SER_ROCKETMQ, zeros, n, NULL, 0);
+        cr_assert_eq(decode_exact(fb.data, fb.len, 0, &c), RMQ_ERR_MALFORMED, "hlen %zu", n);
+    }
+    cm_buf_free(&fb);
+}
+
+Test(frame, binary_refuses_what_does_not_fit) {
+    proto_cmd_t c;
+    cm_buf_t b = CM_BUF_INIT;
+    cm_buf_append(&b, "keep", 4);
+    proto_cmd_request(&c, 200001, 1); /* 5.x POP codes need JSON */
+    c.serialize = PROTO_SER_ROCKETMQ;
+    cr_assert_eq(proto_frame_encode(&c, &b), RMQ_ERR_UNSUPPORTED);
+    cr_assert_eq(b.len, 4);
+    c.serialize = PROTO_SER_JSON;
+    cr_assert_eq(proto_frame_encode(&c, &b), RMQ_OK);
+    cr_assert_eq(memcmp(b.data, "keep", 4), 0);
+    proto_cmd_t back;
+    cr_assert_eq(decode_exact(b.data + 4, b.len - 4, 0, &back), RMQ_OK);
+    cr_assert_eq(back.code, 200001);
+    proto_cmd_free(&back);
+    proto_cmd_free(&c);
+    cm_buf_free(&b);
+}
+
+Test(ext, set_get_replace_remove) {
+    proto_ext_t e = {0};
+    proto_ext_set(&e, "b", "1");
+    proto_ext_set(&e, "a", "2");
+    proto_ext_set(&e, "b", "3");
+    cr_assert_eq(e.count, 2);
+    cr_assert_str_eq(e.keys[0], "b");
+    cr_assert_str_eq(e.vals[0], "3");
+    cr_assert_str_eq(proto_ext_get(&e, "a"), "2");
+    cr_assert_null(proto_ext_get(&e, "c"));
+    proto_ext_set(&e, "b", NULL);
+    cr_assert_eq(e.count, 1);
+    cr_assert_str_eq(e.keys[0], "a");
+    for (int i = 0; i < 100; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%d", i);
+        proto_ext_set_int(&e, key, i);
+    }
+    cr_assert_eq(e.count, 101);
+    cr_assert_str_eq(proto_ext_get(&e, "k99"), "99");
+    proto_ext_free(&e);
+    cr_assert_eq(e.count, 0);
+}
+
+Test(ext, typed_reads) {
+    proto_ext_t e = {0};
+    int64_t v;
+    bool b;
+    proto_ext_set_int(&e, "max", INT64_MAX);
+    proto_ext_set_int(&e, "min", INT64_MIN);
+    proto_ext_set(&e, "plus", "+12");
+    proto_ext_set(&e, "over", "9223372036854775808");
+    proto_ext_set(&e, "space", " 1");
+    proto_ext_set(&e, "empty", "");
+    proto_ext_set(&e, "sign", "-");
+    proto_ext_set_bool(&e, "t", true);
+    proto_ext_set(&e, "T", "TRUE");
+    proto_ext_set(&e, "yes", "yes");
+    cr_assert_eq(proto_ext_get_int(&e, "max", &v), RMQ_OK);
+    cr_assert_eq(v, INT64_MAX);
+    cr_assert_eq(proto_ext_get_int(&e, "min", &v), RMQ_OK);
+    cr_assert_eq(v, INT64_MIN);
+    cr_assert_eq(proto_ext_get_int(&e, "plus", &v), RMQ_OK);
+    cr_assert_eq(v, 12);
+    cr_assert_eq(proto_ext_get_int(&e, "over", &v), RMQ_ERR_MALFORMED);
+    cr_assert_eq(proto_ext_get_int(&e, "space", &v), RMQ_ERR_MALFORMED);
+    cr_assert_eq(proto_ext_get_int(&e, "empty", &v), RMQ_ERR_MALFORMED);
+    cr_assert_eq(proto_ext_get_int(&e, "sign", &v), RMQ_ERR_MALFORMED);
+    cr_assert_eq(proto_ext_get_int(&e, "absent", &v), RMQ_ERR_NOT_FOUND);
+    cr_assert_eq(proto_ext_get_bool(&e, "t", &b), RMQ_OK);
+    cr_assert(b);
+    cr_assert_str_eq(proto_ext_get(&e, "t"), "true");
+    cr_assert_eq(proto_ext_get_bool(&e, "T", &b), RMQ_OK);
+    cr_assert(b);
+    cr_assert_eq(proto_ext_get_bool(&e, "yes", &b), RMQ_ERR_MALFORMED);
+    cr_assert_eq(proto_ext_get_bool(&e, "absent", &b), RMQ_ERR_NOT_FOUND);
+    proto_ext_free(&e);
+}
