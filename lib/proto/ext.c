@@ -19,8 +19,7 @@ void proto_ext_free(proto_ext_t *ext) {
 
 static ssize_t ext_find(const proto_ext_t *ext, const char *key) {
     for (size_t i = 0; i < ext->count; i++)
-        if (strcmp(ext->keys[i], key) == 0)
-            return (ssize_t)i;
+        if (strcmp(ext->keys[i], key) == 0) return (ssize_t)i;
     return -1;
 }
 
@@ -37,8 +36,7 @@ static void ext_remove(proto_ext_t *ext, size_t at) {
 void proto_ext_set(proto_ext_t *ext, const char *key, const char *val) {
     ssize_t at = ext_find(ext, key);
     if (!val) {
-        if (at >= 0)
-            ext_remove(ext, (size_t)at);
+        if (at >= 0) ext_remove(ext, (size_t)at);
         return;
     }
     if (at >= 0) {
@@ -74,18 +72,14 @@ const char *proto_ext_get(const proto_ext_t *ext, const char *key) {
  * the set Long.parseLong accepts for ASCII digits. */
 static bool parse_int64(const char *s, int64_t *out) {
     bool neg = *s == '-';
-    if (*s == '-' || *s == '+')
-        s++;
-    if (!*s)
-        return false;
+    if (*s == '-' || *s == '+') s++;
+    if (!*s) return false;
     uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     uint64_t u = 0;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9')
-            return false;
+        if (*s < '0' || *s > '9') return false;
         unsigned d = (unsigned)(*s - '0');
-        if (u > (limit - d) / 10)
-            return false;
+        if (u > (limit - d) / 10) return false;
         u = u * 10 + d;
     }
     *out = neg ? (int64_t)(0 - u) : (int64_t)u;
@@ -94,8 +88,7 @@ static bool parse_int64(const char *s, int64_t *out) {
 
 rmq_err_t proto_ext_get_int(const proto_ext_t *ext, const char *key, int64_t *out) {
     const char *v = proto_ext_get(ext, key);
-    if (!v)
-        return RMQ_ERR_NOT_FOUND;
+    if (!v) return RMQ_ERR_NOT_FOUND;
     return parse_int64(v, out) ? RMQ_OK : RMQ_ERR_MALFORMED;
 }
 
@@ -103,8 +96,7 @@ rmq_err_t proto_ext_get_int(const proto_ext_t *ext, const char *key, int64_t *ou
  * than silently read as false. */
 rmq_err_t proto_ext_get_bool(const proto_ext_t *ext, const char *key, bool *out) {
     const char *v = proto_ext_get(ext, key);
-    if (!v)
-        return RMQ_ERR_NOT_FOUND;
+    if (!v) return RMQ_ERR_NOT_FOUND;
     if (strcasecmp(v, "true") == 0)
         *out = true;
     else if (strcasecmp(v, "false") == 0)

@@ -11,8 +11,8 @@
 
 /* LanguageCode names by ordinal: JSON headers carry the name. */
 static const char *const lang_names[] = {
-    "JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY",
-    "OTHER", "HTTP", "GO", "PHP", "OMS", "RUST", "NODE_JS",
+    "JAVA",  "CPP",  "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY",
+    "OTHER", "HTTP", "GO",     "PHP",    "OMS",    "RUST",   "NODE_JS",
 };
 #define LANG_COUNT ((int32_t)(sizeof lang_names / sizeof lang_names[0]))
 
@@ -68,16 +68,12 @@ void proto_cmd_take_body(proto_cmd_t *cmd, uint8_t *body, size_t len) {
 /* ================================================================ frame envelope */
 
 rmq_err_t proto_frame_size(const uint8_t *buf, size_t len, size_t max_frame, size_t *frame_size) {
-    if (len < 4)
-        return RMQ_ERR_TRUNCATED;
-    if (max_frame == 0)
-        max_frame = PROTO_MAX_FRAME;
+    if (len < 4) return RMQ_ERR_TRUNCATED;
+    if (max_frame == 0) max_frame = PROTO_MAX_FRAME;
     /* Read unsigned: a length with bit 31 set announces 2 GiB or more, not a negative size. */
     uint64_t total = (uint64_t)cm_rd32(buf) + 4;
-    if (total > max_frame)
-        return RMQ_ERR_FRAME_TOO_LARGE;
-    if (total < 8)
-        return RMQ_ERR_MALFORMED; /* no room for the header-length word */
+    if (total > max_frame) return RMQ_ERR_FRAME_TOO_LARGE;
+    if (total < 8) return RMQ_ERR_MALFORMED; /* no room for the header-length word */
     *frame_size = (size_t)total;
     return RMQ_OK;
 }
@@ -87,8 +83,7 @@ rmq_err_t proto_frame_size(const uint8_t *buf, size_t len, size_t max_frame, siz
 /* A header integer. Absent or null leaves Java's default 0; anything but a number that fits
  * int32 makes the header undecodable. */
 static bool json_int32(const proto_json_t *v, int32_t *out) {
-    if (!v || v->type == PJ_NULL)
-        return true;
+    if (!v || v->type == PJ_NULL) return true;
     if (v->type != PJ_NUMBER || v->i < INT32_MIN || v->i > INT32_MAX || (double)v->i != v->d)
         return false;
     *out = (int32_t)v->i;
@@ -116,10 +111,15 @@ static bool json_language(const proto_json_t *v, int32_t *out) {
 static char *json_to_text(const proto_json_t *v) {
     cm_buf_t b = CM_BUF_INIT;
     switch (v->type) {
-    case PJ_NULL: return NULL;
-    case PJ_STRING: return cm_strndup(v->s, v->len);
-    case PJ_BOOL: return cm_strdup(v->b ? "true" : "false");
-    default: proto_json_write(&b, v); return cm_buf_take_str(&b);
+    case PJ_NULL:
+        return NULL;
+    case PJ_STRING:
+        return cm_strndup(v->s, v->len);
+    case PJ_BOOL:
+        return cm_strdup(v->b ? "true" : "false");
+    default:
+        proto_json_write(&b, v);
+        return cm_buf_take_str(&b);
     }
 }
 
@@ -129,20 +129,15 @@ static bool has_nul(const proto_json_t *v) {
 }
 
 static rmq_err_t json_ext(const proto_json_t *obj, proto_cmd_t *cmd) {
-    if (!obj || obj->type == PJ_NULL)
-        return RMQ_OK;
-    if (obj->type != PJ_OBJECT)
-        return RMQ_ERR_BAD_JSON;
+    if (!obj || obj->type == PJ_NULL) return RMQ_OK;
+    if (obj->type != PJ_OBJECT) return RMQ_ERR_BAD_JSON;
     cmd->has_ext = true;
     for (size_t i = 0; i < obj->len; i++) {
         const proto_json_t *k = obj->keys[i], *v = obj->items[i];
-        if (k->type != PJ_STRING && k->type != PJ_NUMBER)
-            return RMQ_ERR_BAD_JSON;
-        if (has_nul(k) || has_nul(v))
-            return RMQ_ERR_MALFORMED;
+        if (k->type != PJ_STRING && k->type != PJ_NUMBER) return RMQ_ERR_BAD_JSON;
+        if (has_nul(k) || has_nul(v)) return RMQ_ERR_MALFORMED;
         char *key = json_to_text(k), *val = json_to_text(v);
-        if (val)
-            proto_ext_set(&cmd->ext, key, val);
+        if (val) proto_ext_set(&cmd->ext, key, val);
         cm_free(key);
         cm_free(val);
     }
@@ -150,8 +145,7 @@ static rmq_err_t json_ext(const proto_json_t *obj, proto_cmd_t *cmd) {
 }
 
 static rmq_err_t json_header_fields(const proto_json_t *h, proto_cmd_t *cmd) {
-    if (h->type != PJ_OBJECT)
-        return RMQ_ERR_BAD_JSON;
+    if (h->type != PJ_OBJECT) return RMQ_ERR_BAD_JSON;
     if (!json_int32(proto_json_get(h, "code"), &cmd->code) ||
         !json_language(proto_json_get(h, "language"), &cmd->language) ||
         !json_int32(proto_json_get(h, "version"), &cmd->version) ||
@@ -160,10 +154,8 @@ static rmq_err_t json_header_fields(const proto_json_t *h, proto_cmd_t *cmd) {
         return RMQ_ERR_BAD_JSON;
     const proto_json_t *remark = proto_json_get(h, "remark");
     if (remark && remark->type != PJ_NULL) {
-        if (remark->type != PJ_STRING)
-            return RMQ_ERR_BAD_JSON;
-        if (has_nul(remark))
-            return RMQ_ERR_MALFORMED;
+        if (remark->type != PJ_STRING) return RMQ_ERR_BAD_JSON;
+        if (has_nul(remark)) return RMQ_ERR_MALFORMED;
         cmd->remark = cm_strndup(remark->s, remark->len);
     }
     return json_ext(proto_json_get(h, "extFields"), cmd);
@@ -172,8 +164,7 @@ static rmq_err_t json_header_fields(const proto_json_t *h, proto_cmd_t *cmd) {
 static rmq_err_t json_header_decode(const uint8_t *hdr, size_t len, proto_cmd_t *cmd) {
     proto_json_t *h;
     rmq_err_t err = proto_json_parse((const char *)hdr, len, &h);
-    if (err != RMQ_OK)
-        return err;
+    if (err != RMQ_OK) return err;
     err = json_header_fields(h, cmd);
     proto_json_free(h);
     return err;
@@ -190,8 +181,7 @@ static void json_header_encode(const proto_cmd_t *cmd, cm_buf_t *out) {
         json_key(out, "extFields");
         cm_buf_put8(out, '{');
         for (size_t i = 0; i < cmd->ext.count; i++) {
-            if (i)
-                cm_buf_put8(out, ',');
+            if (i) cm_buf_put8(out, ',');
             proto_json_put_str(out, cmd->ext.keys[i], strlen(cmd->ext.keys[i]));
             cm_buf_put8(out, ':');
             proto_json_put_str(out, cmd->ext.vals[i], strlen(cmd->ext.vals[i]));
@@ -221,24 +211,21 @@ typedef struct reader {
 } reader_t;
 
 static bool rd_u8(reader_t *r, uint8_t *v) {
-    if (r->left < 1)
-        return false;
+    if (r->left < 1) return false;
     *v = r->p[0];
     r->p++, r->left--;
     return true;
 }
 
 static bool rd_i16(reader_t *r, int16_t *v) {
-    if (r->left < 2)
-        return false;
+    if (r->left < 2) return false;
     *v = (int16_t)cm_rd16(r->p);
     r->p += 2, r->left -= 2;
     return true;
 }
 
 static bool rd_i32(reader_t *r, int32_t *v) {
-    if (r->left < 4)
-        return false;
+    if (r->left < 4) return false;
     *v = (int32_t)cm_rd32(r->p);
     r->p += 4, r->left -= 4;
     return true;
@@ -247,8 +234,7 @@ static bool rd_i32(reader_t *r, int32_t *v) {
 /* A length-prefixed text: fails when the length is negative, exceeds what is left, or the
  * text holds a NUL (see has_nul). */
 static bool rd_text(reader_t *r, int32_t n, char **out) {
-    if (n < 0 || (size_t)n > r->left || memchr(r->p, '\0', (size_t)n))
-        return false;
+    if (n < 0 || (size_t)n > r->left || memchr(r->p, '\0', (size_t)n)) return false;
     *out = cm_strndup((const char *)r->p, (size_t)n);
     r->p += n, r->left -= (size_t)n;
     return true;
@@ -262,12 +248,10 @@ static bool bin_ext_decode(reader_t *r, proto_cmd_t *cmd) {
         char *key = NULL, *val = NULL;
         bool ok = rd_i16(r, &klen) && rd_text(r, klen, &key) && rd_i32(r, &vlen) &&
                   rd_text(r, vlen, &val);
-        if (ok)
-            proto_ext_set(&cmd->ext, key, val);
+        if (ok) proto_ext_set(&cmd->ext, key, val);
         cm_free(key);
         cm_free(val);
-        if (!ok)
-            return false;
+        if (!ok) return false;
     }
     return true;
 }
@@ -287,12 +271,10 @@ static rmq_err_t bin_header_decode(const uint8_t *hdr, size_t len, proto_cmd_t *
     cmd->code = code;
     cmd->language = lang;
     cmd->version = version;
-    if (remark_len > 0 && !rd_text(&r, remark_len, &cmd->remark))
-        return RMQ_ERR_MALFORMED;
+    if (remark_len > 0 && !rd_text(&r, remark_len, &cmd->remark)) return RMQ_ERR_MALFORMED;
     if (remark_len < 0 || !rd_i32(&r, &ext_len) || ext_len < 0 || (size_t)ext_len != r.left)
         return RMQ_ERR_MALFORMED;
-    if (!bin_ext_decode(&r, cmd))
-        return RMQ_ERR_MALFORMED;
+    if (!bin_ext_decode(&r, cmd)) return RMQ_ERR_MALFORMED;
     cmd->has_ext = cmd->ext.count > 0; /* binary cannot tell an empty map from none */
     return RMQ_OK;
 }
@@ -313,8 +295,7 @@ static rmq_err_t bin_header_encode(const proto_cmd_t *cmd, cm_buf_t *out) {
     cm_buf_put32(out, 0); /* patched below */
     for (size_t i = 0; i < cmd->ext.count; i++) {
         size_t klen = strlen(cmd->ext.keys[i]), vlen = strlen(cmd->ext.vals[i]);
-        if (klen > INT16_MAX)
-            return RMQ_ERR_UNSUPPORTED;
+        if (klen > INT16_MAX) return RMQ_ERR_UNSUPPORTED;
         cm_buf_put16(out, (uint16_t)klen);
         cm_buf_append(out, cmd->ext.keys[i], klen);
         cm_buf_put32(out, (uint32_t)vlen);
@@ -330,16 +311,12 @@ rmq_err_t proto_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, p
     size_t size;
     proto_cmd_init(cmd);
     rmq_err_t err = proto_frame_size(buf, len, max_frame, &size);
-    if (err != RMQ_OK)
-        return err;
-    if (len < size)
-        return RMQ_ERR_TRUNCATED;
-    if (len > size)
-        return RMQ_ERR_MALFORMED; /* bytes beyond what the length field announces */
+    if (err != RMQ_OK) return err;
+    if (len < size) return RMQ_ERR_TRUNCATED;
+    if (len > size) return RMQ_ERR_MALFORMED; /* bytes beyond what the length field announces */
     uint32_t word = cm_rd32(buf + 4);
     size_t hlen = word & HDR_LEN_MASK;
-    if (hlen > size - 8)
-        return RMQ_ERR_MALFORMED;
+    if (hlen > size - 8) return RMQ_ERR_MALFORMED;
     uint8_t ser = (uint8_t)(word >> 24);
     const uint8_t *hdr = buf + 8;
     if (ser == PROTO_SER_JSON)
@@ -369,10 +346,8 @@ rmq_err_t proto_frame_encode(const proto_cmd_t *cmd, cm_buf_t *out) {
     else
         err = RMQ_ERR_UNSUPPORTED;
     size_t hlen = out->len - start - 8;
-    if (err == RMQ_OK && hlen > HDR_LEN_MASK)
-        err = RMQ_ERR_FRAME_TOO_LARGE;
-    if (err == RMQ_OK && 4 + hlen + cmd->body_len > INT32_MAX)
-        err = RMQ_ERR_FRAME_TOO_LARGE;
+    if (err == RMQ_OK && hlen > HDR_LEN_MASK) err = RMQ_ERR_FRAME_TOO_LARGE;
+    if (err == RMQ_OK && 4 + hlen + cmd->body_len > INT32_MAX) err = RMQ_ERR_FRAME_TOO_LARGE;
     if (err != RMQ_OK) {
         out->len = start; /* leave out as it was */
         return err;

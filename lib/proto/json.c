@@ -24,7 +24,9 @@ typedef struct parser {
 static locale_t c_loc;
 static pthread_once_t c_loc_once = PTHREAD_ONCE_INIT;
 
-static void c_loc_init(void) { c_loc = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+static void c_loc_init(void) {
+    c_loc = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+}
 
 static locale_t c_locale(void) {
     pthread_once(&c_loc_once, c_loc_init);
@@ -40,13 +42,11 @@ static proto_json_t *node_new(proto_json_type_t type) {
 }
 
 void proto_json_free(proto_json_t *v) {
-    if (!v)
-        return;
+    if (!v) return;
     if (v->type == PJ_ARRAY || v->type == PJ_OBJECT) {
         for (size_t i = 0; i < v->len; i++) {
             proto_json_free(v->items[i]);
-            if (v->keys)
-                proto_json_free(v->keys[i]);
+            if (v->keys) proto_json_free(v->keys[i]);
         }
     }
     cm_free(v->items);
@@ -60,49 +60,40 @@ static void node_push(proto_json_t *v, size_t *cap, proto_json_t *key, proto_jso
     if (v->len == *cap) {
         *cap = *cap ? *cap * 2 : 4;
         v->items = cm_realloc(v->items, *cap * sizeof *v->items);
-        if (v->type == PJ_OBJECT)
-            v->keys = cm_realloc(v->keys, *cap * sizeof *v->keys);
+        if (v->type == PJ_OBJECT) v->keys = cm_realloc(v->keys, *cap * sizeof *v->keys);
     }
-    if (v->type == PJ_OBJECT)
-        v->keys[v->len] = key;
+    if (v->type == PJ_OBJECT) v->keys[v->len] = key;
     v->items[v->len++] = item;
 }
 
 /* ---------------------------------------------------------------- lexing */
 
 static void skip_ws(parser_t *ps) {
-    while (ps->p < ps->end &&
-           (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
         ps->p++;
 }
 
 static bool take_word(parser_t *ps, const char *word) {
     size_t n = strlen(word);
-    if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0)
-        return false;
+    if ((size_t)(ps->end - ps->p) < n || memcmp(ps->p, word, n) != 0) return false;
     ps->p += n;
     return true;
 }
 
 static int hex_digit(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
 }
 
 /* Reads the 4 hex digits after "\u"; -1 when they are missing or not hex. */
 static int32_t read_hex4(parser_t *ps) {
-    if (ps->end - ps->p < 4)
-        return -1;
+    if (ps->end - ps->p < 4) return -1;
     int32_t v = 0;
     for (int i = 0; i < 4; i++) {
         int d = hex_digit(ps->p[i]);
-        if (d < 0)
-            return -1;
+        if (d < 0) return -1;
         v = v * 16 + d;
     }
     ps->p += 4;
@@ -131,36 +122,32 @@ static void put_utf8(cm_buf_t *b, uint32_t cp) {
  * because it has no UTF-8 form. */
 static bool read_unicode_escape(parser_t *ps, cm_buf_t *b) {
     int32_t hi = read_hex4(ps);
-    if (hi < 0 || (hi >= 0xDC00 && hi <= 0xDFFF))
-        return false;
+    if (hi < 0 || (hi >= 0xDC00 && hi <= 0xDFFF)) return false;
     if (hi < 0xD800 || hi > 0xDBFF) {
         put_utf8(b, (uint32_t)hi);
         return true;
     }
-    if (ps->end - ps->p < 2 || ps->p[0] != '\\' || ps->p[1] != 'u')
-        return false;
+    if (ps->end - ps->p < 2 || ps->p[0] != '\\' || ps->p[1] != 'u') return false;
     ps->p += 2;
     int32_t lo = read_hex4(ps);
-    if (lo < 0xDC00 || lo > 0xDFFF)
-        return false;
+    if (lo < 0xDC00 || lo > 0xDFFF) return false;
     put_utf8(b, 0x10000 + (((uint32_t)hi - 0xD800) << 10) + ((uint32_t)lo - 0xDC00));
     return true;
 }
 
+/* The one-character escapes and what they stand for, index for index. */
+static const char esc_names[] = "\"\\/bfnrt";
+static const char esc_bytes[] = "\"\\/\b\f\n\r\t";
+#define ESC_COUNT (sizeof esc_names - 1)
+
 static bool read_escape(parser_t *ps, cm_buf_t *b) {
-    if (ps->p >= ps->end)
-        return false;
+    if (ps->p >= ps->end) return false;
     char c = *ps->p++;
-    switch (c) {
-    case '"': case '\\': case '/': cm_buf_put8(b, (uint8_t)c); return true;
-    case 'b': cm_buf_put8(b, '\b'); return true;
-    case 'f': cm_buf_put8(b, '\f'); return true;
-    case 'n': cm_buf_put8(b, '\n'); return true;
-    case 'r': cm_buf_put8(b, '\r'); return true;
-    case 't': cm_buf_put8(b, '\t'); return true;
-    case 'u': return read_unicode_escape(ps, b);
-    default: return false;
-    }
+    if (c == 'u') return read_unicode_escape(ps, b);
+    const char *at = memchr(esc_names, c, ESC_COUNT);
+    if (!at) return false;
+    cm_buf_put8(b, (uint8_t)esc_bytes[at - esc_names]);
+    return true;
 }
 
 /* A string value; ps->p is on the opening quote. Bytes >= 0x80 pass through unchanged. */
@@ -168,25 +155,20 @@ static proto_json_t *parse_string(parser_t *ps) {
     cm_buf_t b = CM_BUF_INIT;
     ps->p++;
     for (;;) {
-        if (ps->p >= ps->end)
-            goto bad; /* unterminated */
+        if (ps->p >= ps->end) goto bad; /* unterminated */
         const char *run = ps->p;
-        while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' &&
-               (unsigned char)*ps->p >= 0x20)
+        while (ps->p < ps->end && *ps->p != '"' && *ps->p != '\\' && (unsigned char)*ps->p >= 0x20)
             ps->p++;
         cm_buf_append(&b, run, (size_t)(ps->p - run));
-        if (ps->p >= ps->end)
-            goto bad;
+        if (ps->p >= ps->end) goto bad;
         char c = *ps->p;
         if (c == '"') {
             ps->p++;
             break;
         }
-        if (c != '\\')
-            goto bad; /* raw control character */
+        if (c != '\\') goto bad; /* raw control character */
         ps->p++;
-        if (!read_escape(ps, &b))
-            goto bad;
+        if (!read_escape(ps, &b)) goto bad;
     }
     proto_json_t *v = node_new(PJ_STRING);
     v->len = b.len;
@@ -210,8 +192,7 @@ static int64_t int_saturating(const char *t, size_t n) {
         }
         u = u * 10 + d;
     }
-    if (neg)
-        return u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u;
+    if (neg) return u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u;
     return (int64_t)u;
 }
 
@@ -227,35 +208,28 @@ static size_t skip_digits(parser_t *ps) {
 static proto_json_t *parse_number(parser_t *ps) {
     const char *start = ps->p;
     bool integral = true;
-    if (ps->p < ps->end && *ps->p == '-')
-        ps->p++;
+    if (ps->p < ps->end && *ps->p == '-') ps->p++;
     const char *digits = ps->p;
     size_t nd = skip_digits(ps);
-    if (nd == 0 || (nd > 1 && *digits == '0'))
-        return NULL;
+    if (nd == 0 || (nd > 1 && *digits == '0')) return NULL;
     if (ps->p < ps->end && *ps->p == '.') {
         ps->p++;
         integral = false;
-        if (skip_digits(ps) == 0)
-            return NULL;
+        if (skip_digits(ps) == 0) return NULL;
     }
     if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
         ps->p++;
         integral = false;
-        if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-'))
-            ps->p++;
-        if (skip_digits(ps) == 0)
-            return NULL;
+        if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-')) ps->p++;
+        if (skip_digits(ps) == 0) return NULL;
     }
     size_t n = (size_t)(ps->p - start);
-    if (n >= JSON_MAX_NUMBER)
-        return NULL;
+    if (n >= JSON_MAX_NUMBER) return NULL;
     char text[JSON_MAX_NUMBER];
     memcpy(text, start, n);
     text[n] = '\0';
     double d = strtod_l(text, NULL, c_locale());
-    if (!isfinite(d))
-        return NULL; /* 1e999: no JSON form to write it back */
+    if (!isfinite(d)) return NULL; /* 1e999: no JSON form to write it back */
     proto_json_t *v = node_new(PJ_NUMBER);
     v->d = d;
     if (integral)
@@ -275,20 +249,17 @@ static proto_json_t *parse_value(parser_t *ps);
  * value (fastjson writes Map<Integer,..> keys bare and Map<MessageQueue,..> keys as objects). */
 static proto_json_t *parse_container(parser_t *ps, proto_json_type_t type) {
     char close = type == PJ_ARRAY ? ']' : '}';
-    if (++ps->depth > JSON_MAX_DEPTH)
-        return NULL;
+    if (++ps->depth > JSON_MAX_DEPTH) return NULL;
     ps->p++;
     proto_json_t *v = node_new(type);
     size_t cap = 0;
     skip_ws(ps);
-    if (ps->p < ps->end && *ps->p == close)
-        goto done;
+    if (ps->p < ps->end && *ps->p == close) goto done;
     for (;;) {
         proto_json_t *key = NULL, *item;
         if (type == PJ_OBJECT) {
             key = parse_value(ps);
-            if (!key)
-                goto bad;
+            if (!key) goto bad;
             skip_ws(ps);
             if (ps->p >= ps->end || *ps->p != ':') {
                 proto_json_free(key);
@@ -307,8 +278,7 @@ static proto_json_t *parse_container(parser_t *ps, proto_json_type_t type) {
             ps->p++;
             continue; /* a trailing comma fails in parse_value on the closing bracket */
         }
-        if (ps->p < ps->end && *ps->p == close)
-            break;
+        if (ps->p < ps->end && *ps->p == close) break;
         goto bad;
     }
 done:
@@ -322,25 +292,26 @@ bad:
 
 static proto_json_t *parse_value(parser_t *ps) {
     skip_ws(ps);
-    if (ps->p >= ps->end)
-        return NULL;
+    if (ps->p >= ps->end) return NULL;
     switch (*ps->p) {
-    case '{': return parse_container(ps, PJ_OBJECT);
-    case '[': return parse_container(ps, PJ_ARRAY);
-    case '"': return parse_string(ps);
+    case '{':
+        return parse_container(ps, PJ_OBJECT);
+    case '[':
+        return parse_container(ps, PJ_ARRAY);
+    case '"':
+        return parse_string(ps);
     case 't':
     case 'f': {
         bool t = take_word(ps, "true");
-        if (!t && !take_word(ps, "false"))
-            return NULL;
+        if (!t && !take_word(ps, "false")) return NULL;
         proto_json_t *v = node_new(PJ_BOOL);
         v->b = t;
         return v;
     }
-    case 'n': return take_word(ps, "null") ? node_new(PJ_NULL) : NULL;
+    case 'n':
+        return take_word(ps, "null") ? node_new(PJ_NULL) : NULL;
     default:
-        if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9'))
-            return parse_number(ps);
+        if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9')) return parse_number(ps);
         return NULL;
     }
 }
@@ -348,11 +319,9 @@ static proto_json_t *parse_value(parser_t *ps) {
 rmq_err_t proto_json_parse(const char *text, size_t len, proto_json_t **out) {
     parser_t ps = {text, text + len, 0};
     *out = NULL;
-    if (!text)
-        return RMQ_ERR_BAD_JSON;
+    if (!text) return RMQ_ERR_BAD_JSON;
     proto_json_t *v = parse_value(&ps);
-    if (!v)
-        return RMQ_ERR_BAD_JSON;
+    if (!v) return RMQ_ERR_BAD_JSON;
     skip_ws(&ps);
     if (ps.p != ps.end) {
         proto_json_free(v);
@@ -366,7 +335,9 @@ rmq_err_t proto_json_parse(const char *text, size_t len, proto_json_t **out) {
 
 /* A number is written as an integer when i holds it exactly; this is also the text a bare
  * numeric key is matched against. */
-static bool number_is_int(const proto_json_t *v) { return (double)v->i == v->d; }
+static bool number_is_int(const proto_json_t *v) {
+    return (double)v->i == v->d;
+}
 
 static void format_number(const proto_json_t *v, char *dst, size_t size) {
     if (number_is_int(v)) {
@@ -379,8 +350,7 @@ static void format_number(const proto_json_t *v, char *dst, size_t size) {
 }
 
 static bool key_matches(const proto_json_t *k, const char *key, size_t klen) {
-    if (k->type == PJ_STRING)
-        return k->len == klen && memcmp(k->s, key, klen) == 0;
+    if (k->type == PJ_STRING) return k->len == klen && memcmp(k->s, key, klen) == 0;
     if (k->type == PJ_NUMBER) {
         char text[32];
         format_number(k, text, sizeof text);
@@ -391,12 +361,10 @@ static bool key_matches(const proto_json_t *k, const char *key, size_t klen) {
 
 /* The last match wins, as when Java reads the object into a HashMap. */
 const proto_json_t *proto_json_get(const proto_json_t *obj, const char *key) {
-    if (!obj || obj->type != PJ_OBJECT || !key)
-        return NULL;
+    if (!obj || obj->type != PJ_OBJECT || !key) return NULL;
     size_t klen = strlen(key);
     for (size_t i = obj->len; i-- > 0;)
-        if (key_matches(obj->keys[i], key, klen))
-            return obj->items[i];
+        if (key_matches(obj->keys[i], key, klen)) return obj->items[i];
     return NULL;
 }
 
@@ -425,22 +393,16 @@ void proto_json_put_str(cm_buf_t *out, const char *s, size_t len) {
     size_t run = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
         cm_buf_append(out, s + run, i - run);
         run = i + 1;
-        switch (c) {
-        case '"': cm_buf_append(out, "\\\"", 2); break;
-        case '\\': cm_buf_append(out, "\\\\", 2); break;
-        case '\b': cm_buf_append(out, "\\b", 2); break;
-        case '\f': cm_buf_append(out, "\\f", 2); break;
-        case '\n': cm_buf_append(out, "\\n", 2); break;
-        case '\r': cm_buf_append(out, "\\r", 2); break;
-        case '\t': cm_buf_append(out, "\\t", 2); break;
-        default: {
+        const char *at = memchr(esc_bytes, c, ESC_COUNT);
+        if (at) {
+            char e[2] = {'\\', esc_names[at - esc_bytes]};
+            cm_buf_append(out, e, sizeof e);
+        } else {
             char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
             cm_buf_append(out, u, sizeof u);
-        }
         }
     }
     cm_buf_append(out, s + run, len - run);
@@ -450,19 +412,24 @@ void proto_json_put_str(cm_buf_t *out, const char *s, size_t len) {
 void proto_json_write(cm_buf_t *out, const proto_json_t *v) {
     char num[40];
     switch (v->type) {
-    case PJ_NULL: cm_buf_append_str(out, "null"); return;
-    case PJ_BOOL: cm_buf_append_str(out, v->b ? "true" : "false"); return;
+    case PJ_NULL:
+        cm_buf_append_str(out, "null");
+        return;
+    case PJ_BOOL:
+        cm_buf_append_str(out, v->b ? "true" : "false");
+        return;
     case PJ_NUMBER:
         format_number(v, num, sizeof num);
         cm_buf_append_str(out, num);
         return;
-    case PJ_STRING: proto_json_put_str(out, v->s, v->len); return;
+    case PJ_STRING:
+        proto_json_put_str(out, v->s, v->len);
+        return;
     case PJ_ARRAY:
     case PJ_OBJECT:
         cm_buf_put8(out, v->type == PJ_ARRAY ? '[' : '{');
         for (size_t i = 0; i < v->len; i++) {
-            if (i)
-                cm_buf_put8(out, ',');
+            if (i) cm_buf_put8(out, ',');
             if (v->type == PJ_OBJECT) {
                 proto_json_write(out, v->keys[i]);
                 cm_buf_put8(out, ':');

@@ -9,9 +9,9 @@
 
 #include "proto/proto.h"
 
-static const char *const lang_names[] = {"JAVA", "CPP",  "DOTNET", "PYTHON", "DELPHI",
+static const char *const lang_names[] = {"JAVA",   "CPP",  "DOTNET", "PYTHON", "DELPHI",
                                          "ERLANG", "RUBY", "OTHER",  "HTTP",   "GO",
-                                         "PHP",  "OMS",  "RUST",   "NODE_JS"};
+                                         "PHP",    "OMS",  "RUST",   "NODE_JS"};
 
 /* The capture directory, or NULL (after skipping) when it is optional and absent. */
 static char *frames_dir(void) {
@@ -134,8 +134,9 @@ Test(alions, every_frame_matches_index) {
         cr_assert_eq(c.opaque, proto_json_get_int(e, "opaque", -1), "%s", file);
         cr_assert_eq(c.body_len, (size_t)proto_json_get_int(e, "body_len", -1), "%s", file);
         const char *ser = proto_json_get_str(e, "serialize", "");
-        cr_assert_eq(c.serialize, strcmp(ser, "ROCKETMQ") == 0 ? PROTO_SER_ROCKETMQ
-                                                                : PROTO_SER_JSON, "%s", file);
+        cr_assert_eq(c.serialize,
+                     strcmp(ser, "ROCKETMQ") == 0 ? PROTO_SER_ROCKETMQ : PROTO_SER_JSON, "%s",
+                     file);
         const proto_json_t *lang = proto_json_get(e, "language");
         if (lang && lang->type == PJ_STRING) {
             cr_assert(c.language >= 0 && c.language < 14, "%s", file);
@@ -212,8 +213,7 @@ Test(alions, heart_beat_with_subscription) {
         for (size_t k = 0; k < cons->len; k++) {
             cr_assert_not_null(proto_json_get_str(cons->items[k], "groupName", NULL));
             const proto_json_t *subs = proto_json_get(cons->items[k], "subscriptionDataSet");
-            if (!subs || subs->type != PJ_ARRAY || subs->len == 0)
-                continue;
+            if (!subs || subs->type != PJ_ARRAY || subs->len == 0) continue;
             cr_assert_not_null(proto_json_get_str(subs->items[0], "topic", NULL));
             cr_assert_not_null(proto_json_get_str(subs->items[0], "subString", NULL));
             with_sub++;

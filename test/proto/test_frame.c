@@ -10,8 +10,7 @@
  * the end. */
 static rmq_err_t decode_exact(const uint8_t *bytes, size_t len, size_t max, proto_cmd_t *cmd) {
     uint8_t *copy = cm_malloc(len ? len : 1);
-    if (len)
-        memcpy(copy, bytes, len);
+    if (len) memcpy(copy, bytes, len);
     rmq_err_t err = proto_frame_decode(copy, len, max, cmd);
     cm_free(copy);
     return err;
@@ -34,8 +33,7 @@ static void assert_same_cmd(const proto_cmd_t *a, const proto_cmd_t *b, bool sam
     }
     /* Whether an extFields map is present at all (a local command may fill ext without
      * setting has_ext; the decoder reports the key it saw). */
-    if (same_has_ext)
-        cr_assert_eq(a->has_ext || a->ext.count > 0, b->has_ext);
+    if (same_has_ext) cr_assert_eq(a->has_ext || a->ext.count > 0, b->has_ext);
     cr_assert_eq(a->body_len, b->body_len);
     if (a->body_len)
         cr_assert_eq(memcmp(a->body, b->body, a->body_len), 0);
@@ -225,16 +223,16 @@ Test(frame, json_header_leniency) {
 Test(frame, bad_json_headers) {
     proto_cmd_t c;
     const char *bad[] = {
-        "{\"code\":105,",                   /* unterminated */
-        "[105]",                            /* not an object */
-        "{\"code\":\"105\"}",               /* code not a number */
-        "{\"code\":4294967296}",            /* code beyond int32 */
-        "{\"code\":1.5}",                   /* code not an integer */
-        "{\"code\":1,\"remark\":7}",        /* remark not a string */
-        "{\"code\":1,\"extFields\":[]}",    /* extFields not an object */
+        "{\"code\":105,",                               /* unterminated */
+        "[105]",                                        /* not an object */
+        "{\"code\":\"105\"}",                           /* code not a number */
+        "{\"code\":4294967296}",                        /* code beyond int32 */
+        "{\"code\":1.5}",                               /* code not an integer */
+        "{\"code\":1,\"remark\":7}",                    /* remark not a string */
+        "{\"code\":1,\"extFields\":[]}",                /* extFields not an object */
         "{\"code\":1,\"extFields\":{{\"a\":1}:\"v\"}}", /* object key in extFields */
-        "{\"code\":1} x",                   /* trailing garbage */
-        "",                                 /* empty header */
+        "{\"code\":1} x",                               /* trailing garbage */
+        "",                                             /* empty header */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_assert_eq(decode_json_header(bad[i], &c), RMQ_ERR_BAD_JSON, "%s", bad[i]);
@@ -243,8 +241,7 @@ Test(frame, bad_json_headers) {
     }
     /* A NUL cannot live in a C-string field: refused, not silently cut. */
     cr_assert_eq(decode_json_header("{\"remark\":\"a\\u0000b\"}", &c), RMQ_ERR_MALFORMED);
-    cr_assert_eq(decode_json_header("{\"extFields\":{\"k\":\"a\\u0000\"}}", &c),
-                 RMQ_ERR_MALFORMED);
+    cr_assert_eq(decode_json_header("{\"extFields\":{\"k\":\"a\\u0000\"}}", &c), RMQ_ERR_MALFORMED);
 }
 
 static void valid_frame(cm_buf_t *b, uint8_t ser) {
@@ -267,10 +264,9 @@ Test(frame, truncated_at_every_byte) {
         for (size_t n = 0; n < b.len; n++) {
             proto_cmd_t c;
             size_t size;
-            cr_assert_eq(decode_exact(b.data, n, 0, &c), RMQ_ERR_TRUNCATED, "ser %d at %zu",
-                         ser, n);
-            cr_assert_eq(proto_frame_size(b.data, n, 0, &size),
-                         n < 4 ? RMQ_ERR_TRUNCATED : RMQ_OK);
+            cr_assert_eq(decode_exact(b.data, n, 0, &c), RMQ_ERR_TRUNCATED, "ser %d at %zu", ser,
+                         n);
+            cr_assert_eq(proto_frame_size(b.data, n, 0, &size), n < 4 ? RMQ_ERR_TRUNCATED : RMQ_OK);
         }
         proto_cmd_t c;
         cr_assert_eq(decode_exact(b.data, b.len, 0, &c), RMQ_OK);
@@ -368,9 +364,9 @@ Test(frame, unknown_serialize_type) {
 
 /* A binary header built field by field so each length can be made to lie. */
 typedef struct bin_hdr {
-    int32_t remark_len;      /* announced */
-    const char *remark;      /* bytes actually present (may differ in length) */
-    int32_t ext_len;         /* announced; -1000 means "the real length" */
+    int32_t remark_len; /* announced */
+    const char *remark; /* bytes actually present (may differ in length) */
+    int32_t ext_len;    /* announced; -1000 means "the real length" */
     const uint8_t *ext;
     size_t ext_bytes;
 } bin_hdr_t;
@@ -383,8 +379,7 @@ static rmq_err_t decode_bin(const bin_hdr_t *h, proto_cmd_t *c) {
     cm_buf_put32(&hb, 77);
     cm_buf_put32(&hb, 0);
     cm_buf_put32(&hb, (uint32_t)h->remark_len);
-    if (h->remark)
-        cm_buf_append_str(&hb, h->remark);
+    if (h->remark) cm_buf_append_str(&hb, h->remark);
     cm_buf_put32(&hb, (uint32_t)(h->ext_len == -1000 ? (int32_t)h->ext_bytes : h->ext_len));
     cm_buf_append(&hb, h->ext, h->ext_bytes);
     make_frame(&fb, PROTO_SER_ROCKETMQ, hb.data, hb.len, "body", 4);
@@ -432,13 +427,13 @@ Test(frame, binary_lengths_that_lie) {
     static const uint8_t cut[] = {0, 1, 'k', 0, 0};
     static const uint8_t nul[] = {0, 1, 'k', 0, 0, 0, 2, 'v', '\0'};
     const bin_hdr_t cases[] = {
-        {9, "abc", -1000, ext, sizeof ext},        /* remark longer than the header */
-        {4, "abc", -1000, ext, sizeof ext},        /* remark swallows the ext length */
-        {-1, NULL, -1000, ext, sizeof ext},        /* negative remark length */
-        {INT32_MIN, NULL, -1000, ext, sizeof ext}, /* very negative */
+        {9, "abc", -1000, ext, sizeof ext},                  /* remark longer than the header */
+        {4, "abc", -1000, ext, sizeof ext},                  /* remark swallows the ext length */
+        {-1, NULL, -1000, ext, sizeof ext},                  /* negative remark length */
+        {INT32_MIN, NULL, -1000, ext, sizeof ext},           /* very negative */
         {0, NULL, (int32_t)sizeof ext + 1, ext, sizeof ext}, /* ext length too big */
         {0, NULL, (int32_t)sizeof ext - 1, ext, sizeof ext}, /* ext length too small */
-        {0, NULL, -1, ext, sizeof ext},            /* negative ext length */
+        {0, NULL, -1, ext, sizeof ext},                      /* negative ext length */
         {0, NULL, -1000, key_lies, sizeof key_lies},
         {0, NULL, -1000, val_lies, sizeof val_lies},
         {0, NULL, -1000, val_neg, sizeof val_neg},

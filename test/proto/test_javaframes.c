@@ -56,16 +56,14 @@ static void assert_same(const proto_cmd_t *a, const proto_cmd_t *b, const char *
     cr_assert_eq(a->opaque, b->opaque, "%s", what);
     cr_assert_eq(a->flag, b->flag, "%s", what);
     cr_assert_eq(a->remark == NULL, b->remark == NULL, "%s", what);
-    if (a->remark)
-        cr_assert_str_eq(a->remark, b->remark, "%s", what);
+    if (a->remark) cr_assert_str_eq(a->remark, b->remark, "%s", what);
     cr_assert_eq(a->ext.count, b->ext.count, "%s", what);
     for (size_t i = 0; i < a->ext.count; i++) {
         cr_assert_str_eq(a->ext.keys[i], b->ext.keys[i], "%s", what);
         cr_assert_str_eq(a->ext.vals[i], b->ext.vals[i], "%s", what);
     }
     cr_assert_eq(a->body_len, b->body_len, "%s", what);
-    if (a->body_len)
-        cr_assert_eq(memcmp(a->body, b->body, a->body_len), 0, "%s", what);
+    if (a->body_len) cr_assert_eq(memcmp(a->body, b->body, a->body_len), 0, "%s", what);
 }
 
 /* Encodes cmd with serialize type ser and decodes it back. */
@@ -171,10 +169,11 @@ Test(javaframes, send_message_v2_request) {
     assert_ext(&c, "n", "broker-a");
     cr_assert_null(proto_ext_get(&c.ext, "l"));
     /* \u0001 / \u0002 escapes became the raw separator bytes. */
-    assert_ext(&c, "i", "KEYS\x01k-s0\x02UNIQ_KEY\x01"
-                        "FD000000000000000000000000000002232330946E097C71C6530000\x02WAIT\x01true"
-                        "\x02TAGS\x01"
-                        "A");
+    assert_ext(&c, "i",
+               "KEYS\x01k-s0\x02UNIQ_KEY\x01"
+               "FD000000000000000000000000000002232330946E097C71C6530000\x02WAIT\x01true"
+               "\x02TAGS\x01"
+               "A");
     cr_assert_eq(c.body_len, 2);
     cr_assert_eq(memcmp(c.body, "s0", 2), 0);
     proto_cmd_free(&c);

@@ -33,8 +33,8 @@ static char *write_str(const proto_json_t *v) {
 static char *store_file(const char *name, size_t *len) {
     const char *data = getenv("TEST_DATA");
     cr_assert_not_null(data, "TEST_DATA not set");
-    char *cmd = cm_sprintf("tar xzf '%s/rocketmq-4.9.8/store.tar.gz' -O store/config/%s", data,
-                           name);
+    char *cmd =
+        cm_sprintf("tar xzf '%s/rocketmq-4.9.8/store.tar.gz' -O store/config/%s", data, name);
     FILE *p = popen(cmd, "r");
     cm_free(cmd);
     cr_assert_not_null(p);
@@ -77,7 +77,8 @@ Test(json, scalars) {
 }
 
 Test(json, strings_and_escapes) {
-    proto_json_t *v = parse_ok("\"a\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0001\\u00e9\\u20AC\\ud83d\\ude00\"");
+    proto_json_t *v =
+        parse_ok("\"a\\\"\\\\\\/\\b\\f\\n\\r\\t\\u0001\\u00e9\\u20AC\\ud83d\\ude00\"");
     cr_assert_eq(v->type, PJ_STRING);
     const char want[] = "a\"\\/\b\f\n\r\t\x01\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
     cr_assert_eq(v->len, sizeof want - 1);
