@@ -459,6 +459,58 @@ Test(frame, binary_lengths_that_lie) {
     cm_buf_free(&fb);
 }
 
+Test(frame, repeated_ext_keys_first_place_last_value) {
+    proto_cmd_t c;
+    cr_assert_eq(
+        decode_json_header("{\"extFields\":{\"a\":\"1\",\"b\":\"2\",\"a\":\"3\",\"c\":\"4\","
+                           "\"b\":\"5\",\"a\":\"6\"}}",
+                           &c),
+        RMQ_OK);
+    cr_assert_eq(c.ext.count, 3);
+    cr_assert_str_eq(c.ext.keys[0], "a");
+    cr_assert_str_eq(c.ext.vals[0], "6");
+    cr_assert_str_eq(c.ext.keys[1], "b");
+    cr_assert_str_eq(c.ext.vals[1], "5");
+    cr_assert_str_eq(c.ext.keys[2], "c");
+    cr_assert_str_eq(c.ext.vals[2], "4");
+    proto_cmd_free(&c);
+
+    static const uint8_t ext[] = {0, 1, 'k', 0,   0, 0, 1,   '1', 0, 1, 'j', 0,
+                                  0, 0, 1,   '2', 0, 1, 'k', 0,   0, 0, 1,   '3'};
+    bin_hdr_t h = {0, NULL, -1000, ext, sizeof ext};
+    cr_assert_eq(decode_bin(&h, &c), RMQ_OK);
+    cr_assert_eq(c.ext.count, 2);
+    cr_assert_str_eq(c.ext.keys[0], "k");
+    cr_assert_str_eq(c.ext.vals[0], "3");
+    cr_assert_str_eq(c.ext.keys[1], "j");
+    proto_cmd_free(&c);
+}
+
+/* A peer can pack ~2.8 million tiny fields into 16 MiB; decoding must not go quadratic. */
+Test(frame, many_ext_fields_decode_in_linear_time) {
+    enum { N = 400000 };
+    cm_buf_t ext = CM_BUF_INIT;
+    for (int i = 0; i < N; i++) {
+        char key[16];
+        int n = snprintf(key, sizeof key, "k%d", i % (N / 2)); /* every key twice */
+        cm_buf_put16(&ext, (uint16_t)n);
+        cm_buf_append(&ext, key, (size_t)n);
+        cm_buf_put32(&ext, 1);
+        cm_buf_put8(&ext, (uint8_t)('0' + i / (N / 2)));
+    }
+    bin_hdr_t h = {0, NULL, -1000, ext.data, ext.len};
+    proto_cmd_t c;
+    int64_t t0 = cm_mono_ms();
+    cr_assert_eq(decode_bin(&h, &c), RMQ_OK);
+    int64_t took = cm_mono_ms() - t0;
+    cr_assert_eq(c.ext.count, N / 2);
+    cr_assert_str_eq(c.ext.keys[7], "k7");
+    cr_assert_str_eq(c.ext.vals[7], "1");
+    cr_assert_lt(took, 10000, "decoding %d fields took %lld ms", N, (long long)took);
+    proto_cmd_free(&c);
+    cm_buf_free(&ext);
+}
+
 Test(frame, binary_refuses_what_does_not_fit) {
     proto_cmd_t c;
     cm_buf_t b = CM_BUF_INIT;
