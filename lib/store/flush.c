@@ -1,0 +1,287 @@
+/* The store's two threads. The flush thread makes the commit log durable: with SYNC_FLUSH it
+ * is a group commit (every appender waiting when a flush starts is covered by that one
+ * msync and woken with the others); with ASYNC_FLUSH it flushes on an interval. The service
+ * thread flushes consume queues and index files, writes the checkpoint and runs retention. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store/store_int.h"
+
+enum { CP_PHYSIC = 0, CP_LOGICS = 8, CP_INDEX = 16, CP_SIZE = 4096 };
+
+static struct timespec deadline_in(int64_t ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    return ts;
+}
+
+/* ---- checkpoint */
+
+rmq_err_t store_read_checkpoint(store_t *s, int64_t *physic, int64_t *logics, int64_t *index) {
+    uint8_t b[24] = {0};
+    ssize_t n = pread(s->cp_fd, b, sizeof b, 0);
+    if (n < 0) return RMQ_ERR_IO;
+    *physic = (int64_t)cm_rd64(b + CP_PHYSIC);
+    *logics = (int64_t)cm_rd64(b + CP_LOGICS);
+    *index = (int64_t)cm_rd64(b + CP_INDEX);
+    return RMQ_OK;
+}
+
+void store_write_checkpoint(store_t *s, int64_t physic, int64_t logics, int64_t index) {
+    uint8_t b[24];
+    cm_wr64(b + CP_PHYSIC, (uint64_t)physic);
+    cm_wr64(b + CP_LOGICS, (uint64_t)logics);
+    cm_wr64(b + CP_INDEX, (uint64_t)index);
+    if (pwrite(s->cp_fd, b, sizeof b, 0) != (ssize_t)sizeof b || fdatasync(s->cp_fd) != 0)
+        cm_error(s->lg, "checkpoint: cannot write %s: %s", s->cp_path, strerror(errno));
+}
+
+/* ---- commit-log flush */
+
+/* Flushes [flushed, pub_written) and publishes the new durable end. */
+static void flush_to_written(store_t *s) {
+    pthread_mutex_lock(&s->flush_mu);
+    int64_t from = s->flushed, to = s->pub_written, ts = s->pub_ts;
+    pthread_mutex_unlock(&s->flush_mu);
+    if (to <= from) return;
+    int rc = segq_sync(&s->cl, from, to);
+    pthread_mutex_lock(&s->flush_mu);
+    if (rc == 0 && to > s->flushed) {
+        s->flushed = to;
+        s->flushed_ts = ts;
+        s->flush_failed = false;
+    } else if (rc != 0 && !s->flush_failed) {
+        s->flush_failed = true;
+        cm_error(s->lg, "commit log: msync failed: %s", strerror(errno));
+    }
+    pthread_cond_broadcast(&s->flush_done);
+    pthread_mutex_unlock(&s->flush_mu);
+}
+
+void store_flush_commitlog_now(store_t *s) { flush_to_written(s); }
+
+/* Releases the page-table mappings of segments that are full and flushed: the kernel keeps
+ * the pages in its cache, our RSS stays bounded by the segment being written. */
+static void release_old_segments(store_t *s, int64_t *released_below) {
+    pthread_mutex_lock(&s->flush_mu);
+    int64_t flushed = s->flushed;
+    pthread_mutex_unlock(&s->flush_mu);
+    pthread_rwlock_rdlock(&s->cl.lock);
+    for (size_t i = 0; i < s->cl.n; i++) {
+        seg_t *g = s->cl.v[i];
+        if (g->start < *released_below) continue;
+        if (g->start + g->size > flushed) break;
+        madvise(g->map, (size_t)g->size, MADV_DONTNEED);
+        *released_below = g->start + g->size;
+    }
+    pthread_rwlock_unlock(&s->cl.lock);
+}
+
+static bool async_flush_due(store_t *s, int64_t *last_thorough) {
+    pthread_mutex_lock(&s->flush_mu);
+    int64_t dirty_pages = s->pub_written / STORE_PAGE - s->flushed / STORE_PAGE;
+    bool any = s->pub_written > s->flushed;
+    pthread_mutex_unlock(&s->flush_mu);
+    int64_t now = cm_mono_ms();
+    if (any && now - *last_thorough >= s->cfg.flush_thorough_interval_ms) {
+        *last_thorough = now;
+        return true;
+    }
+    return dirty_pages >= s->cfg.flush_least_pages && any;
+}
+
+void *store_flush_main(void *arg) {
+    store_t *s = arg;
+    int64_t last_thorough = cm_mono_ms(), released_below = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->flush_mu);
+        bool stop = s->stopping;
+        if (!stop) {
+            /* SYNC: wake as soon as someone waits, and every 10 ms for appends that did not
+             * ask to wait (RocketMQ's GroupCommitService does the same). */
+            int64_t ms = s->cfg.sync_flush ? 10 : s->cfg.flush_interval_ms;
+            struct timespec dl = deadline_in(ms);
+            if (!(s->cfg.sync_flush && s->waiters > 0 && s->pub_written > s->flushed))
+                pthread_cond_timedwait(&s->flush_req, &s->flush_mu, &dl);
+            stop = s->stopping;
+        }
+        pthread_mutex_unlock(&s->flush_mu);
+        if (stop) break;
+        if (s->cfg.sync_flush || async_flush_due(s, &last_thorough)) flush_to_written(s);
+        release_old_segments(s, &released_below);
+    }
+    flush_to_written(s);
+    return NULL;
+}
+
+rmq_err_t store_wait_flushed(store_t *s, int64_t end) {
+    struct timespec dl = deadline_in(s->cfg.sync_flush_timeout_ms);
+    rmq_err_t rc = RMQ_OK;
+    pthread_mutex_lock(&s->flush_mu);
+    s->waiters++;
+    pthread_cond_signal(&s->flush_req);
+    while (s->flushed < end) {
+        if (pthread_cond_timedwait(&s->flush_done, &s->flush_mu, &dl) == ETIMEDOUT &&
+            s->flushed < end) {
+            rc = RMQ_ERR_FLUSH_DISK_TIMEOUT;
+            break;
+        }
+    }
+    s->waiters--;
+    pthread_mutex_unlock(&s->flush_mu);
+    return rc;
+}
+
+/* ---- consume queues, index, checkpoint */
+
+typedef struct cq_list {
+    cq_t **v;
+    size_t n;
+} cq_list_t;
+
+static cq_list_t snapshot_queues(store_t *s) {
+    cq_list_t l = {NULL, 0};
+    pthread_rwlock_rdlock(&s->cq_lock);
+    size_t count = cm_map_count(s->cqs), it = 0;
+    l.v = cm_malloc((count ? count : 1) * sizeof *l.v);
+    const char *key;
+    void *v;
+    while (cm_map_next(s->cqs, &it, &key, &v)) l.v[l.n++] = v;
+    pthread_rwlock_unlock(&s->cq_lock);
+    return l;
+}
+
+void store_flush_cqs(store_t *s) {
+    int64_t logics = LOAD_ACQ(&s->last_dispatch_ts);
+    cq_list_t l = snapshot_queues(s);
+    for (size_t i = 0; i < l.n; i++) cq_flush(l.v[i]);
+    cm_free(l.v);
+    if (s->cfg.index_enable) ix_flush(&s->ix);
+    pthread_mutex_lock(&s->flush_mu);
+    int64_t physic = s->flushed_ts;
+    pthread_mutex_unlock(&s->flush_mu);
+    store_write_checkpoint(s, physic, logics, logics);
+}
+
+/* ---- retention */
+
+static double statvfs_usage(void *arg, const char *path) {
+    (void)arg;
+    struct statvfs v;
+    if (statvfs(path, &v) != 0 || v.f_blocks == 0) return -1;
+    return 1.0 - (double)v.f_bavail / (double)v.f_blocks;
+}
+
+static int64_t file_mtime_ms(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) return 0;
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
+/* Disk guard: over 90 % writes stop; over 85 % old files go regardless of age. */
+static bool check_disk(store_t *s, bool *space_to_delete) {
+    store_disk_usage_fn *fn = s->cfg.disk_usage ? s->cfg.disk_usage : statvfs_usage;
+    double used = fn(s->cfg.disk_usage_arg, s->cl_dir);
+    int full = used > 0.90;
+    if (full != LOAD_ACQ(&s->disk_full)) {
+        if (full)
+            cm_error(s->lg, "disk %.0f%% full (over 90%%): refusing appends", used * 100);
+        else
+            cm_info(s->lg, "disk %.0f%% full: appends allowed again", used * 100);
+        STORE_REL(&s->disk_full, full);
+    }
+    *space_to_delete = used > s->cfg.disk_max_used_ratio / 100.0;
+    return used > 0.85;
+}
+
+static bool delete_hour_now(const store_t *s) {
+    time_t now = time(NULL);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    return (s->cfg.delete_when_hours >> tm.tm_hour) & 1u;
+}
+
+enum { DELETE_FILES_BATCH_MAX = 10 };
+
+static int delete_segments(store_t *s, bool force) {
+    int64_t keep_ms = s->cfg.file_reserved_hours * 3600 * 1000, now = cm_now_ms();
+    int deleted = 0;
+    while (deleted < DELETE_FILES_BATCH_MAX) {
+        pthread_rwlock_rdlock(&s->cl.lock);
+        seg_t *g = s->cl.n > 1 ? s->cl.v[0] : NULL;
+        char *path = g ? cm_strdup(g->path) : NULL;
+        int64_t next_start = g ? g->start + g->size : 0;
+        pthread_rwlock_unlock(&s->cl.lock);
+        if (!g) break;
+        /* In order only: a young file stops the pass, files are never deleted mid-log. */
+        bool expired = now >= file_mtime_ms(path) + keep_ms;
+        cm_free(path);
+        if (!expired && !force) break;
+        STORE_REL(&s->cl_min, next_start);
+        segq_drop_first(&s->cl);
+        deleted++;
+    }
+    return deleted;
+}
+
+int store_retention_run(store_t *s) {
+    pthread_mutex_lock(&s->clean_mu);
+    bool space_to_delete;
+    bool force = check_disk(s, &space_to_delete);
+    int deleted = 0;
+    if (delete_hour_now(s) || space_to_delete || force) deleted = delete_segments(s, force);
+    if (deleted) {
+        int64_t cl_min = LOAD_ACQ(&s->cl_min);
+        cm_info(s->lg, "retention: %d commit-log segment(s) deleted, log now starts at %lld",
+                deleted, (long long)cl_min);
+        cq_list_t l = snapshot_queues(s);
+        for (size_t i = 0; i < l.n; i++) {
+            cq_delete_below(l.v[i], cl_min);
+            cq_correct_min(l.v[i], cl_min);
+        }
+        cm_free(l.v);
+        if (s->cfg.index_enable) ix_delete_below(&s->ix, cl_min);
+    }
+    pthread_mutex_unlock(&s->clean_mu);
+    return deleted;
+}
+
+void *store_service_main(void *arg) {
+    store_t *s = arg;
+    int64_t last_cq = cm_mono_ms(), last_clean = cm_mono_ms();
+    int64_t tick = s->cfg.cq_flush_interval_ms < s->cfg.clean_interval_ms
+                       ? s->cfg.cq_flush_interval_ms
+                       : s->cfg.clean_interval_ms;
+    for (;;) {
+        pthread_mutex_lock(&s->svc_mu);
+        if (!s->stopping) {
+            struct timespec dl = deadline_in(tick);
+            pthread_cond_timedwait(&s->svc_cv, &s->svc_mu, &dl);
+        }
+        bool stop = s->stopping;
+        pthread_mutex_unlock(&s->svc_mu);
+        if (stop) break;
+        int64_t now = cm_mono_ms();
+        if (now - last_cq >= s->cfg.cq_flush_interval_ms) {
+            store_flush_cqs(s);
+            last_cq = now;
+        }
+        if (now - last_clean >= s->cfg.clean_interval_ms) {
+            store_retention_run(s);
+            last_clean = now;
+        }
+    }
+    return NULL;
+}
