@@ -317,9 +317,9 @@ static proto_json_t *parse_value(parser_t *ps) {
 }
 
 rmq_err_t proto_json_parse(const char *text, size_t len, proto_json_t **out) {
-    parser_t ps = {text, text + len, 0};
     *out = NULL;
     if (!text) return RMQ_ERR_BAD_JSON;
+    parser_t ps = {text, text + len, 0};
     proto_json_t *v = parse_value(&ps);
     if (!v) return RMQ_ERR_BAD_JSON;
     skip_ws(&ps);
