@@ -1,0 +1,665 @@
+/* lib/store: append, read, queue offsets, segment roll-over, recovery (normal, crash, torn
+ * tail), batch, filters, look-ups, index queries, retention, disk guard, group commit and
+ * concurrent readers. Tiny file sizes so every boundary is crossed. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include "store_test.h"
+
+static char *dir;
+static store_config_t cfg;
+static store_t *st;
+
+static void setup(void) {
+    dir = st_tmpdir("store");
+    st_small_config(&cfg, dir);
+    st = NULL;
+}
+
+static void teardown(void) {
+    store_close(st);
+    st_rmrf(dir);
+    cm_free(dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+static void open_store(void) {
+    char err[256] = "";
+    rmq_err_t rc = store_open(&cfg, &st_quiet, &st, err, sizeof err);
+    cr_assert_eq(rc, RMQ_OK, "store_open: %s (%s)", rmq_err_name(rc), err);
+}
+
+static void reopen(void) {
+    store_close(st);
+    st = NULL;
+    open_store();
+}
+
+static store_put_result_t put(const char *topic, int32_t qid, const char *tags, const char *keys,
+                              const char *body) {
+    cm_buf_t b = CM_BUF_INIT;
+    st_record(&b, topic, qid, tags, keys, NULL, NULL, body, strlen(body), 0);
+    store_put_result_t r;
+    proto_addr_t host = st_addr("192.168.7.9:10911");
+    rmq_err_t rc = store_append(st, b.data, b.len, &host, true, &r);
+    cr_assert_eq(rc, RMQ_OK, "append: %s", rmq_err_name(rc));
+    cr_assert_eq(r.wrote_bytes, (int32_t)b.len);
+    cm_buf_free(&b);
+    return r;
+}
+
+typedef struct expect {
+    const char *topic;
+    int32_t qid;
+    int64_t next_qoff;
+    int seen;
+} expect_t;
+
+static void check_seq(void *arg, const proto_record_t *rec) {
+    expect_t *e = arg;
+    cr_assert_eq((size_t)rec->topic_len, strlen(e->topic));
+    cr_assert(memcmp(rec->topic, e->topic, (size_t)rec->topic_len) == 0);
+    cr_assert_eq(rec->queue_id, e->qid);
+    cr_assert_eq(rec->queue_offset, e->next_qoff, "queue offset %lld, expected %lld",
+                 (long long)rec->queue_offset, (long long)e->next_qoff);
+    char want[64];
+    snprintf(want, sizeof want, "%s-%d-%lld", e->topic, (int)e->qid, (long long)e->next_qoff);
+    cr_assert_eq((size_t)rec->body_len, strlen(want));
+    cr_assert(memcmp(rec->body, want, strlen(want)) == 0);
+    e->next_qoff++;
+    e->seen++;
+}
+
+/* Reads the whole queue from offset 0 and checks bodies "topic-qid-offset". */
+static int read_all(const char *topic, int32_t qid, int64_t from) {
+    expect_t e = {topic, qid, from, 0};
+    int64_t off = from;
+    for (;;) {
+        store_get_result_t r = {0};
+        cr_assert_eq(store_get_messages(st, topic, qid, off, 32, 0, NULL, NULL, &r), RMQ_OK);
+        if (r.status == STORE_OFFSET_OVERFLOW_ONE) {
+            cm_buf_free(&r.records);
+            break;
+        }
+        cr_assert_eq(r.status, STORE_FOUND, "status %s at %lld", store_get_status_name(r.status),
+                     (long long)off);
+        cr_assert_eq(st_each_record(&r.records, check_seq, &e), r.msg_count);
+        cr_assert_eq(r.next_begin_offset, off + r.msg_count);
+        off = r.next_begin_offset;
+        cm_buf_free(&r.records);
+    }
+    return e.seen;
+}
+
+static void fill(const char *topic, int32_t qid, int n) {
+    char body[64];
+    int64_t base = store_max_offset(st, topic, qid);
+    for (int i = 0; i < n; i++) {
+        snprintf(body, sizeof body, "%s-%d-%lld", topic, (int)qid, (long long)(base + i));
+        store_put_result_t r = put(topic, qid, i % 2 ? "A" : "B", NULL, body);
+        cr_assert_eq(r.queue_offset, base + i);
+    }
+}
+
+Test(store, append_read_and_statuses) {
+    open_store();
+    cr_assert_not(store_recovered_abnormally(st));
+    fill("T1", 0, 50);
+    fill("T1", 1, 30);
+    fill("T2", 3, 40);
+    cr_assert_eq(read_all("T1", 0, 0), 50);
+    cr_assert_eq(read_all("T1", 1, 0), 30);
+    cr_assert_eq(read_all("T2", 3, 0), 40);
+    cr_assert_eq(store_max_offset(st, "T1", 0), 50);
+    cr_assert_eq(store_min_offset(st, "T1", 0), 0);
+
+    store_get_result_t r = {0};
+    store_get_messages(st, "T1", 0, 51, 32, 0, NULL, NULL, &r);
+    cr_assert_eq(r.status, STORE_OFFSET_OVERFLOW_BADLY);
+    cr_assert_eq(r.next_begin_offset, 0); /* min is 0: RocketMQ moves to min */
+    store_get_messages(st, "nope", 0, 5, 32, 0, NULL, NULL, &r);
+    cr_assert_eq(r.status, STORE_NO_MESSAGE_IN_QUEUE);
+    cr_assert_eq(r.next_begin_offset, 0);
+    cr_assert_str_eq(store_get_status_name(STORE_OFFSET_FOUND_NULL), "OFFSET_FOUND_NULL");
+    cm_buf_free(&r.records);
+}
+
+Test(store, stamps_store_fields) {
+    open_store();
+    store_put_result_t p = put("S", 2, "x", NULL, "S-2-0");
+    cm_buf_t b = CM_BUF_INIT;
+    cr_assert_eq(store_read_record(st, p.phys_offset, &b), RMQ_OK);
+    proto_record_t rec;
+    cr_assert_eq(proto_record_decode(b.data, b.len, true, &rec), RMQ_OK);
+    cr_assert_eq(rec.physical_offset, p.phys_offset);
+    cr_assert_eq(rec.queue_offset, 0);
+    cr_assert_eq(rec.store_timestamp, p.store_timestamp);
+    proto_addr_t want = st_addr("192.168.7.9:10911");
+    cr_assert_eq(rec.store_host.ip_len, 4);
+    cr_assert(memcmp(rec.store_host.ip, want.ip, 4) == 0);
+    cr_assert_eq(rec.store_host.port, 10911);
+    cr_assert_eq(rec.flag, 7);
+    cr_assert_eq(store_read_record(st, p.phys_offset + 4, &b), RMQ_ERR_NOT_FOUND);
+    cr_assert_eq(store_read_record(st, store_max_phys_offset(st), &b), RMQ_ERR_NOT_FOUND);
+    cm_buf_free(&b);
+}
+
+/* Records never span segments: each segment ends with a BLANK marker covering its tail. */
+Test(store, segments_roll_with_blank) {
+    open_store();
+    fill("R", 0, 600); /* ~ 100 B each: several 16 KiB segments */
+    int64_t end = store_max_phys_offset(st);
+    cr_assert_gt(end, 3 * cfg.commitlog_file_size);
+    int64_t seg = cfg.commitlog_file_size;
+    for (int64_t start = 0; start + seg <= end; start += seg) {
+        /* walk records of this segment to its BLANK */
+        int64_t off = start;
+        cm_buf_t b = CM_BUF_INIT;
+        while (store_read_record(st, off, &b) == RMQ_OK) {
+            off += (int64_t)b.len;
+            cm_buf_reset(&b);
+        }
+        cm_buf_free(&b);
+        cr_assert_lt(off, start + seg);
+        char *path = cm_sprintf("%s/commitlog/%020lld", dir, (long long)start);
+        int fd = open(path, O_RDONLY);
+        cr_assert_geq(fd, 0, "%s", path);
+        uint8_t m[8];
+        cr_assert_eq(pread(fd, m, 8, off - start), 8);
+        close(fd);
+        cm_free(path);
+        cr_assert_eq((int32_t)cm_rd32(m + 4), PROTO_MAGIC_BLANK);
+        cr_assert_eq(cm_rd32(m), (uint32_t)(start + seg - off));
+    }
+    cr_assert_eq(read_all("R", 0, 0), 600);
+}
+
+Test(store, reopen_normal_continues_offsets) {
+    open_store();
+    fill("N", 0, 120);
+    fill("N", 1, 10);
+    int64_t end = store_max_phys_offset(st);
+    reopen();
+    cr_assert_not(store_recovered_abnormally(st));
+    cr_assert_eq(store_max_phys_offset(st), end);
+    cr_assert_eq(store_max_offset(st, "N", 0), 120);
+    fill("N", 0, 15);
+    reopen();
+    cr_assert_eq(read_all("N", 0, 0), 135);
+    cr_assert_eq(read_all("N", 1, 0), 10);
+}
+
+static void count_queue(void *arg, const char *topic, int32_t qid, int64_t min, int64_t max) {
+    int *n = arg;
+    (*n)++;
+    cr_assert(min <= max);
+    cr_assert(topic[0] == 'Q' && qid >= 0 && qid < 3);
+}
+
+/* A crash that lost every consume queue and index file: recovery rebuilds them from the
+ * commit log (what happens to the files the checkpoint does not cover). */
+Test(store, crash_recovery_rebuilds_queues_and_index) {
+    open_store();
+    fill("Q", 0, 100);
+    fill("Q", 2, 25);
+    put("Q", 1, "T", "order-1 order-2", "Q-1-0");
+    store_close(st);
+    st = NULL;
+    char *cmd = cm_sprintf("rm -rf '%s/consumequeue' '%s/index' && touch '%s/abort'", dir, dir,
+                           dir);
+    cr_assert_eq(system(cmd), 0);
+    cm_free(cmd);
+    open_store();
+    cr_assert(store_recovered_abnormally(st));
+    cr_assert_eq(read_all("Q", 0, 0), 100);
+    cr_assert_eq(read_all("Q", 2, 0), 25);
+    int queues = 0;
+    store_foreach_queue(st, count_queue, &queues);
+    cr_assert_eq(queues, 3);
+    store_query_result_t q = {0};
+    cr_assert_eq(store_query_by_key(st, "Q", "order-2", 0, INT64_MAX, 32, &q), RMQ_OK);
+    cr_assert_eq(q.count, 1);
+    cm_buf_free(&q.records);
+    fill("Q", 0, 5);
+    cr_assert_eq(read_all("Q", 0, 0), 105);
+}
+
+static void corrupt(const char *path, int64_t off, size_t len, uint8_t byte) {
+    int fd = open(path, O_RDWR);
+    cr_assert_geq(fd, 0);
+    uint8_t buf[4096];
+    memset(buf, byte, len);
+    cr_assert_eq(pwrite(fd, buf, len, off), (ssize_t)len);
+    close(fd);
+}
+
+/* Torn writes: the last records are damaged (body bytes flipped, tail zeroed); recovery
+ * drops exactly them, keeps everything before, and the log continues where they began. */
+Test(store, torn_tail_dropped) {
+    open_store();
+    fill("W", 0, 20);
+    store_put_result_t last[3];
+    for (int i = 0; i < 3; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "W-0-%d", 20 + i);
+        last[i] = put("W", 0, NULL, NULL, body);
+    }
+    store_close(st);
+    st = NULL;
+    char *cl = cm_sprintf("%s/commitlog/%020lld", dir, (long long)0);
+    /* flip a body byte of record 21 (CRC mismatch) and zero the tail of record 22 */
+    corrupt(cl, last[1].phys_offset + last[1].wrote_bytes - 5, 1, 0x5A);
+    corrupt(cl, last[2].phys_offset + 30, (size_t)last[2].wrote_bytes - 30, 0);
+    char *abort_path = cm_sprintf("%s/abort", dir);
+    close(open(abort_path, O_CREAT | O_WRONLY, 0644));
+    open_store();
+    cr_assert(store_recovered_abnormally(st));
+    cr_assert_eq(store_max_phys_offset(st), last[1].phys_offset);
+    cr_assert_eq(store_max_offset(st, "W", 0), 21);
+    cr_assert_eq(read_all("W", 0, 0), 21);
+    store_put_result_t again = put("W", 0, NULL, NULL, "W-0-21");
+    cr_assert_eq(again.phys_offset, last[1].phys_offset);
+    cr_assert_eq(again.queue_offset, 21);
+    cr_assert_eq(read_all("W", 0, 0), 22);
+    cm_free(cl);
+    cm_free(abort_path);
+}
+
+Test(store, batch_is_atomic_and_consecutive) {
+    open_store();
+    fill("B", 0, 3);
+    cm_buf_t b = CM_BUF_INIT;
+    for (int i = 0; i < 10; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "B-0-%d", 3 + i);
+        st_record(&b, "B", 0, "t", NULL, NULL, NULL, body, strlen(body), 0);
+    }
+    store_put_result_t r;
+    cr_assert_eq(store_append_batch(st, b.data, b.len, NULL, true, &r), RMQ_OK);
+    cr_assert_eq(r.msg_count, 10);
+    cr_assert_eq(r.queue_offset, 3);
+    cr_assert_eq(r.wrote_bytes, (int32_t)b.len);
+    cr_assert_eq(r.phys_offset / cfg.commitlog_file_size,
+                 (r.phys_offset + r.wrote_bytes - 1) / cfg.commitlog_file_size);
+    cr_assert_eq(read_all("B", 0, 0), 13);
+    /* a batch that mixes queues is refused; so is a batch passed as one record */
+    st_record(&b, "B", 1, NULL, NULL, NULL, NULL, "x", 1, 0);
+    cr_assert_eq(store_append_batch(st, b.data, b.len, NULL, true, &r), RMQ_ERR_INVALID_ARG);
+    cr_assert_eq(store_append(st, b.data, b.len, NULL, true, &r), RMQ_ERR_MALFORMED);
+    cr_assert_eq(store_max_offset(st, "B", 0), 13);
+    cm_buf_free(&b);
+}
+
+Test(store, refuses_bad_input) {
+    cfg.max_message_size = 2000;
+    open_store();
+    store_put_result_t r;
+    uint8_t junk[100] = {0};
+    cr_assert_neq(store_append(st, junk, sizeof junk, NULL, true, &r), RMQ_OK);
+    cm_buf_t b = CM_BUF_INIT;
+    char big[3000];
+    memset(big, 'x', sizeof big);
+    st_record(&b, "L", 0, NULL, NULL, NULL, NULL, big, sizeof big, 0);
+    cr_assert_eq(store_append(st, b.data, b.len, NULL, true, &r), RMQ_ERR_MSG_TOO_LARGE);
+    cr_assert_eq(r.status, RMQ_ERR_MSG_TOO_LARGE);
+    cm_buf_reset(&b);
+    st_record(&b, "L", 0, NULL, NULL, NULL, NULL, "y", 1, 0);
+    proto_addr_t v6 = st_addr("[::1]:10911");
+    cr_assert_eq(store_append(st, b.data, b.len, &v6, true, &r), RMQ_ERR_INVALID_ARG);
+    cr_assert_eq(store_max_phys_offset(st), 0);
+    cm_buf_free(&b);
+}
+
+static bool only_tag_a(void *arg, int64_t tags) {
+    (void)arg;
+    return tags == cm_java_hash("A", 1);
+}
+
+Test(store, tag_filter) {
+    open_store();
+    fill("F", 0, 20); /* odd offsets tagged A */
+    store_get_result_t r = {0};
+    store_get_messages(st, "F", 0, 0, 32, 0, only_tag_a, NULL, &r);
+    cr_assert_eq(r.status, STORE_FOUND);
+    cr_assert_eq(r.msg_count, 5); /* one consume-queue file: offsets 0..9 */
+    cr_assert_eq(r.next_begin_offset, 10);
+    cm_buf_reset(&r.records);
+    store_get_messages(st, "F", 0, 10, 32, 0, only_tag_a, NULL, &r);
+    cr_assert_eq(r.msg_count, 5);
+    cr_assert_eq(r.next_begin_offset, 20);
+    cm_buf_reset(&r.records);
+    put("F", 0, "B", NULL, "F-0-20");
+    store_get_messages(st, "F", 0, 20, 32, 0, only_tag_a, NULL, &r);
+    cr_assert_eq(r.status, STORE_NO_MATCHED_MESSAGE);
+    cr_assert_eq(r.next_begin_offset, 21);
+    cr_assert_eq(r.records.len, 0);
+    /* max count and max bytes */
+    store_get_messages(st, "F", 0, 0, 3, 0, NULL, NULL, &r);
+    cr_assert_eq(r.msg_count, 3);
+    cr_assert_eq(r.next_begin_offset, 3);
+    cm_buf_reset(&r.records);
+    store_get_messages(st, "F", 0, 0, 32, 150, NULL, NULL, &r);
+    cr_assert_eq(r.msg_count, 1, "%d", r.msg_count);
+    cm_buf_free(&r.records);
+}
+
+static int64_t seen_tags;
+static bool grab_tags(void *arg, int64_t tags) {
+    (void)arg;
+    seen_tags = tags;
+    return true;
+}
+
+Test(store, schedule_topic_tags_is_due_time_and_tx_types) {
+    open_store();
+    cm_buf_t b = CM_BUF_INIT;
+    char extra[32];
+    snprintf(extra, sizeof extra, "%s%c3", PROP_DELAY, PROTO_NAME_SEP);
+    st_record(&b, STORE_SCHEDULE_TOPIC, 2, "A", NULL, NULL, extra, "d", 1, 0);
+    store_put_result_t r;
+    cr_assert_eq(store_append(st, b.data, b.len, NULL, true, &r), RMQ_OK);
+    store_get_result_t g = {0};
+    store_get_messages(st, STORE_SCHEDULE_TOPIC, 2, 0, 1, 0, grab_tags, NULL, &g);
+    cr_assert_eq(g.status, STORE_FOUND);
+    cr_assert_eq(seen_tags, r.store_timestamp + 10000); /* level 3 = 10 s */
+    /* PREPARED: queue offset 0, not advanced, no consume-queue entry; COMMIT: normal */
+    for (int i = 0; i < 2; i++) {
+        cm_buf_reset(&b);
+        st_record(&b, "TX", 0, NULL, NULL, NULL, NULL, "p", 1, SYSFLAG_TX_PREPARED);
+        cr_assert_eq(store_append(st, b.data, b.len, NULL, true, &r), RMQ_OK);
+        cr_assert_eq(r.queue_offset, 0);
+    }
+    cr_assert_eq(store_max_offset(st, "TX", 0), 0);
+    cm_buf_reset(&b);
+    st_record(&b, "TX", 0, NULL, NULL, NULL, NULL, "c", 1, SYSFLAG_TX_COMMIT);
+    cr_assert_eq(store_append(st, b.data, b.len, NULL, true, &r), RMQ_OK);
+    cr_assert_eq(store_max_offset(st, "TX", 0), 1);
+    cm_buf_free(&b);
+    cm_buf_free(&g.records);
+}
+
+typedef struct ts_rec {
+    int64_t ts;
+} ts_rec_t;
+
+Test(store, offset_by_time_and_earliest) {
+    open_store();
+    int64_t ts[30];
+    for (int i = 0; i < 30; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "O-0-%d", i);
+        ts[i] = put("O", 0, NULL, NULL, body).store_timestamp;
+        if (i % 5 == 4) usleep(3000); /* a few distinct store times */
+    }
+    cr_assert_eq(store_earliest_time(st, "O", 0), ts[0]);
+    cr_assert_eq(store_earliest_time_all(st), ts[0]);
+    cr_assert_eq(store_earliest_time(st, "O", 9), -1);
+    for (int i = 0; i < 30; i++) {
+        int64_t off = store_offset_by_time(st, "O", 0, ts[i]);
+        cr_assert(off >= 0 && off < 30);
+        cr_assert_eq(ts[off], ts[i], "exact hit must have the same time");
+    }
+    cr_assert_eq(store_offset_by_time(st, "O", 0, ts[0] - 100000), 0);
+    cr_assert_eq(store_offset_by_time(st, "O", 0, ts[29] + 100000), 29);
+    /* between two distinct times: the nearer neighbour, ties to the earlier */
+    for (int i = 1; i < 30; i++) {
+        if (ts[i] - ts[i - 1] < 2) continue;
+        int64_t mid = ts[i - 1] + (ts[i] - ts[i - 1]) / 2;
+        int64_t off = store_offset_by_time(st, "O", 0, mid);
+        bool tie = mid - ts[i - 1] == ts[i] - mid;
+        int64_t want_ts = (mid - ts[i - 1] <= ts[i] - mid) ? ts[i - 1] : ts[i];
+        cr_assert_eq(ts[off], want_ts, "tie=%d", tie);
+    }
+    cr_assert_eq(store_offset_by_time(st, "none", 0, ts[0]), 0);
+}
+
+Test(store, query_by_key_across_index_files) {
+    open_store();
+    char body[32], keys[64], uniq[40];
+    for (int i = 0; i < 40; i++) {
+        snprintf(body, sizeof body, "K-0-%d", i);
+        snprintf(keys, sizeof keys, "k%d all", i % 4);
+        snprintf(uniq, sizeof uniq, "UNIQ%04d", i);
+        cm_buf_t b = CM_BUF_INIT;
+        st_record(&b, "K", 0, NULL, keys, uniq, NULL, body, strlen(body), 0);
+        store_put_result_t r;
+        cr_assert_eq(store_append(st, b.data, b.len, NULL, true, &r), RMQ_OK);
+        cm_buf_free(&b);
+    }
+    struct stat sb;
+    char *ixdir = cm_sprintf("%s/index", dir);
+    cr_assert_eq(stat(ixdir, &sb), 0);
+    cm_free(ixdir);
+    store_query_result_t q = {0};
+    cr_assert_eq(store_query_by_key(st, "K", "k1", 0, INT64_MAX, 64, &q), RMQ_OK);
+    cr_assert_eq(q.count, 10, "%d", q.count); /* 3 keys per record, 7 per file: many files */
+    cm_buf_free(&q.records);
+    memset(&q, 0, sizeof q);
+    store_query_by_key(st, "K", "all", 0, INT64_MAX, 5, &q);
+    cr_assert_eq(q.count, 5);
+    cm_buf_free(&q.records);
+    memset(&q, 0, sizeof q);
+    store_query_by_key(st, "K", "UNIQ0033", 0, INT64_MAX, 32, &q);
+    cr_assert_eq(q.count, 1);
+    proto_record_t rec;
+    cr_assert_eq(proto_record_decode(q.records.data, q.records.len, true, &rec), RMQ_OK);
+    cr_assert_eq(rec.queue_offset, 33);
+    cr_assert_gt(q.index_last_update_phy, 0);
+    cm_buf_free(&q.records);
+    memset(&q, 0, sizeof q);
+    store_query_by_key(st, "Other", "k1", 0, INT64_MAX, 32, &q);
+    cr_assert_eq(q.count, 0);
+    store_query_by_key(st, "K", "k1", 0, 1000, 32, &q); /* time range before everything */
+    cr_assert_eq(q.count, 0);
+    cm_buf_free(&q.records);
+    reopen(); /* index survives a clean restart */
+    memset(&q, 0, sizeof q);
+    store_query_by_key(st, "K", "k2", 0, INT64_MAX, 64, &q);
+    cr_assert_eq(q.count, 10);
+    cm_buf_free(&q.records);
+}
+
+static double fake_usage;
+static double usage_fn(void *arg, const char *path) {
+    (void)arg, (void)path;
+    return fake_usage;
+}
+
+Test(store, retention_deletes_old_segments_and_queue_files) {
+    cfg.file_reserved_hours = 0;
+    cfg.delete_when_hours = 0xFFFFFF; /* every hour */
+    cfg.disk_usage = usage_fn;
+    fake_usage = 0.10;
+    open_store();
+    fill("D", 0, 400);
+    int64_t end = store_max_phys_offset(st);
+    int deleted = 0, n;
+    while ((n = store_retention_run(st)) > 0) deleted += n;
+    cr_assert_eq(deleted, (int)(end / cfg.commitlog_file_size)); /* all but the newest */
+    int64_t cl_min = store_min_phys_offset(st);
+    cr_assert_eq(cl_min, end - end % cfg.commitlog_file_size);
+    int64_t min = store_min_offset(st, "D", 0);
+    cr_assert_gt(min, 0);
+    cr_assert_lt(min, 400);
+    store_get_result_t r = {0};
+    store_get_messages(st, "D", 0, 0, 32, 0, NULL, NULL, &r);
+    cr_assert_eq(r.status, STORE_OFFSET_TOO_SMALL);
+    cr_assert_eq(r.next_begin_offset, min);
+    cr_assert_eq(read_all("D", 0, min), 400 - min);
+    char *first_cq = cm_sprintf("%s/consumequeue/D/0/%020d", dir, 0);
+    struct stat sb;
+    cr_assert_neq(stat(first_cq, &sb), 0, "the first consume-queue file is gone");
+    cm_free(first_cq);
+    reopen();
+    cr_assert_eq(store_min_offset(st, "D", 0), min);
+    cr_assert_eq(read_all("D", 0, min), 400 - min);
+    cm_buf_free(&r.records);
+}
+
+Test(store, disk_guard_refuses_writes) {
+    cfg.disk_usage = usage_fn;
+    fake_usage = 0.95;
+    open_store();
+    cm_buf_t b = CM_BUF_INIT;
+    st_record(&b, "G", 0, NULL, NULL, NULL, NULL, "x", 1, 0);
+    store_put_result_t r;
+    cr_assert_eq(store_append(st, b.data, b.len, NULL, true, &r), RMQ_ERR_DISK_FULL);
+    fake_usage = 0.50;
+    store_retention_run(st);
+    cr_assert_eq(store_append(st, b.data, b.len, NULL, true, &r), RMQ_OK);
+    fake_usage = 0.91;
+    store_retention_run(st);
+    cr_assert_eq(store_append(st, b.data, b.len, NULL, true, &r), RMQ_ERR_DISK_FULL);
+    cm_buf_free(&b);
+}
+
+Test(store, second_open_is_refused) {
+    open_store();
+    store_t *other = NULL;
+    char err[256];
+    cr_assert_eq(store_open(&cfg, NULL, &other, err, sizeof err), RMQ_ERR_STATE);
+    cr_assert_null(other);
+    cr_assert(strstr(err, "in use") != NULL, "%s", err);
+}
+
+Test(store, wrong_segment_size_is_refused) {
+    open_store();
+    fill("Z", 0, 3);
+    store_close(st);
+    st = NULL;
+    cfg.commitlog_file_size *= 2;
+    char err[256];
+    cr_assert_eq(store_open(&cfg, &st_quiet, &st, err, sizeof err), RMQ_ERR_BAD_VALUE);
+    cr_assert(strstr(err, "mappedFileSizeCommitLog") != NULL, "%s", err);
+}
+
+typedef struct disp {
+    pthread_mutex_t mu;
+    int calls;
+    int64_t last_max;
+} disp_t;
+
+static void on_disp(void *arg, const char *topic, int32_t qid, int64_t max, int64_t tags,
+                    int64_t ts) {
+    disp_t *d = arg;
+    (void)ts;
+    pthread_mutex_lock(&d->mu);
+    if (strcmp(topic, "L") == 0 && qid == 1) {
+        d->calls++;
+        d->last_max = max;
+        cr_assert_eq(tags, cm_java_hash("A", 1) * (max % 2 == 0) +
+                               cm_java_hash("B", 1) * (max % 2 == 1));
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+Test(store, dispatch_listener) {
+    disp_t d = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    cfg.on_dispatch = on_disp;
+    cfg.dispatch_arg = &d;
+    open_store();
+    fill("L", 1, 12);
+    cr_assert_eq(d.calls, 12);
+    cr_assert_eq(d.last_max, 12);
+}
+
+/* ---- concurrency: SYNC_FLUSH group commit with concurrent readers */
+
+enum { WRITERS = 8, PER_WRITER = 150 };
+
+typedef struct wctx {
+    int id;
+    int ok;
+} wctx_t;
+
+static void *writer(void *arg) {
+    wctx_t *w = arg;
+    char body[64];
+    for (int i = 0; i < PER_WRITER; i++) {
+        cm_buf_t b = CM_BUF_INIT;
+        snprintf(body, sizeof body, "writer %d msg %d", w->id, i);
+        st_record(&b, "C", w->id % 2, "A", NULL, NULL, NULL, body, strlen(body), 0);
+        store_put_result_t r;
+        if (store_append(st, b.data, b.len, NULL, true, &r) == RMQ_OK) w->ok++;
+        cm_buf_free(&b);
+    }
+    return NULL;
+}
+
+static volatile int writers_done;
+
+static void check_crc_only(void *arg, const proto_record_t *rec) {
+    int64_t *next = arg;
+    cr_assert_eq(rec->queue_offset, *next);
+    (*next)++;
+}
+
+static void *reader(void *arg) {
+    int32_t qid = (int32_t)(intptr_t)arg;
+    int64_t off = 0;
+    while (!__atomic_load_n(&writers_done, __ATOMIC_ACQUIRE) || off < WRITERS / 2 * PER_WRITER) {
+        store_get_result_t r = {0};
+        store_get_messages(st, "C", qid, off, 32, 0, NULL, NULL, &r);
+        if (r.status == STORE_FOUND) {
+            int64_t next = off;
+            cr_assert_eq(st_each_record(&r.records, check_crc_only, &next), r.msg_count,
+                         "torn read");
+            off = r.next_begin_offset;
+        }
+        cm_buf_free(&r.records);
+    }
+    return (void *)(intptr_t)off;
+}
+
+Test(store, sync_flush_group_commit_with_readers) {
+    cfg.sync_flush = true;
+    open_store();
+    pthread_t w[WRITERS], rd[2];
+    wctx_t ctx[WRITERS];
+    writers_done = 0;
+    for (int i = 0; i < 2; i++) pthread_create(&rd[i], NULL, reader, (void *)(intptr_t)i);
+    for (int i = 0; i < WRITERS; i++) {
+        ctx[i] = (wctx_t){i, 0};
+        pthread_create(&w[i], NULL, writer, &ctx[i]);
+    }
+    for (int i = 0; i < WRITERS; i++) {
+        pthread_join(w[i], NULL);
+        cr_assert_eq(ctx[i].ok, PER_WRITER);
+    }
+    __atomic_store_n(&writers_done, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 2; i++) {
+        void *got;
+        pthread_join(rd[i], &got);
+        cr_assert_eq((int64_t)(intptr_t)got, WRITERS / 2 * PER_WRITER);
+    }
+    cr_assert_eq(store_max_offset(st, "C", 0) + store_max_offset(st, "C", 1),
+                 WRITERS * PER_WRITER);
+}
+
+Test(store, config_from_conf) {
+    rmq_conf_t *conf = rmq_conf_new();
+    char err[128];
+    cr_assert_eq(rmq_conf_set(conf, "storePathRootDir", "/x/y", err, sizeof err), RMQ_OK);
+    rmq_conf_set(conf, "mappedFileSizeCommitLog", "1048576", err, sizeof err);
+    rmq_conf_set(conf, "mappedFileSizeConsumeQueue", "6000", err, sizeof err);
+    rmq_conf_set(conf, "flushDiskType", "SYNC_FLUSH", err, sizeof err);
+    rmq_conf_set(conf, "deleteWhen", "02;14", err, sizeof err);
+    rmq_conf_set(conf, "messageDelayLevel", "1s 2m", err, sizeof err);
+    store_config_t c;
+    cr_assert_eq(store_config_from_conf(conf, &c), RMQ_OK);
+    cr_assert_str_eq(c.root_dir, "/x/y");
+    cr_assert_eq(c.commitlog_file_size, 1048576);
+    cr_assert_eq(c.cq_file_size, 6000);
+    cr_assert(c.sync_flush);
+    cr_assert_eq(c.delete_when_hours, (1u << 2) | (1u << 14));
+    cr_assert_eq(c.delay_levels, 2);
+    cr_assert_eq(c.delay_level_ms[1], 120000);
+    cr_assert_eq(c.index_slots, 5000000);
+    cr_assert_eq(c.file_reserved_hours, 72);
+    rmq_conf_set(conf, "deleteWhen", "25", err, sizeof err);
+    cr_assert_eq(store_config_from_conf(conf, &c), RMQ_ERR_BAD_VALUE);
+    rmq_conf_destroy(conf);
+}
