@@ -324,6 +324,18 @@ proto_uniq_gen_t *proto_uniq_gen_new(const proto_addr_t *client_ip, int32_t pid)
 void proto_uniq_gen_destroy(proto_uniq_gen_t *g);
 /* Writes a new id (32 or 56 hex chars + NUL) into dst; thread-safe. */
 void proto_uniq_gen_next(proto_uniq_gen_t *g, char *dst, size_t size);
+/* The same with the current time given (ms since the epoch), for tests that cross a month. */
+void proto_uniq_gen_next_at(proto_uniq_gen_t *g, int64_t now_ms, char *dst, size_t size);
+/* The parts of a client unique id (32 or 56 hex chars); the broker needs the time to look a
+ * message up by UNIQ_KEY. RMQ_ERR_MALFORMED on another length or a non-hex character. */
+typedef struct proto_uniq_parts {
+    proto_addr_t ip;  /* port 0 */
+    uint16_t pid;     /* low 16 bits of the producer's pid */
+    int32_t instance; /* the per-process int32 */
+    int32_t month_ms; /* ms since the start of its month, local time (Java's int: may wrap) */
+    uint16_t counter;
+} proto_uniq_parts_t;
+rmq_err_t proto_uniq_parse(const char *id, proto_uniq_parts_t *out);
 
 /* ================================================================ batch bodies, compression */
 
