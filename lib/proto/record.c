@@ -32,7 +32,9 @@ size_t proto_record_store_ts_off(int32_t sys_flag) {
 }
 
 /* v2 only when the topic does not fit v1's int8 length, as RocketMQ 5.x writers do. */
-static bool needs_v2(size_t topic_len) { return topic_len > 127; }
+static bool needs_v2(size_t topic_len) {
+    return topic_len > 127;
+}
 
 size_t proto_record_size(int32_t sys_flag, size_t body_len, size_t topic_len, size_t props_len) {
     size_t size = FIXED_V1_V4 + body_len + topic_len + props_len;
@@ -49,7 +51,9 @@ typedef struct rd {
     size_t pos, end;
 } rd_t;
 
-static bool rd_has(const rd_t *r, size_t n) { return r->end - r->pos >= n; }
+static bool rd_has(const rd_t *r, size_t n) {
+    return r->end - r->pos >= n;
+}
 
 static int32_t rd_i32(rd_t *r) {
     int32_t v = (int32_t)cm_rd32(r->p + r->pos);
@@ -127,8 +131,7 @@ static rmq_err_t decode_variable(rd_t *r, proto_record_t *rec) {
     return r->pos == r->end ? RMQ_OK : RMQ_ERR_MALFORMED;
 }
 
-rmq_err_t proto_record_decode(const uint8_t *buf, size_t len, bool check_crc,
-                              proto_record_t *rec) {
+rmq_err_t proto_record_decode(const uint8_t *buf, size_t len, bool check_crc, proto_record_t *rec) {
     memset(rec, 0, sizeof *rec);
     if (len < BLANK_MIN) return RMQ_ERR_TRUNCATED;
     int32_t total = (int32_t)cm_rd32(buf);
@@ -239,5 +242,59 @@ rmq_err_t proto_record_encode(const proto_record_t *rec, cm_buf_t *out) {
     put_bytes(p, &pos, rec->props, (size_t)rec->props_len);
     assert(pos == size); /* proto_record_size and this writer must agree */
     out->len += size;
+    return RMQ_OK;
+}
+
+/* ---- records as messages */
+
+/* The body as the consumer sees it: inflated when COMPRESSED (bounded by max_body; the
+ * stored bytes are already bounded by the record), copied otherwise. */
+static rmq_err_t msg_body(const proto_record_t *rec, size_t max_body, rmq_msg_t *m) {
+    if (!(rec->sys_flag & SYSFLAG_COMPRESSED)) {
+        if (rec->body_len > 0) {
+            m->body = cm_malloc((size_t)rec->body_len);
+            memcpy(m->body, rec->body, (size_t)rec->body_len);
+        }
+        m->body_len = (size_t)rec->body_len;
+        return RMQ_OK;
+    }
+    cm_buf_t b = CM_BUF_INIT;
+    rmq_err_t err = proto_decompress(rec->sys_flag, rec->body, (size_t)rec->body_len, max_body, &b);
+    if (err != RMQ_OK) {
+        cm_buf_free(&b);
+        return err;
+    }
+    m->body = b.data;
+    m->body_len = b.len;
+    return RMQ_OK;
+}
+
+rmq_err_t proto_msg_from_record(const proto_record_t *rec, size_t max_body, rmq_msg_t **out) {
+    *out = NULL;
+    if (rec->magic != PROTO_MAGIC_V1 && rec->magic != PROTO_MAGIC_V2) return RMQ_ERR_INVALID_ARG;
+    rmq_msg_t *m = cm_calloc(1, sizeof *m);
+    m->topic = cm_strndup(rec->topic ? rec->topic : "", (size_t)rec->topic_len);
+    rmq_err_t err = msg_body(rec, max_body, m);
+    if (err == RMQ_OK) err = proto_props_parse(rec->props, (size_t)rec->props_len, &m->props);
+    if (err != RMQ_OK) {
+        rmq_msg_destroy(m);
+        return err;
+    }
+    /* sysFlag stays as stored, COMPRESSED included, as Java's decoder leaves it; the body
+     * here is always the inflated one. */
+    m->flag = rec->flag;
+    m->queue_id = rec->queue_id;
+    m->queue_offset = rec->queue_offset;
+    m->commitlog_offset = rec->physical_offset;
+    m->born_timestamp = rec->born_timestamp;
+    m->store_timestamp = rec->store_timestamp;
+    m->reconsume_times = rec->reconsume_times;
+    m->sys_flag = rec->sys_flag;
+    m->born_host = rec->born_host;
+    m->store_host = rec->store_host;
+    char id[64];
+    proto_offset_id_format(&rec->store_host, rec->physical_offset, id, sizeof id);
+    m->offset_id = cm_strdup(id);
+    *out = m;
     return RMQ_OK;
 }

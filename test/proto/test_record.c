@@ -15,7 +15,8 @@ static uint8_t *read_all(FILE *f, size_t *len) {
     cm_buf_t b = CM_BUF_INIT;
     uint8_t chunk[65536];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) cm_buf_append(&b, chunk, n);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        cm_buf_append(&b, chunk, n);
     *len = b.len;
     return b.data;
 }
@@ -126,8 +127,8 @@ static void count_tq(tq_count_t *c, size_t *nc, const proto_record_t *r) {
 /* Entries before the first all-zero one; each must point at a record of that queue. */
 static size_t check_cq(const char *topic, int32_t queue, const uint8_t *log, size_t log_len) {
     char member[256];
-    snprintf(member, sizeof member, "store/consumequeue/%.63s/%d/00000000000000000000",
-             topic, queue);
+    snprintf(member, sizeof member, "store/consumequeue/%.63s/%d/00000000000000000000", topic,
+             queue);
     size_t len, n = 0;
     uint8_t *cq = store_file(member, &len);
     static const uint8_t zero[20];
@@ -189,8 +190,8 @@ Test(record, golden_commitlog_every_record) {
         if (topic_is(&r, "SCHEDULE_TOPIC_XXXX")) {
             cr_assert(prop_is(&r, PROP_REAL_TOPIC, "IopDelay29930") ||
                       prop_is(&r, PROP_REAL_TOPIC, "%RETRY%irg29930"));
-            cr_assert(proto_props_find(r.props, (size_t)r.props_len, PROP_REAL_QID, &(const char *){0},
-                                       &(size_t){0}));
+            cr_assert(proto_props_find(r.props, (size_t)r.props_len, PROP_REAL_QID,
+                                       &(const char *){0}, &(size_t){0}));
             sched++;
         }
         if ((r.sys_flag & SYSFLAG_TX_MASK) == SYSFLAG_TX_COMMIT) {
@@ -283,7 +284,8 @@ static proto_record_t sample(void) {
     r.body_len = 5;
     r.topic = "T1";
     r.topic_len = 2;
-    r.props = "TAGS\x01" "A";
+    r.props = "TAGS\x01"
+              "A";
     r.props_len = 6;
     return r;
 }
@@ -306,7 +308,11 @@ Test(record, round_trip_v4_v6_and_v2) {
     cr_assert_eq(out.born_host.port, 50000);
     cr_assert_eq(out.reconsume_times, 2);
     cr_assert_eq(out.prepared_tx_offset, 99);
-    cr_assert_eq(memcmp(out.props, "TAGS\x01" "A", 6), 0);
+    cr_assert_eq(memcmp(out.props,
+                        "TAGS\x01"
+                        "A",
+                        6),
+                 0);
     /* The store stamps fields at these offsets. */
     cr_assert_eq(cm_rd64(b.data + PROTO_REC_OFF_QUEUEOFFSET), 42);
     cr_assert_eq(cm_rd64(b.data + PROTO_REC_OFF_PHYSICALOFFSET), 4096);
@@ -414,7 +420,7 @@ Test(record, lying_lengths) {
     cm_buf_t b = CM_BUF_INIT;
     encode_ok(&in, &b);
     size_t n = b.len, body_off = 84, topic_off = 84 + 4 + 5, props_off = topic_off + 1 + 2;
-    cr_assert_eq(decode_patched(&b, 0, 4, 0, n), RMQ_ERR_MALFORMED);          /* zero total */
+    cr_assert_eq(decode_patched(&b, 0, 4, 0, n), RMQ_ERR_MALFORMED);           /* zero total */
     cr_assert_eq(decode_patched(&b, 0, 4, 0x80000000u, n), RMQ_ERR_MALFORMED); /* negative */
     cr_assert_eq(decode_patched(&b, 0, 4, (uint32_t)n - 1, n), RMQ_ERR_MALFORMED);
     cr_assert_eq(decode_patched(&b, 0, 4, (uint32_t)n + 1, n + 1), RMQ_ERR_MALFORMED);
@@ -451,4 +457,130 @@ Test(record, bad_magic_and_bad_crc) {
     cm_wr32(b.data + 8, (uint32_t)proto_body_crc("hello", 5) | 0x80000000u);
     cr_assert_eq(proto_record_decode(b.data, b.len, true, &out), RMQ_ERR_BAD_CRC);
     cm_buf_free(&b);
+}
+
+/* ---- records as messages */
+
+Test(record_msg, golden_first_record) {
+    size_t len;
+    uint8_t *log = store_file("store/commitlog/00000000000000000000", &len);
+    proto_record_t r;
+    cr_assert_eq(proto_record_decode(log, len, true, &r), RMQ_OK);
+    rmq_msg_t *m;
+    cr_assert_eq(proto_msg_from_record(&r, 4 * 1024 * 1024, &m), RMQ_OK);
+    cr_assert_str_eq(rmq_msg_topic(m), "IopTopic29930");
+    size_t blen;
+    const void *body = rmq_msg_body(m, &blen);
+    cr_assert_eq(blen, 2);
+    cr_assert_eq(memcmp(body, "s0", 2), 0);
+    cr_assert_str_eq(rmq_msg_tags(m), "A");
+    cr_assert_str_eq(rmq_msg_keys(m), "k-s0");
+    cr_assert_str_eq(rmq_msg_property(m, PROP_CLUSTER), "DefaultCluster");
+    cr_assert_str_eq(rmq_msg_offset_id(m), "7F00000100002A9F0000000000000000");
+    cr_assert_str_eq(rmq_msg_id(m), "FD000000000000000000000000000002232330946E097C71C6530000");
+    cr_assert_eq(rmq_msg_queue_id(m), 3);
+    cr_assert_eq(rmq_msg_queue_offset(m), 0);
+    cr_assert_eq(rmq_msg_commitlog_offset(m), 0);
+    cr_assert_eq(rmq_msg_born_timestamp(m), r.born_timestamp);
+    cr_assert_eq(rmq_msg_store_timestamp(m), r.store_timestamp);
+    cr_assert_eq(m->store_host.port, 10911);
+    cr_assert_eq(m->born_host.ip_len, 4);
+    cr_assert_eq(m->sys_flag, 0);
+    rmq_msg_destroy(m);
+    free(log);
+}
+
+/* A retried message names its first delivery by offset id: that id must lead back to a
+ * record of the same UNIQ_KEY in the same log. */
+Test(record_msg, origin_message_ids_resolve) {
+    size_t len, pos = 0, resolved = 0;
+    uint8_t *log = store_file("store/commitlog/00000000000000000000", &len);
+    while (pos < COMMITLOG_END) {
+        proto_record_t r;
+        cr_assert_eq(proto_record_decode(log + pos, len - pos, true, &r), RMQ_OK);
+        rmq_msg_t *m;
+        cr_assert_eq(proto_msg_from_record(&r, 1024, &m), RMQ_OK);
+        const char *origin = rmq_msg_property(m, PROP_ORIGIN_MESSAGE_ID);
+        if (origin) {
+            proto_addr_t host;
+            int64_t off;
+            cr_assert_eq(proto_offset_id_parse(origin, &host, &off), RMQ_OK);
+            cr_assert_eq(host.port, 10911);
+            proto_record_t o;
+            cr_assert_eq(proto_record_decode(log + off, len - (size_t)off, true, &o), RMQ_OK);
+            rmq_msg_t *om;
+            cr_assert_eq(proto_msg_from_record(&o, 1024, &om), RMQ_OK);
+            cr_assert_str_eq(rmq_msg_offset_id(om), origin);
+            cr_assert_str_eq(rmq_msg_property(om, PROP_UNIQ_KEY),
+                             rmq_msg_property(m, PROP_UNIQ_KEY));
+            rmq_msg_destroy(om);
+            resolved++;
+        }
+        rmq_msg_destroy(m);
+        pos += (size_t)r.total_size;
+    }
+    cr_assert_gt(resolved, 0);
+    free(log);
+}
+
+static rmq_err_t msg_of(const proto_record_t *in, size_t max_body, rmq_msg_t **m) {
+    cm_buf_t b = CM_BUF_INIT;
+    cr_assert_eq(proto_record_encode(in, &b), RMQ_OK);
+    proto_record_t r;
+    cr_assert_eq(proto_record_decode(b.data, b.len, true, &r), RMQ_OK);
+    rmq_err_t err = proto_msg_from_record(&r, max_body, m);
+    cm_buf_free(&b);
+    return err;
+}
+
+Test(record_msg, compressed_body_is_inflated) {
+    cm_buf_t plain = CM_BUF_INIT, z = CM_BUF_INIT;
+    for (int i = 0; i < 500; i++)
+        cm_buf_printf(&plain, "compressed body line %d\n", i);
+    cr_assert_eq(proto_compress(SYSFLAG_COMPRESS_ZLIB, 5, plain.data, plain.len, &z), RMQ_OK);
+    proto_record_t in = sample();
+    in.sys_flag = SYSFLAG_COMPRESSED | SYSFLAG_COMPRESS_ZLIB;
+    in.body = z.data;
+    in.body_len = (int32_t)z.len;
+    rmq_msg_t *m;
+    cr_assert_eq(msg_of(&in, plain.len, &m), RMQ_OK);
+    size_t blen;
+    const void *body = rmq_msg_body(m, &blen);
+    cr_assert_eq(blen, plain.len);
+    cr_assert_eq(memcmp(body, plain.data, blen), 0);
+    cr_assert_eq(m->sys_flag, in.sys_flag);
+    rmq_msg_destroy(m);
+    cr_assert_eq(msg_of(&in, plain.len - 1, &m), RMQ_ERR_COMPRESSION);
+    cr_assert_null(m);
+    in.sys_flag = SYSFLAG_COMPRESSED; /* pre-4.9.4 writers: zlib without type bits */
+    cr_assert_eq(msg_of(&in, plain.len, &m), RMQ_OK);
+    rmq_msg_destroy(m);
+    in.sys_flag = SYSFLAG_COMPRESSED | SYSFLAG_COMPRESS_LZ4;
+    cr_assert_eq(msg_of(&in, plain.len, &m), RMQ_ERR_UNSUPPORTED);
+    in.sys_flag = 0; /* not flagged: delivered as stored */
+    cr_assert_eq(msg_of(&in, 1, &m), RMQ_OK);
+    cr_assert_eq(m->body_len, z.len);
+    rmq_msg_destroy(m);
+    cm_buf_free(&plain);
+    cm_buf_free(&z);
+}
+
+Test(record_msg, v6_hosts_and_bad_input) {
+    proto_record_t in = sample();
+    in.sys_flag = SYSFLAG_STOREHOST_V6;
+    in.store_host = (proto_addr_t){{[15] = 1}, 16, 10911};
+    rmq_msg_t *m;
+    cr_assert_eq(msg_of(&in, 100, &m), RMQ_OK);
+    cr_assert_str_eq(rmq_msg_offset_id(m), "00000000000000000000000000000001"
+                                           "00002A9F"
+                                           "0000000000001000");
+    cr_assert_eq(rmq_msg_reconsume_times(m), 2);
+    cr_assert_eq(rmq_msg_flag(m), 7);
+    rmq_msg_destroy(m);
+    in = sample();
+    in.props = "novalue";
+    in.props_len = 7;
+    cr_assert_eq(msg_of(&in, 100, &m), RMQ_ERR_BAD_PROPERTIES);
+    proto_record_t blank = {.total_size = 64, .magic = PROTO_MAGIC_BLANK};
+    cr_assert_eq(proto_msg_from_record(&blank, 100, &m), RMQ_ERR_INVALID_ARG);
 }
