@@ -1,0 +1,127 @@
+/* lib/broker/clients.h: what the broker knows about its clients — producer and consumer
+ * groups from HEART_BEAT (members, their connections, subscriptions), subscription group
+ * configs (subgroups.c) and orderly queue locks (locks.c).
+ *
+ * Look-ups for other processors (pull.c, transactions):
+ *   broker_clients_find_sub()       a consumer group's subscription of a topic (24/25)
+ *   broker_clients_group_online()   whether a consumer group has a member online
+ *   broker_clients_producer_conn()  one live connection of a producer group (check-back)
+ *   broker_subgroups_find()         a group's config, auto-created when allowed (26) */
+#ifndef RMQ_BROKER_CLIENTS_H
+#define RMQ_BROKER_CLIENTS_H
+
+#include "proto/proto.h"
+
+/* Client channels idle this long are dropped (channelExpiredTimeout). */
+#define BROKER_CHANNEL_EXPIRY_MS 120000
+#define BROKER_CLIENT_SCAN_INTERVAL_MS 10000
+/* A queue lock not renewed this long may go to another client (lockMaxLiveTime). */
+#define BROKER_LOCK_MAX_LIVE_MS 60000
+
+/* ================================================================ queue locks */
+
+/* A MessageQueue: equal when all three fields are. Borrowed strings. */
+typedef struct broker_mq {
+    const char *topic;
+    const char *broker_name;
+    int32_t queue_id;
+} broker_mq_t;
+
+typedef struct broker_locks broker_locks_t;
+
+broker_locks_t *broker_locks_new(int64_t max_live_ms); /* 0: BROKER_LOCK_MAX_LIVE_MS */
+void broker_locks_destroy(broker_locks_t *l);
+/* Tries to lock each queue for client_id at now_ms (monotonic). granted[i] says whether
+ * mqs[i] is now the client's (new, renewed, or taken over from an expired holder).
+ * Returns how many were granted. */
+size_t broker_locks_try(broker_locks_t *l, const char *group, const char *client_id,
+                        const broker_mq_t *mqs, size_t n, bool *granted, int64_t now_ms);
+/* Releases the queues client_id holds; queues held by others are left alone. */
+void broker_locks_unlock(broker_locks_t *l, const char *group, const char *client_id,
+                         const broker_mq_t *mqs, size_t n);
+/* Whether mq is held (and not expired) at now_ms; the holder's id into client_id. */
+bool broker_locks_holder(broker_locks_t *l, const char *group, const broker_mq_t *mq,
+                         int64_t now_ms, char *client_id, size_t size);
+
+/* ================================================================ client groups */
+
+/* SubscriptionData as a consumer declared it in its heartbeat. */
+typedef struct broker_sub {
+    char *topic;
+    char *sub_string;      /* "*" or "A || B" or an SQL92 expression */
+    char *expression_type; /* "TAG" or "SQL92" */
+    int64_t sub_version;
+    char **tags;
+    size_t n_tags;
+    int32_t *codes; /* Java hashCode of each tag */
+    size_t n_codes;
+    bool class_filter_mode;
+} broker_sub_t;
+
+void broker_sub_free(broker_sub_t *s); /* frees the members, not s */
+void broker_sub_copy(broker_sub_t *dst, const broker_sub_t *src);
+
+/* One member's declaration of a consumer group (ConsumerData). */
+typedef struct broker_consumer_decl {
+    const char *group;
+    const char *consume_type;       /* CONSUME_ACTIVELY / CONSUME_PASSIVELY */
+    const char *message_model;      /* CLUSTERING / BROADCASTING */
+    const char *consume_from_where; /* CONSUME_FROM_LAST_OFFSET ... */
+    bool unit_mode;
+    const broker_sub_t *subs;
+    size_t n_subs;
+} broker_consumer_decl_t;
+
+/* Identity of a client connection (ClientChannelInfo). */
+typedef struct broker_client_id {
+    void *conn;            /* the connection; compared by address */
+    const char *client_id; /* "ip@instance" */
+    int32_t language;
+    int32_t version;
+} broker_client_id_t;
+
+typedef struct broker_clients broker_clients_t;
+
+/* Called (outside any lock) to send NOTIFY_CONSUMER_IDS_CHANGED for group to conn. */
+typedef void(broker_notify_fn)(void *arg, void *conn, const char *group);
+
+broker_clients_t *broker_clients_new(const cm_logger_t *log, int64_t channel_expiry_ms,
+                                     broker_notify_fn *notify, void *notify_arg);
+void broker_clients_destroy(broker_clients_t *c);
+
+/* Registers a consumer member; notifies every member when the group's membership or topic
+ * set changed and notify_enabled. Returns true when something changed. */
+bool broker_clients_register_consumer(broker_clients_t *c, const broker_client_id_t *who,
+                                      const broker_consumer_decl_t *decl, bool notify_enabled,
+                                      int64_t now_ms);
+void broker_clients_register_producer(broker_clients_t *c, const broker_client_id_t *who,
+                                      const char *group, int64_t now_ms);
+/* UNREGISTER_CLIENT: drops conn from the group; notifies the members left. */
+void broker_clients_unregister_consumer(broker_clients_t *c, void *conn, const char *group,
+                                        bool notify_enabled);
+void broker_clients_unregister_producer(broker_clients_t *c, void *conn, const char *group);
+/* Drops conn from every group (it closed); notifies the members left. */
+void broker_clients_conn_closed(broker_clients_t *c, void *conn);
+/* Drops members idle longer than the expiry at now_ms; notifies the members left. Returns
+ * how many were dropped; *conns (malloc'd) gets their connections for the caller to close. */
+size_t broker_clients_expire(broker_clients_t *c, int64_t now_ms, void ***conns,
+                             size_t *n_conns);
+
+/* The client ids of a consumer group's members, sorted (as clients sort them before
+ * allocating queues). Returns the count; *ids (malloc'd array of malloc'd strings) is the
+ * caller's: free with broker_clients_free_ids(). 0 and NULL when none is online. */
+size_t broker_clients_consumer_ids(broker_clients_t *c, const char *group, char ***ids);
+void broker_clients_free_ids(char **ids, size_t n);
+bool broker_clients_group_online(broker_clients_t *c, const char *group);
+/* Copies the group's subscription of topic into *out (free with broker_sub_free).
+ * False when the group or the topic is unknown. */
+bool broker_clients_find_sub(broker_clients_t *c, const char *group, const char *topic,
+                             broker_sub_t *out);
+/* The group's consumeType / messageModel / consumeFromWhere as last declared (copies into
+ * the buffers); false when the group is unknown. */
+bool broker_clients_consumer_info(broker_clients_t *c, const char *group, char *consume_type,
+                                  char *message_model, char *consume_from_where, size_t size);
+/* One connection of a producer group (the most recently seen), NULL when none. */
+void *broker_clients_producer_conn(broker_clients_t *c, const char *group);
+
+#endif
