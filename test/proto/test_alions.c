@@ -106,12 +106,6 @@ static void free_cmds(proto_cmd_t *cmds, size_t n) {
         proto_cmd_free(&cmds[i]);
 }
 
-static void assert_ext_present(const proto_cmd_t *c, const char *key) {
-    const char *v = proto_ext_get(&c->ext, key);
-    cr_assert_not_null(v, "code %d: ext %s missing", c->code, key);
-    cr_assert_gt(strlen(v), 0, "code %d: ext %s empty", c->code, key);
-}
-
 static int64_t ext_int(const proto_cmd_t *c, const char *key) {
     int64_t v;
     cr_assert_eq(proto_ext_get_int(&c->ext, key, &v), RMQ_OK, "code %d: ext %s", c->code, key);
@@ -168,6 +162,14 @@ Test(alions, every_frame_matches_index) {
     captures_free(&cap);
 }
 
+static void assert_ext(const proto_cmd_t *c, const char *key, const char *want) {
+    const char *v = proto_ext_get(&c->ext, key);
+    cr_assert_not_null(v, "code %d: ext %s missing", c->code, key);
+    cr_assert_str_eq(v, want, "code %d: ext %s", c->code, key);
+}
+
+/* ali-ons writes extFields values as JSON numbers and booleans ("d":4, "k":false): they
+ * must read back as the text Java would have sent. */
 Test(alions, send_message_v2) {
     captures_t cap;
     captures_load(&cap);
@@ -175,23 +177,42 @@ Test(alions, send_message_v2) {
     size_t n = requests_with_code(&cap, PROTO_SEND_MESSAGE_V2, cmds, 8);
     for (size_t i = 0; i < n; i++) {
         const proto_cmd_t *c = &cmds[i];
-        assert_ext_present(c, "a"); /* producerGroup */
-        assert_ext_present(c, "b"); /* topic */
-        assert_ext_present(c, "c"); /* defaultTopic */
-        cr_assert_gt(ext_int(c, "d"), 0);
-        cr_assert_geq(ext_int(c, "e"), 0);
-        ext_int(c, "f");
+        cr_assert_eq(c->version, 121); /* V3_4_9 */
+        cr_assert_eq(c->language, PROTO_LANG_JAVA);
+        assert_ext(c, "a", "PID_ali");
+        assert_ext(c, "b", "IopTopic");
+        assert_ext(c, "c", "TBW102");
+        assert_ext(c, "d", "4");
+        cr_assert(ext_int(c, "e") >= 0 && ext_int(c, "e") < 4);
+        assert_ext(c, "f", "0");
         cr_assert_gt(ext_int(c, "g"), 1000000000000LL); /* bornTimestamp in ms */
-        ext_int(c, "h");
+        assert_ext(c, "h", "0");
+        assert_ext(c, "j", "0");
+        assert_ext(c, "k", "false");
+        bool unit = true;
+        cr_assert_eq(proto_ext_get_bool(&c->ext, "k", &unit), RMQ_OK);
+        cr_assert_not(unit);
+        /* Only a..k: no l, m, n. */
+        cr_assert_eq(c->ext.count, 11);
+        cr_assert_null(proto_ext_get(&c->ext, "n"));
+
         const char *props = proto_ext_get(&c->ext, "i");
         cr_assert_not_null(props);
         proto_props_t p;
         cr_assert_eq(proto_props_parse(props, strlen(props), &p), RMQ_OK);
-        const char *uniq = proto_props_get(&p, PROP_UNIQ_KEY);
-        cr_assert_not_null(uniq, "send without UNIQ_KEY");
-        cr_assert(strlen(uniq) == 32 || strlen(uniq) == 56, "UNIQ_KEY %s", uniq);
-        cr_assert_not_null(proto_props_get(&p, PROP_TAGS), "send without TAGS");
+        const char *tags = proto_props_get(&p, PROP_TAGS);
+        cr_assert_not_null(tags, "send without TAGS");
+        cr_assert(strcmp(tags, "TagA") == 0 || strcmp(tags, "TagB") == 0, "TAGS %s", tags);
+        const char *keys = proto_props_get(&p, PROP_KEYS);
+        cr_assert_not_null(keys);
+        cr_assert(strncmp(keys, "key", 3) == 0, "KEYS %s", keys);
+        /* ali-ons 3.12.0 sets no UNIQ_KEY (and ends the properties with \2): a broker must
+         * not require one. */
+        cr_assert_null(proto_props_get(&p, PROP_UNIQ_KEY));
+        cr_assert_eq(props[strlen(props) - 1], PROTO_PROP_SEP);
         proto_props_free(&p);
+        cr_assert_eq(c->body_len, 15);
+        cr_assert_eq(memcmp(c->body, "hello ali-ons ", 14), 0);
     }
     free_cmds(cmds, n);
     captures_free(&cap);
@@ -202,47 +223,78 @@ Test(alions, heart_beat_with_subscription) {
     captures_load(&cap);
     proto_cmd_t cmds[16];
     size_t n = requests_with_code(&cap, PROTO_HEART_BEAT, cmds, 16);
-    size_t with_sub = 0;
     for (size_t i = 0; i < n; i++) {
+        cr_assert(cmds[i].has_ext); /* "extFields":{} */
+        cr_assert_eq(cmds[i].ext.count, 0);
         proto_json_t *h;
         cr_assert_eq(proto_json_parse((char *)cmds[i].body, cmds[i].body_len, &h), RMQ_OK);
-        cr_assert_not_null(proto_json_get_str(h, "clientID", NULL));
+        const char *id = proto_json_get_str(h, "clientID", NULL);
+        cr_assert_not_null(id);
+        cr_assert(strncmp(id, "127.0.0.1@", 10) == 0, "clientID %s", id);
         const proto_json_t *cons = proto_json_get(h, "consumerDataSet");
         cr_assert_not_null(cons);
         cr_assert_eq(cons->type, PJ_ARRAY);
-        for (size_t k = 0; k < cons->len; k++) {
-            cr_assert_not_null(proto_json_get_str(cons->items[k], "groupName", NULL));
-            const proto_json_t *subs = proto_json_get(cons->items[k], "subscriptionDataSet");
-            if (!subs || subs->type != PJ_ARRAY || subs->len == 0) continue;
-            cr_assert_not_null(proto_json_get_str(subs->items[0], "topic", NULL));
-            cr_assert_not_null(proto_json_get_str(subs->items[0], "subString", NULL));
-            with_sub++;
-        }
+        cr_assert_eq(cons->len, 1);
+        const proto_json_t *cd = cons->items[0];
+        cr_assert_str_eq(proto_json_get_str(cd, "groupName", NULL), "GID_ali");
+        cr_assert_str_eq(proto_json_get_str(cd, "consumeType", NULL), "CONSUME_PASSIVELY");
+        cr_assert_str_eq(proto_json_get_str(cd, "messageModel", NULL), "CLUSTERING");
+        const proto_json_t *subs = proto_json_get(cd, "subscriptionDataSet");
+        cr_assert_eq(subs->len, 2); /* the topic and %RETRY%GID_ali */
+        const proto_json_t *s0 = subs->items[0];
+        cr_assert_str_eq(proto_json_get_str(s0, "topic", NULL), "IopTopic");
+        cr_assert_str_eq(proto_json_get_str(s0, "subString", NULL), "TagA || TagB");
+        cr_assert_null(proto_json_get(s0, "expressionType"));
+        const proto_json_t *codes = proto_json_get(s0, "codeSet");
+        cr_assert_eq(codes->len, 2);
+        cr_assert_eq(codes->items[0]->i, cm_java_hash("TagA", 4));
+        cr_assert_eq(codes->items[1]->i, cm_java_hash("TagB", 4));
+        cr_assert_gt(proto_json_get_int(s0, "subVersion", 0), 1000000000000LL);
+        cr_assert_str_eq(proto_json_get_str(subs->items[1], "topic", NULL), "%RETRY%GID_ali");
+        cr_assert_str_eq(proto_json_get_str(subs->items[1], "subString", NULL), "*");
+        const proto_json_t *prod = proto_json_get(h, "producerDataSet");
+        cr_assert_str_eq(proto_json_get_str(prod->items[0], "groupName", NULL), "PID_ali");
         proto_json_free(h);
     }
-    cr_assert_gt(with_sub, 0, "no heartbeat carries a consumer subscription");
     free_cmds(cmds, n);
     captures_free(&cap);
 }
 
-Test(alions, route_and_pull) {
+Test(alions, route_pull_and_offsets) {
     captures_t cap;
     captures_load(&cap);
     proto_cmd_t cmds[8];
     size_t n = requests_with_code(&cap, PROTO_GET_ROUTEINFO_BY_TOPIC, cmds, 8);
-    for (size_t i = 0; i < n; i++)
-        assert_ext_present(&cmds[i], "topic");
+    for (size_t i = 0; i < n; i++) {
+        assert_ext(&cmds[i], "topic", "IopTopic");
+        /* version 121 and no acceptStandardJsonOnly: a 4.9.8 name server would answer with
+         * unquoted brokerAddrs keys. */
+        cr_assert_eq(cmds[i].version, 121);
+        cr_assert_null(proto_ext_get(&cmds[i].ext, "acceptStandardJsonOnly"));
+    }
     free_cmds(cmds, n);
 
     n = requests_with_code(&cap, PROTO_PULL_MESSAGE, cmds, 8);
     for (size_t i = 0; i < n; i++) {
         const proto_cmd_t *c = &cmds[i];
-        assert_ext_present(c, "consumerGroup");
-        assert_ext_present(c, "topic");
-        cr_assert_geq(ext_int(c, "queueId"), 0);
-        cr_assert_geq(ext_int(c, "queueOffset"), 0);
-        cr_assert_gt(ext_int(c, "maxMsgNums"), 0);
-        ext_int(c, "sysFlag");
+        assert_ext(c, "consumerGroup", "GID_ali");
+        assert_ext(c, "topic", "IopTopic");
+        cr_assert(ext_int(c, "queueId") >= 0 && ext_int(c, "queueId") < 4);
+        cr_assert_eq(ext_int(c, "queueOffset"), 0);
+        cr_assert_eq(ext_int(c, "maxMsgNums"), 32);
+        cr_assert_eq(ext_int(c, "sysFlag"), 6); /* SUSPEND | SUBSCRIPTION */
+        cr_assert_eq(ext_int(c, "suspendTimeoutMillis"), 15000);
+        assert_ext(c, "subscription", "TagA || TagB");
+        cr_assert_null(proto_ext_get(&c->ext, "expressionType"));
+    }
+    free_cmds(cmds, n);
+
+    /* "Oneway" without the oneway flag, and commitOffset -1 for offset 0 (ali-ons bug). */
+    n = requests_with_code(&cap, PROTO_UPDATE_CONSUMER_OFFSET, cmds, 8);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(cmds[i].flag, 0);
+        cr_assert_eq(ext_int(&cmds[i], "commitOffset"), -1);
+        assert_ext(&cmds[i], "consumerGroup", "GID_ali");
     }
     free_cmds(cmds, n);
     captures_free(&cap);
