@@ -271,7 +271,10 @@ static rmq_err_t msg_body(const proto_record_t *rec, size_t max_body, rmq_msg_t 
 
 rmq_err_t proto_msg_from_record(const proto_record_t *rec, size_t max_body, rmq_msg_t **out) {
     *out = NULL;
-    if (rec->magic != PROTO_MAGIC_V1 && rec->magic != PROTO_MAGIC_V2) return RMQ_ERR_INVALID_ARG;
+    /* Records built by hand (magic 0) are fine; a BLANK filler is not a message. */
+    if (rec->magic == PROTO_MAGIC_BLANK || rec->body_len < 0 || rec->topic_len < 0 ||
+        rec->props_len < 0)
+        return RMQ_ERR_INVALID_ARG;
     rmq_msg_t *m = cm_calloc(1, sizeof *m);
     m->topic = cm_strndup(rec->topic ? rec->topic : "", (size_t)rec->topic_len);
     rmq_err_t err = msg_body(rec, max_body, m);

@@ -583,4 +583,10 @@ Test(record_msg, v6_hosts_and_bad_input) {
     cr_assert_eq(msg_of(&in, 100, &m), RMQ_ERR_BAD_PROPERTIES);
     proto_record_t blank = {.total_size = 64, .magic = PROTO_MAGIC_BLANK};
     cr_assert_eq(proto_msg_from_record(&blank, 100, &m), RMQ_ERR_INVALID_ARG);
+    in = sample(); /* not decoded: magic 0 */
+    cr_assert_eq(proto_msg_from_record(&in, 100, &m), RMQ_OK);
+    cr_assert_str_eq(rmq_msg_topic(m), "T1");
+    rmq_msg_destroy(m);
+    in.props_len = -1;
+    cr_assert_eq(proto_msg_from_record(&in, 100, &m), RMQ_ERR_INVALID_ARG);
 }
