@@ -124,4 +124,35 @@ bool broker_clients_consumer_info(broker_clients_t *c, const char *group, char *
 /* One connection of a producer group (the most recently seen), NULL when none. */
 void *broker_clients_producer_conn(broker_clients_t *c, const char *group);
 
+/* ================================================================ subscription groups */
+
+/* SubscriptionGroupConfig. */
+typedef struct broker_subgroup {
+    char group_name[256];
+    bool consume_enable, consume_from_min_enable, consume_broadcast_enable;
+    int32_t retry_queue_nums; /* 1 */
+    int32_t retry_max_times;  /* 16 */
+    int64_t broker_id, which_broker_when_consume_slowly;
+    bool notify_consumer_ids_changed_enable;
+} broker_subgroup_t;
+
+typedef struct broker_subgroups broker_subgroups_t;
+
+/* RocketMQ's defaults for a new group. */
+void broker_subgroup_defaults(broker_subgroup_t *g, const char *name);
+/* A SubscriptionGroupConfig JSON object (the body of UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+ * an entry of subscriptionGroup.json). RMQ_ERR_MALFORMED without a groupName. */
+rmq_err_t broker_subgroup_from_json(const proto_json_t *obj, broker_subgroup_t *g);
+
+/* path: config/subscriptionGroup.json (loaded now, its .bak when it is unreadable; written
+ * on every change), NULL or "": memory only. auto_create: autoCreateSubscriptionGroup. */
+broker_subgroups_t *broker_subgroups_new(const char *path, bool auto_create,
+                                         const cm_logger_t *log);
+void broker_subgroups_destroy(broker_subgroups_t *sg);
+/* Copies group's config into out (may be NULL); creates it first when auto-creation is on.
+ * False when the group does not exist (SUBSCRIPTION_GROUP_NOT_EXIST, 26). */
+bool broker_subgroups_find(broker_subgroups_t *sg, const char *group, broker_subgroup_t *out);
+void broker_subgroups_update(broker_subgroups_t *sg, const broker_subgroup_t *g);
+size_t broker_subgroups_count(broker_subgroups_t *sg);
+
 #endif
