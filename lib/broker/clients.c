@@ -23,7 +23,7 @@ typedef struct members {
 typedef struct consumer_group {
     char consume_type[32], message_model[32], consume_from_where[64];
     bool unit_mode;
-    cm_map_t *subs; /* topic -> broker_sub_t */
+    cm_map_t *subs; /* topic -> proto_subscription_t */
     members_t members;
 } consumer_group_t;
 
@@ -43,35 +43,25 @@ struct broker_clients {
 
 /* ---------------------------------------------------------------- subscriptions */
 
-void broker_sub_free(broker_sub_t *s) {
-    if (!s) return;
-    cm_free(s->topic);
-    cm_free(s->sub_string);
-    cm_free(s->expression_type);
-    for (size_t i = 0; i < s->n_tags; i++) cm_free(s->tags[i]);
-    cm_free(s->tags);
-    cm_free(s->codes);
-    memset(s, 0, sizeof *s);
-}
-
 static char *dup_or_null(const char *s) { return s ? cm_strdup(s) : NULL; }
 
-void broker_sub_copy(broker_sub_t *dst, const broker_sub_t *src) {
-    *dst = *src;
+void broker_sub_copy(proto_subscription_t *dst, const proto_subscription_t *src) {
+    *dst = (proto_subscription_t){0};
     dst->topic = dup_or_null(src->topic);
     dst->sub_string = dup_or_null(src->sub_string);
     dst->expression_type = dup_or_null(src->expression_type);
-    dst->tags = src->n_tags ? cm_calloc(src->n_tags, sizeof(char *)) : NULL;
-    for (size_t i = 0; i < src->n_tags; i++) dst->tags[i] = cm_strdup(src->tags[i]);
-    dst->codes = NULL;
-    if (src->n_codes) {
-        dst->codes = cm_malloc(src->n_codes * sizeof(int32_t));
-        memcpy(dst->codes, src->codes, src->n_codes * sizeof(int32_t));
+    for (size_t i = 0; i < src->tags.count; i++) proto_strlist_add(&dst->tags, src->tags.items[i]);
+    if (src->code_count) {
+        dst->codes = cm_malloc(src->code_count * sizeof(int32_t));
+        memcpy(dst->codes, src->codes, src->code_count * sizeof(int32_t));
+        dst->code_count = src->code_count;
     }
+    dst->sub_version = src->sub_version;
+    dst->class_filter_mode = src->class_filter_mode;
 }
 
 static void sub_free_value(void *p) {
-    broker_sub_free(p);
+    proto_subscription_free(p);
     cm_free(p);
 }
 
@@ -207,13 +197,13 @@ static consumer_group_t *consumer_group_get_or_add(broker_clients_t *c, const ch
 
 /* Replaces the group's subscriptions with the declared ones. A newer subVersion replaces a
  * topic's entry; only topics appearing or disappearing count as a change (Java's rule). */
-static bool update_subs(consumer_group_t *g, const broker_sub_t *subs, size_t n) {
+static bool update_subs(consumer_group_t *g, const proto_subscription_t *subs, size_t n) {
     bool changed = false;
     for (size_t i = 0; i < n; i++) {
-        broker_sub_t *old = cm_map_get(g->subs, subs[i].topic);
+        proto_subscription_t *old = cm_map_get(g->subs, subs[i].topic);
         if (old && subs[i].sub_version <= old->sub_version) continue;
         if (!old) changed = true;
-        broker_sub_t *copy = cm_malloc(sizeof *copy);
+        proto_subscription_t *copy = cm_malloc(sizeof *copy);
         broker_sub_copy(copy, &subs[i]);
         cm_map_put(g->subs, subs[i].topic, copy);
     }
@@ -443,10 +433,10 @@ bool broker_clients_group_online(broker_clients_t *c, const char *group) {
 }
 
 bool broker_clients_find_sub(broker_clients_t *c, const char *group, const char *topic,
-                             broker_sub_t *out) {
+                             proto_subscription_t *out) {
     pthread_mutex_lock(&c->mu);
     consumer_group_t *g = cm_map_get(c->consumers, group);
-    broker_sub_t *s = g ? cm_map_get(g->subs, topic) : NULL;
+    proto_subscription_t *s = g ? cm_map_get(g->subs, topic) : NULL;
     if (s) broker_sub_copy(out, s);
     pthread_mutex_unlock(&c->mu);
     return s != NULL;
@@ -463,4 +453,164 @@ bool broker_clients_consumer_info(broker_clients_t *c, const char *group, char *
     }
     pthread_mutex_unlock(&c->mu);
     return g != NULL;
+}
+
+/* ---------------------------------------------------------------- request handlers */
+
+static void register_consumer(broker_meta_tables_t *t, const broker_client_id_t *who,
+                              const proto_consumer_data_t *cd) {
+    broker_subgroup_t sg;
+    bool notify = true;
+    if (broker_subgroups_find(t->subgroups, cd->group_name, &sg)) {
+        notify = sg.notify_consumer_ids_changed_enable;
+        /* Failed messages go back to %RETRY%<group>; it must exist before the first one. */
+        char *retry = cm_sprintf("%%RETRY%%%s", cd->group_name);
+        int32_t sys_flag = cd->unit_mode ? 0x2 /* UNIT_SUB */ : 0;
+        if (t->ensure_retry_topic)
+            t->ensure_retry_topic(t->arg, retry, sg.retry_queue_nums, 0x4 | 0x2, sys_flag);
+        cm_free(retry);
+    }
+    broker_consumer_decl_t decl = {cd->group_name,
+                                   proto_consume_type_name(cd->consume_type),
+                                   proto_message_model_name(cd->message_model),
+                                   proto_consume_from_name(cd->consume_from_where),
+                                   cd->unit_mode,
+                                   cd->subs,
+                                   cd->sub_count};
+    broker_clients_register_consumer(t->clients, who, &decl, notify, cm_mono_ms());
+}
+
+static void on_heartbeat(broker_meta_tables_t *t, void *conn, const proto_cmd_t *req,
+                         proto_cmd_t *resp) {
+    proto_heartbeat_t hb = {0};
+    if (proto_heartbeat_decode(req->body, req->body_len, &hb) != RMQ_OK || !hb.client_id) {
+        proto_heartbeat_free(&hb);
+        proto_cmd_response(resp, req, 1, "cannot decode the HeartbeatData body");
+        return;
+    }
+    broker_client_id_t who = {conn, hb.client_id, req->language, req->version};
+    for (size_t i = 0; i < hb.consumer_count; i++)
+        if (hb.consumers[i].group_name) register_consumer(t, &who, &hb.consumers[i]);
+    for (size_t i = 0; i < hb.producer_groups.count; i++)
+        broker_clients_register_producer(t->clients, &who, hb.producer_groups.items[i],
+                                         cm_mono_ms());
+    proto_heartbeat_free(&hb);
+    proto_cmd_response(resp, req, 0, NULL);
+}
+
+static void reply_bad_header(const proto_cmd_t *req, proto_cmd_t *resp,
+                             const proto_hdr_err_t *err) {
+    char remark[256];
+    proto_hdr_err_format(err, remark, sizeof remark);
+    proto_cmd_response(resp, req, 1, remark);
+}
+
+static void on_unregister(broker_meta_tables_t *t, void *conn, const proto_cmd_t *req,
+                          proto_cmd_t *resp) {
+    proto_unregister_client_req_t h;
+    proto_hdr_err_t err;
+    if (proto_unregister_client_req_decode(&req->ext, &h, &err) != RMQ_OK) {
+        reply_bad_header(req, resp, &err);
+        return;
+    }
+    if (h.producer_group && *h.producer_group)
+        broker_clients_unregister_producer(t->clients, conn, h.producer_group);
+    if (h.consumer_group && *h.consumer_group) {
+        broker_subgroup_t sg;
+        bool notify = true;
+        if (broker_subgroups_find(t->subgroups, h.consumer_group, &sg))
+            notify = sg.notify_consumer_ids_changed_enable;
+        broker_clients_unregister_consumer(t->clients, conn, h.consumer_group, notify);
+    }
+    proto_cmd_response(resp, req, 0, NULL);
+    resp->has_ext = true; /* UnregisterClientResponseHeader: "extFields":{} */
+}
+
+static void on_consumer_list(broker_meta_tables_t *t, const proto_cmd_t *req,
+                             proto_cmd_t *resp) {
+    proto_group_req_t h;
+    proto_hdr_err_t err;
+    if (proto_group_req_decode(&req->ext, &h, &err) != RMQ_OK) {
+        reply_bad_header(req, resp, &err);
+        return;
+    }
+    char **ids;
+    size_t n = broker_clients_consumer_ids(t->clients, h.consumer_group, &ids);
+    if (n == 0) {
+        char *remark = cm_sprintf("no consumer for this group, %s", h.consumer_group);
+        proto_cmd_response(resp, req, 1, remark);
+        cm_free(remark);
+    } else {
+        proto_strlist_t list = {ids, n};
+        cm_buf_t out = CM_BUF_INIT;
+        proto_consumer_list_encode(&list, &out);
+        proto_cmd_response(resp, req, 0, NULL);
+        proto_cmd_take_body(resp, out.data, out.len);
+    }
+    resp->has_ext = true; /* GetConsumerListByGroupResponseHeader: "extFields":{} */
+    broker_clients_free_ids(ids, n);
+}
+
+static void on_lock(broker_meta_tables_t *t, const proto_cmd_t *req, proto_cmd_t *resp) {
+    proto_lock_batch_t lb = {0};
+    if (proto_lock_batch_decode(req->body, req->body_len, &lb) != RMQ_OK || !lb.client_id ||
+        !lb.consumer_group) {
+        proto_lock_batch_free(&lb);
+        proto_cmd_response(resp, req, 1, "cannot decode the LockBatchRequestBody");
+        return;
+    }
+    size_t n = lb.mqs.count;
+    broker_mq_t *mqs = cm_calloc(n + 1, sizeof *mqs);
+    bool *granted = cm_calloc(n + 1, sizeof *granted);
+    for (size_t i = 0; i < n; i++)
+        mqs[i] = (broker_mq_t){lb.mqs.items[i].topic, lb.mqs.items[i].broker_name,
+                               lb.mqs.items[i].queue_id};
+    proto_mq_list_t ok = {0};
+    if (req->code == PROTO_LOCK_BATCH_MQ) {
+        broker_locks_try(t->locks, lb.consumer_group, lb.client_id, mqs, n, granted,
+                         cm_mono_ms());
+        for (size_t i = 0; i < n; i++)
+            if (granted[i]) proto_mq_list_add(&ok, mqs[i].topic, mqs[i].broker_name,
+                                              mqs[i].queue_id);
+    } else {
+        broker_locks_unlock(t->locks, lb.consumer_group, lb.client_id, mqs, n);
+    }
+    proto_cmd_response(resp, req, 0, NULL);
+    if (req->code == PROTO_LOCK_BATCH_MQ) {
+        cm_buf_t out = CM_BUF_INIT;
+        proto_lock_ok_encode(&ok, &out);
+        proto_cmd_take_body(resp, out.data, out.len);
+    }
+    proto_mq_list_free(&ok);
+    cm_free(granted);
+    cm_free(mqs);
+    proto_lock_batch_free(&lb);
+}
+
+static void on_update_subgroup(broker_meta_tables_t *t, const proto_cmd_t *req,
+                               proto_cmd_t *resp) {
+    proto_json_t *root = NULL;
+    broker_subgroup_t sg;
+    if (proto_json_parse((const char *)req->body, req->body_len, &root) != RMQ_OK ||
+        broker_subgroup_from_json(root, &sg) != RMQ_OK) {
+        proto_json_free(root);
+        proto_cmd_response(resp, req, 1, "cannot decode the SubscriptionGroupConfig body");
+        return;
+    }
+    proto_json_free(root);
+    broker_subgroups_update(t->subgroups, &sg);
+    proto_cmd_response(resp, req, 0, NULL);
+}
+
+bool broker_meta_handle(broker_meta_tables_t *t, void *conn, const proto_cmd_t *req,
+                        proto_cmd_t *resp) {
+    switch (req->code) {
+    case PROTO_HEART_BEAT: on_heartbeat(t, conn, req, resp); return true;
+    case PROTO_UNREGISTER_CLIENT: on_unregister(t, conn, req, resp); return true;
+    case PROTO_GET_CONSUMER_LIST_BY_GROUP: on_consumer_list(t, req, resp); return true;
+    case PROTO_LOCK_BATCH_MQ:
+    case PROTO_UNLOCK_BATCH_MQ: on_lock(t, req, resp); return true;
+    case PROTO_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP: on_update_subgroup(t, req, resp); return true;
+    default: return false;
+    }
 }

@@ -45,21 +45,9 @@ bool broker_locks_holder(broker_locks_t *l, const char *group, const broker_mq_t
 
 /* ================================================================ client groups */
 
-/* SubscriptionData as a consumer declared it in its heartbeat. */
-typedef struct broker_sub {
-    char *topic;
-    char *sub_string;      /* "*" or "A || B" or an SQL92 expression */
-    char *expression_type; /* "TAG" or "SQL92" */
-    int64_t sub_version;
-    char **tags;
-    size_t n_tags;
-    int32_t *codes; /* Java hashCode of each tag */
-    size_t n_codes;
-    bool class_filter_mode;
-} broker_sub_t;
-
-void broker_sub_free(broker_sub_t *s); /* frees the members, not s */
-void broker_sub_copy(broker_sub_t *dst, const broker_sub_t *src);
+/* Subscriptions are proto_subscription_t (proto_headers.h), as HEART_BEAT carries them;
+ * free copies with proto_subscription_free(). */
+void broker_sub_copy(proto_subscription_t *dst, const proto_subscription_t *src);
 
 /* One member's declaration of a consumer group (ConsumerData). */
 typedef struct broker_consumer_decl {
@@ -68,7 +56,7 @@ typedef struct broker_consumer_decl {
     const char *message_model;      /* CLUSTERING / BROADCASTING */
     const char *consume_from_where; /* CONSUME_FROM_LAST_OFFSET ... */
     bool unit_mode;
-    const broker_sub_t *subs;
+    const proto_subscription_t *subs;
     size_t n_subs;
 } broker_consumer_decl_t;
 
@@ -113,10 +101,10 @@ size_t broker_clients_expire(broker_clients_t *c, int64_t now_ms, void ***conns,
 size_t broker_clients_consumer_ids(broker_clients_t *c, const char *group, char ***ids);
 void broker_clients_free_ids(char **ids, size_t n);
 bool broker_clients_group_online(broker_clients_t *c, const char *group);
-/* Copies the group's subscription of topic into *out (free with broker_sub_free).
+/* Copies the group's subscription of topic into *out (free with proto_subscription_free).
  * False when the group or the topic is unknown. */
 bool broker_clients_find_sub(broker_clients_t *c, const char *group, const char *topic,
-                             broker_sub_t *out);
+                             proto_subscription_t *out);
 /* The group's consumeType / messageModel / consumeFromWhere as last declared (copies into
  * the buffers); false when the group is unknown. */
 bool broker_clients_consumer_info(broker_clients_t *c, const char *group, char *consume_type,
@@ -154,5 +142,27 @@ void broker_subgroups_destroy(broker_subgroups_t *sg);
 bool broker_subgroups_find(broker_subgroups_t *sg, const char *group, broker_subgroup_t *out);
 void broker_subgroups_update(broker_subgroups_t *sg, const broker_subgroup_t *g);
 size_t broker_subgroups_count(broker_subgroups_t *sg);
+
+/* ================================================================ request handlers */
+
+/* The tables one broker's client-facing processors work on, and the broker services they
+ * need. Everything hangs off the broker; nothing is global. */
+typedef struct broker_meta_tables {
+    broker_clients_t *clients;
+    broker_subgroups_t *subgroups;
+    broker_locks_t *locks;
+    /* Creates %RETRY%<group> if absent (retryQueueNums queues, perm read|write, sysFlag);
+     * NULL: no topic table (tests). */
+    void (*ensure_retry_topic)(void *arg, const char *topic, int32_t queue_nums, int32_t perm,
+                               int32_t sys_flag);
+    void *arg;
+} broker_meta_tables_t;
+
+/* Answers HEART_BEAT, UNREGISTER_CLIENT, GET_CONSUMER_LIST_BY_GROUP, LOCK_BATCH_MQ,
+ * UNLOCK_BATCH_MQ and UPDATE_AND_CREATE_SUBSCRIPTIONGROUP into resp (which the caller sends
+ * unless the request was oneway). conn is the requester's connection. Returns false for
+ * other codes (resp untouched). */
+bool broker_meta_handle(broker_meta_tables_t *t, void *conn, const proto_cmd_t *req,
+                        proto_cmd_t *resp);
 
 #endif
