@@ -1,7 +1,8 @@
-/* The store's two threads. The flush thread makes the commit log durable: with SYNC_FLUSH it
- * is a group commit (every appender waiting when a flush starts is covered by that one
- * msync and woken with the others); with ASYNC_FLUSH it flushes on an interval. The service
- * thread flushes consume queues and index files, writes the checkpoint and runs retention. */
+/* The store's threads. The flush thread makes the commit log durable: with SYNC_FLUSH it is
+ * a group commit (every appender waiting when a flush starts is covered by that one msync
+ * and woken with the others); with ASYNC_FLUSH it flushes on an interval. The service thread
+ * flushes consume queues and index files, writes the checkpoint and runs retention. The warm
+ * thread keeps the page cache ahead of the writer and creates the next segment early. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -59,6 +60,7 @@ static void flush_to_written(store_t *s) {
     int rc = segq_sync(&s->cl, from, to);
     pthread_mutex_lock(&s->flush_mu);
     if (rc == 0 && to > s->flushed) {
+        s->flushes++;
         s->flushed = to;
         s->flushed_ts = ts;
         s->flush_failed = false;
@@ -72,29 +74,69 @@ static void flush_to_written(store_t *s) {
 
 void store_flush_commitlog_now(store_t *s) { flush_to_written(s); }
 
-/* Releases the page-table mappings of segments that are full and flushed: the kernel keeps
- * the pages in its cache, our RSS stays bounded by the segment being written. */
-static void release_old_segments(store_t *s, int64_t *released_below) {
+/* Drops our page-table mappings of commit-log bytes that are flushed and more than
+ * RELEASE_LAG behind the durable end. The pages stay in the kernel's cache (a reader
+ * refaults them cheaply); our RSS stays bounded by the recent tail instead of growing with
+ * the 1 GiB segment being written. Written bytes are never written again, so this is safe. */
+enum { RELEASE_LAG = 32 << 20, RELEASE_STEP = 8 << 20 };
+
+static void release_flushed(store_t *s, int64_t *released) {
     pthread_mutex_lock(&s->flush_mu);
-    int64_t flushed = s->flushed;
+    int64_t upto = (s->flushed - RELEASE_LAG) & ~(int64_t)(STORE_PAGE - 1);
     pthread_mutex_unlock(&s->flush_mu);
+    if (upto - *released < RELEASE_STEP) return;
     pthread_rwlock_rdlock(&s->cl.lock);
     for (size_t i = 0; i < s->cl.n; i++) {
         seg_t *g = s->cl.v[i];
-        if (g->start < *released_below) continue;
-        if (g->start + g->size > flushed) break;
-        madvise(g->map, (size_t)g->size, MADV_DONTNEED);
-        *released_below = g->start + g->size;
+        int64_t from = *released > g->start ? *released : g->start;
+        int64_t to = upto < g->start + g->size ? upto : g->start + g->size;
+        if (to > from) madvise(g->map + (from - g->start), (size_t)(to - from), MADV_DONTNEED);
     }
     pthread_rwlock_unlock(&s->cl.lock);
+    *released = upto;
 }
 
-static bool async_flush_due(store_t *s, int64_t *last_thorough) {
+/* Keeps WARM_LEAD bytes after the write position in the page cache (and the next segment
+ * created) from this thread: a buffered write into a page the cache lacks makes the
+ * kernel zero the page first, in the appender's time. Reading unwritten blocks costs no
+ * disk I/O, so this moves that work off the append path (RocketMQ pre-allocates and
+ * optionally warms segments for the same reason). */
+enum { WARM_LEAD = 64 << 20, WARM_STEP = 4 << 20 };
+
+static void populate(uint8_t *p, size_t len) {
+#ifdef MADV_POPULATE_READ
+    if (madvise(p, len, MADV_POPULATE_READ) == 0) return;
+#endif
+    for (size_t i = 0; i < len; i += STORE_PAGE) (void)*(volatile uint8_t *)(p + i);
+}
+
+static void warm_ahead(store_t *s, int64_t *warm_to) {
+    int64_t pos = LOAD_ACQ(&s->written), seg_size = s->cl.seg_size;
+    int64_t want = pos + WARM_LEAD;
+    int64_t next = pos - pos % seg_size + seg_size;
+    seg_t *g;
+    if (want > next && store_segment_at(s, next, &g) != RMQ_OK) want = next;
+    if (*warm_to < pos) *warm_to = pos & ~(int64_t)(STORE_PAGE - 1);
+    while (*warm_to < want && !LOAD_ACQ(&s->stopping)) {
+        int64_t to = *warm_to + WARM_STEP < want ? *warm_to + WARM_STEP : want;
+        pthread_rwlock_rdlock(&s->cl.lock);
+        g = segq_find(&s->cl, *warm_to);
+        if (g && to > g->start + g->size) to = g->start + g->size;
+        if (g) populate(g->map + (*warm_to - g->start), (size_t)(to - *warm_to));
+        pthread_rwlock_unlock(&s->cl.lock);
+        if (!g) break;
+        *warm_to = to;
+    }
+}
+
+static bool async_flush_due(store_t *s, int64_t *last_flush, int64_t *last_thorough) {
+    int64_t now = cm_mono_ms();
+    if (now - *last_flush < s->cfg.flush_interval_ms) return false;
+    *last_flush = now;
     pthread_mutex_lock(&s->flush_mu);
     int64_t dirty_pages = s->pub_written / STORE_PAGE - s->flushed / STORE_PAGE;
     bool any = s->pub_written > s->flushed;
     pthread_mutex_unlock(&s->flush_mu);
-    int64_t now = cm_mono_ms();
     if (any && now - *last_thorough >= s->cfg.flush_thorough_interval_ms) {
         *last_thorough = now;
         return true;
@@ -104,14 +146,18 @@ static bool async_flush_due(store_t *s, int64_t *last_thorough) {
 
 void *store_flush_main(void *arg) {
     store_t *s = arg;
-    int64_t last_thorough = cm_mono_ms(), released_below = 0;
+    int64_t last_thorough = cm_mono_ms(), last_flush = cm_mono_ms();
+    pthread_mutex_lock(&s->flush_mu);
+    int64_t released = s->flushed; /* recovery already released what it scanned */
+    pthread_mutex_unlock(&s->flush_mu);
     for (;;) {
         pthread_mutex_lock(&s->flush_mu);
         bool stop = s->stopping;
         if (!stop) {
             /* SYNC: wake as soon as someone waits, and every 10 ms for appends that did not
-             * ask to wait (RocketMQ's GroupCommitService does the same). */
-            int64_t ms = s->cfg.sync_flush ? 10 : s->cfg.flush_interval_ms;
+             * ask to wait (RocketMQ's GroupCommitService does the same). ASYNC: flushes
+             * follow flushIntervalCommitLog. */
+            int64_t ms = s->cfg.flush_interval_ms < 10 ? s->cfg.flush_interval_ms : 10;
             struct timespec dl = deadline_in(ms);
             if (!(s->cfg.sync_flush && s->waiters > 0 && s->pub_written > s->flushed))
                 pthread_cond_timedwait(&s->flush_req, &s->flush_mu, &dl);
@@ -119,10 +165,29 @@ void *store_flush_main(void *arg) {
         }
         pthread_mutex_unlock(&s->flush_mu);
         if (stop) break;
-        if (s->cfg.sync_flush || async_flush_due(s, &last_thorough)) flush_to_written(s);
-        release_old_segments(s, &released_below);
+        if (s->cfg.sync_flush || async_flush_due(s, &last_flush, &last_thorough))
+            flush_to_written(s);
+        release_flushed(s, &released);
     }
     flush_to_written(s);
+    return NULL;
+}
+
+/* The warm thread: its own, so zeroing pages never delays a group commit. */
+void *store_warm_main(void *arg) {
+    store_t *s = arg;
+    int64_t warm_to = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->svc_mu);
+        if (!s->stopping) {
+            struct timespec dl = deadline_in(5);
+            pthread_cond_timedwait(&s->warm_cv, &s->svc_mu, &dl);
+        }
+        bool stop = s->stopping;
+        pthread_mutex_unlock(&s->svc_mu);
+        if (stop) break;
+        warm_ahead(s, &warm_to);
+    }
     return NULL;
 }
 
@@ -221,6 +286,8 @@ static int delete_segments(store_t *s, bool force) {
     while (deleted < DELETE_FILES_BATCH_MAX) {
         pthread_rwlock_rdlock(&s->cl.lock);
         seg_t *g = s->cl.n > 1 ? s->cl.v[0] : NULL;
+        /* never the segment being written (a pre-created empty one may follow it) */
+        if (g && g->start + g->size > LOAD_ACQ(&s->written)) g = NULL;
         char *path = g ? cm_strdup(g->path) : NULL;
         int64_t next_start = g ? g->start + g->size : 0;
         pthread_rwlock_unlock(&s->cl.lock);

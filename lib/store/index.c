@@ -124,7 +124,7 @@ rmq_err_t ix_load(ixsvc_t *ix, bool abnormal, int64_t cp_index_ts, int64_t *rebu
     }
     closedir(d);
     if (rc != RMQ_OK) return rc;
-    qsort(ix->v, ix->n, sizeof *ix->v, cmp_path);
+    if (ix->n > 1) qsort(ix->v, ix->n, sizeof *ix->v, cmp_path);
     size_t kept = 0;
     for (size_t i = 0; i < ix->n; i++) {
         ixfile_t *f = ix->v[i];

@@ -177,7 +177,7 @@ rmq_err_t segq_load(segq_t *q, char *err, size_t errsz) {
     }
     closedir(d);
     if (rc != RMQ_OK) return rc;
-    qsort(q->v, q->n, sizeof *q->v, cmp_start);
+    if (q->n > 1) qsort(q->v, q->n, sizeof *q->v, cmp_start);
     for (size_t i = 0; i < q->n; i++) {
         if (q->v[i]->start % q->seg_size != 0 ||
             (i > 0 && q->v[i]->start != q->v[i - 1]->start + q->seg_size)) {

@@ -157,6 +157,7 @@ static store_t *store_alloc(const store_config_t *cfg, const cm_logger_t *log) {
     pthread_mutex_init(&s->flush_mu, NULL);
     pthread_mutex_init(&s->svc_mu, NULL);
     pthread_mutex_init(&s->clean_mu, NULL);
+    pthread_mutex_init(&s->roll_mu, NULL);
     pthread_rwlock_init(&s->cq_lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -164,11 +165,13 @@ static store_t *store_alloc(const store_config_t *cfg, const cm_logger_t *log) {
     pthread_cond_init(&s->flush_req, &ca);
     pthread_cond_init(&s->flush_done, &ca);
     pthread_cond_init(&s->svc_cv, &ca);
+    pthread_cond_init(&s->warm_cv, &ca);
     pthread_condattr_destroy(&ca);
     return s;
 }
 
 static void store_free(store_t *s) {
+    cm_buf_free(&s->stage);
     cm_map_destroy(s->cqs);
     ix_destroy(&s->ix);
     segq_destroy(&s->cl);
@@ -178,10 +181,12 @@ static void store_free(store_t *s) {
     pthread_mutex_destroy(&s->flush_mu);
     pthread_mutex_destroy(&s->svc_mu);
     pthread_mutex_destroy(&s->clean_mu);
+    pthread_mutex_destroy(&s->roll_mu);
     pthread_rwlock_destroy(&s->cq_lock);
     pthread_cond_destroy(&s->flush_req);
     pthread_cond_destroy(&s->flush_done);
     pthread_cond_destroy(&s->svc_cv);
+    pthread_cond_destroy(&s->warm_cv);
     cm_free(s->root);
     cm_free(s->cl_dir);
     cm_free(s->cq_dir);
@@ -233,7 +238,8 @@ rmq_err_t store_open(const store_config_t *cfg, const cm_logger_t *log, store_t 
     }
     store_retention_run(s); /* reads the disk usage before the first append */
     if (pthread_create(&s->flush_thr, NULL, store_flush_main, s) != 0 ||
-        pthread_create(&s->svc_thr, NULL, store_service_main, s) != 0)
+        pthread_create(&s->svc_thr, NULL, store_service_main, s) != 0 ||
+        pthread_create(&s->warm_thr, NULL, store_warm_main, s) != 0)
         abort(); /* thread creation failing is resource exhaustion, like out of memory */
     s->threads_started = true;
     *out = s;
@@ -253,6 +259,7 @@ void store_close(store_t *s) {
     pthread_mutex_lock(&s->svc_mu);
     s->stopping = true;
     pthread_cond_broadcast(&s->svc_cv);
+    pthread_cond_broadcast(&s->warm_cv);
     pthread_mutex_unlock(&s->svc_mu);
     pthread_mutex_lock(&s->flush_mu);
     pthread_cond_broadcast(&s->flush_req);
@@ -260,11 +267,13 @@ void store_close(store_t *s) {
     if (s->threads_started) {
         pthread_join(s->flush_thr, NULL);
         pthread_join(s->svc_thr, NULL);
+        pthread_join(s->warm_thr, NULL);
     }
     store_flush(s);
     if (unlink(s->abort_path) != 0 && errno != ENOENT)
         cm_error(s->lg, "cannot remove %s: %s", s->abort_path, strerror(errno));
-    cm_info(s->lg, "store %s closed at log offset %lld", s->root, (long long)s->write_pos);
+    cm_info(s->lg, "store %s closed at log offset %lld (%lld commit-log flushes)", s->root,
+            (long long)s->write_pos, (long long)s->flushes);
     store_free(s);
 }
 
@@ -319,13 +328,6 @@ static rmq_err_t parse_records(const store_t *s, const uint8_t *buf, size_t len,
     return RMQ_OK;
 }
 
-static seg_t *last_segment(store_t *s) {
-    pthread_rwlock_rdlock(&s->cl.lock);
-    seg_t *g = segq_last(&s->cl);
-    pthread_rwlock_unlock(&s->cl.lock);
-    return g;
-}
-
 static void publish_written(store_t *s, int64_t ts) {
     STORE_REL(&s->written, s->write_pos);
     pthread_mutex_lock(&s->flush_mu);
@@ -334,26 +336,46 @@ static void publish_written(store_t *s, int64_t ts) {
     pthread_mutex_unlock(&s->flush_mu);
 }
 
+rmq_err_t store_segment_at(store_t *s, int64_t start, seg_t **out) {
+    pthread_mutex_lock(&s->roll_mu);
+    pthread_rwlock_rdlock(&s->cl.lock);
+    seg_t *g = segq_find(&s->cl, start);
+    seg_t *last = segq_last(&s->cl);
+    pthread_rwlock_unlock(&s->cl.lock);
+    rmq_err_t rc = RMQ_OK;
+    if (!g && last && start != last->start + last->size) {
+        rc = RMQ_ERR_STATE; /* only the segment right after the newest may be created */
+    } else if (!g) {
+        char err[256];
+        rc = segq_add(&s->cl, start, &g, err, sizeof err);
+        if (rc != RMQ_OK) cm_error(s->lg, "commit log: %s", err);
+    }
+    pthread_mutex_unlock(&s->roll_mu);
+    *out = g;
+    return rc;
+}
+
 /* The segment that takes need bytes at write_pos; closes the current one with a BLANK
  * marker when they do not fit (a record never spans two segments). */
 static rmq_err_t place(store_t *s, size_t need, seg_t **out) {
-    seg_t *g = last_segment(s);
-    if (g && s->write_pos < g->start + g->size) {
-        int64_t left = g->start + g->size - s->write_pos;
-        if ((int64_t)need + STORE_BLANK_MIN <= left) {
-            *out = g;
-            return RMQ_OK;
-        }
-        uint8_t *p = g->map + (s->write_pos - g->start);
-        cm_wr32(p, (uint32_t)left);
-        cm_wr32(p + 4, (uint32_t)PROTO_MAGIC_BLANK);
-        s->write_pos += left;
-        publish_written(s, 0);
+    seg_t *g;
+    rmq_err_t rc = store_segment_at(s, s->write_pos, &g);
+    if (rc != RMQ_OK) return rc;
+    int64_t left = g->start + g->size - s->write_pos;
+    if ((int64_t)need + STORE_BLANK_MIN <= left) {
+        *out = g;
+        return RMQ_OK;
     }
-    char err[256];
-    rmq_err_t rc = segq_add(&s->cl, s->write_pos, out, err, sizeof err);
-    if (rc != RMQ_OK) cm_error(s->lg, "commit log: %s", err);
-    return rc;
+    uint8_t blank[STORE_BLANK_MIN];
+    cm_wr32(blank, (uint32_t)left);
+    cm_wr32(blank + 4, (uint32_t)PROTO_MAGIC_BLANK);
+    if (pwrite(g->fd, blank, sizeof blank, s->write_pos - g->start) != (ssize_t)sizeof blank) {
+        cm_error(s->lg, "commit log: cannot write %s: %s", g->path, strerror(errno));
+        return RMQ_ERR_IO;
+    }
+    s->write_pos += left;
+    publish_written(s, 0);
+    return store_segment_at(s, s->write_pos, out);
 }
 
 /* Stamps what the store owns in a record copied to dst, and mirrors it in rec. */
@@ -387,12 +409,20 @@ static rmq_err_t append_locked(store_t *s, const uint8_t *buf, size_t len, parse
     if (takes_queue_offset(&p->v[0]))
         q = store_find_cq(s, p->v[0].topic, (size_t)p->v[0].topic_len, p->v[0].queue_id, true);
     int64_t qoff = q ? q->max : 0, phys = s->write_pos, now = cm_now_ms();
-    uint8_t *dst = g->map + (phys - g->start);
-    memcpy(dst, buf, len);
+    /* Stamped in a staging copy, then written with pwrite: the commit log is only ever
+     * read through its mapping, so writeback never has to write-protect our page tables
+     * (TLB shoot-downs on every flush) and a failing disk is an error, not SIGBUS. */
+    cm_buf_reset(&s->stage);
+    cm_buf_append(&s->stage, buf, len);
     size_t off = 0;
     for (size_t i = 0; i < p->n; i++) {
-        stamp(dst + off, &p->v[i], q ? qoff + (int64_t)i : 0, phys + (int64_t)off, now, host);
+        stamp(s->stage.data + off, &p->v[i], q ? qoff + (int64_t)i : 0, phys + (int64_t)off,
+              now, host);
         off += (size_t)p->v[i].total_size;
+    }
+    if (pwrite(g->fd, s->stage.data, len, phys - g->start) != (ssize_t)len) {
+        cm_error(s->lg, "commit log: cannot write %s: %s", g->path, strerror(errno));
+        return RMQ_ERR_IO;
     }
     s->write_pos += (int64_t)len;
     publish_written(s, now);

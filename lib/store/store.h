@@ -1,8 +1,8 @@
 /* lib/store: the broker's durable storage engine — commit log, consume queues, index files,
  * checkpoint, recovery, flush and retention — in Apache RocketMQ 4.x's file layout, so a 4.x
  * broker's store directory opens here and stored records go out on the wire as they are.
- * No sockets. The store owns two threads (commit-log flush; consume-queue flush +
- * checkpoint + retention), both joined by store_close().
+ * No sockets. The store owns three threads (commit-log flush; consume-queue flush +
+ * checkpoint + retention; page-cache warming ahead of the writer), joined by store_close().
  *
  * Thread safety: every function may be called from any thread at any time between
  * store_open() and store_close(); appends are serialized inside, readers never block

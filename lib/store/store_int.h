@@ -134,6 +134,7 @@ struct store {
     segq_t cl;
     pthread_mutex_t append_mu; /* serializes appends and dispatch */
     int64_t write_pos;         /* next byte to write (under append_mu) */
+    cm_buf_t stage;            /* records being stamped before pwrite (under append_mu) */
     int64_t written;           /* end of fully written data, published with release */
     int64_t cl_min;            /* first byte still stored, published with release */
     int64_t last_dispatch_ts;  /* store time of the newest dispatched record */
@@ -145,14 +146,17 @@ struct store {
     int64_t flushed, flushed_ts; /* durable end and its store time, under flush_mu */
     int waiters;
     bool flush_failed;
+    int64_t flushes; /* msync rounds that advanced the durable end (for the close log) */
 
     /* service thread: consume-queue/index flush, checkpoint, retention */
     pthread_mutex_t svc_mu;
     pthread_cond_t svc_cv;
     bool stopping;
-    pthread_t flush_thr, svc_thr;
+    pthread_cond_t warm_cv;
+    pthread_t flush_thr, svc_thr, warm_thr;
     bool threads_started;
     pthread_mutex_t clean_mu; /* one retention pass at a time */
+    pthread_mutex_t roll_mu;  /* creation of the next commit-log segment */
 
     pthread_rwlock_t cq_lock; /* guards the map; cq_t objects live until close */
     cm_map_t *cqs;            /* "topic@queueId" -> cq_t* */
@@ -160,6 +164,9 @@ struct store {
 
     int disk_full; /* 1 while writes are refused */
 };
+
+/* store.c: the commit-log segment starting at start, created if it is the next one. */
+rmq_err_t store_segment_at(store_t *s, int64_t start, seg_t **out);
 
 /* recover.c */
 rmq_err_t store_recover(store_t *s, char *err, size_t errsz);
@@ -171,6 +178,7 @@ int64_t store_tags_code(const store_t *s, const proto_record_t *rec);
 /* flush.c */
 void *store_flush_main(void *arg);
 void *store_service_main(void *arg);
+void *store_warm_main(void *arg);
 void store_flush_cqs(store_t *s);
 void store_write_checkpoint(store_t *s, int64_t physic, int64_t logics, int64_t index);
 rmq_err_t store_read_checkpoint(store_t *s, int64_t *physic, int64_t *logics, int64_t *index);
