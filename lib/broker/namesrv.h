@@ -2,22 +2,31 @@
  * expiry, KV config) and, through broker_meta_start(), client tracking (clients.h),
  * subscription groups, queue locks and registration with name servers.
  *
- * ---- For the core engineer (broker.c, tools/rmqd) ----
+ * ---- For the core engineer (broker.c, tools/rmqd): PROPOSED, not written yet ----
+ * (lib/net/net.h and broker_int.h did not exist when this was written; the entry points
+ * below will be built on them. Until then the tables and handlers here are complete and
+ * tested on their own: nsrv_handle() and broker_meta_handle() in clients.h turn a request
+ * into a response and are what the processors will call.)
  *
- *   broker_meta_start(b)  call once the topic table is loaded and lib/net's loop exists,
- *                         before the listener accepts: creates b's name-server tables,
+ *   void broker_meta_start(broker_t *b)
+ *                         once the topic table is loaded and lib/net's loop exists, before
+ *                         the listener accepts: creates b's name-server tables,
  *                         client/group/lock tables, registers the processors for codes
- *                         34 35 38 41 42 100-106 200 206 224, starts the expiry timers and
- *                         the registration with namesrvAddr's name servers (and with
- *                         itself, in-process).
- *   broker_meta_stop(b)   call before the loop stops: UNREGISTER_BROKER to every name
- *                         server, stops every timer, frees every table. Safe if start
- *                         never ran.
- *   broker_meta_topics_changed(b)  call after a topic was created or changed: registers
- *                         again at once (oneway), as RocketMQ does.
+ *                         34 35 38 41 42 100-106 200 206 224, starts the expiry timers (10 s)
+ *                         and the registration with namesrvAddr's name servers (30 s) and
+ *                         with itself, in-process.
+ *   void broker_meta_stop(broker_t *b)
+ *                         before the loop stops: UNREGISTER_BROKER to every name server,
+ *                         stops every timer, frees every table. Safe if start never ran.
+ *   void broker_meta_topics_changed(broker_t *b)
+ *                         after a topic was created or changed: registers again at once.
+ *   connection closed:    the core's close hook calls nsrv_conn_closed() and
+ *                         broker_clients_conn_closed() with the connection.
  *
- *   rmqd --namesrv:  nsrv_server_new(conf, port, errstr, size) + nsrv_server_destroy():
- *                    a name server alone on 127.0.0.1/0.0.0.0:port (9876 by default).
+ *   rmqd --namesrv [-p PORT]:  nsrv_server_t *nsrv_server_new(const rmq_conf_t *conf,
+ *                         int port, char *errstr, size_t size) / nsrv_server_destroy():
+ *                         a name server alone on PORT (9876 by default) over lib/net, its
+ *                         KV config in $HOME/namesrv/kvConfig.json.
  *
  * Every table hangs off the broker handle (or the nsrv_server_t): two brokers live in one
  * process without sharing anything. */
