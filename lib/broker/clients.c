@@ -43,14 +43,17 @@ struct broker_clients {
 
 /* ---------------------------------------------------------------- subscriptions */
 
-static char *dup_or_null(const char *s) { return s ? cm_strdup(s) : NULL; }
+static char *dup_or_null(const char *s) {
+    return s ? cm_strdup(s) : NULL;
+}
 
 void broker_sub_copy(proto_subscription_t *dst, const proto_subscription_t *src) {
     *dst = (proto_subscription_t){0};
     dst->topic = dup_or_null(src->topic);
     dst->sub_string = dup_or_null(src->sub_string);
     dst->expression_type = dup_or_null(src->expression_type);
-    for (size_t i = 0; i < src->tags.count; i++) proto_strlist_add(&dst->tags, src->tags.items[i]);
+    for (size_t i = 0; i < src->tags.count; i++)
+        proto_strlist_add(&dst->tags, src->tags.items[i]);
     if (src->code_count) {
         dst->codes = cm_malloc(src->code_count * sizeof(int32_t));
         memcpy(dst->codes, src->codes, src->code_count * sizeof(int32_t));
@@ -109,7 +112,8 @@ static bool members_remove(members_t *ms, void *conn) {
 }
 
 static void members_free(members_t *ms) {
-    for (size_t i = 0; i < ms->n; i++) cm_free(ms->v[i].client_id);
+    for (size_t i = 0; i < ms->n; i++)
+        cm_free(ms->v[i].client_id);
     cm_free(ms->v);
 }
 
@@ -211,7 +215,8 @@ static bool update_subs(consumer_group_t *g, const proto_subscription_t *subs, s
     size_t it = 0;
     while (cm_map_next(g->subs, &it, &topic, NULL)) {
         bool declared = false;
-        for (size_t i = 0; i < n && !declared; i++) declared = strcmp(subs[i].topic, topic) == 0;
+        for (size_t i = 0; i < n && !declared; i++)
+            declared = strcmp(subs[i].topic, topic) == 0;
         if (declared) continue;
         sub_free_value(cm_map_take(g->subs, topic));
         changed = true;
@@ -251,8 +256,10 @@ static bool consumer_leave(broker_clients_t *c, const char *group, void *conn, b
     consumer_group_t *g = cm_map_get(c->consumers, group);
     if (!g || !members_remove(&g->members, conn)) return false;
     cm_info(&c->log, "a consumer left group %s (%zu online)", group, g->members.n);
-    if (g->members.n == 0) consumer_group_free(cm_map_take(c->consumers, group));
-    else if (notify) notices_add_group(notices, group, g);
+    if (g->members.n == 0)
+        consumer_group_free(cm_map_take(c->consumers, group));
+    else if (notify)
+        notices_add_group(notices, group, g);
     return true;
 }
 
@@ -314,7 +321,8 @@ static char **group_names(cm_map_t *m, size_t *n) {
     const char *key;
     size_t it = 0;
     *n = 0;
-    while (cm_map_next(m, &it, &key, NULL)) names[(*n)++] = cm_strdup(key);
+    while (cm_map_next(m, &it, &key, NULL))
+        names[(*n)++] = cm_strdup(key);
     return names;
 }
 
@@ -323,10 +331,12 @@ static void drop_conn_locked(broker_clients_t *c, void *conn, notices_t *notices
     char **names = group_names(c->consumers, &n);
     /* A closed channel always tells the others (Java's doChannelCloseEvent ignores the
      * group's notify flag here). */
-    for (size_t i = 0; i < n; i++) consumer_leave(c, names[i], conn, true, notices);
+    for (size_t i = 0; i < n; i++)
+        consumer_leave(c, names[i], conn, true, notices);
     broker_clients_free_ids(names, n);
     names = group_names(c->producers, &n);
-    for (size_t i = 0; i < n; i++) producer_leave(c, names[i], conn);
+    for (size_t i = 0; i < n; i++)
+        producer_leave(c, names[i], conn);
     broker_clients_free_ids(names, n);
 }
 
@@ -361,15 +371,14 @@ static void collect_idle(cm_map_t *groups, bool consumers, int64_t expiry_ms, in
     void *val;
     size_t it = 0;
     while (cm_map_next(groups, &it, NULL, &val)) {
-        members_t *ms = consumers ? &((consumer_group_t *)val)->members
-                                  : &((producer_group_t *)val)->members;
+        members_t *ms =
+            consumers ? &((consumer_group_t *)val)->members : &((producer_group_t *)val)->members;
         for (size_t i = 0; i < ms->n; i++)
             if (now_ms - ms->v[i].last_ms > expiry_ms) conn_list_add(idle, ms->v[i].conn);
     }
 }
 
-size_t broker_clients_expire(broker_clients_t *c, int64_t now_ms, void ***conns,
-                             size_t *n_conns) {
+size_t broker_clients_expire(broker_clients_t *c, int64_t now_ms, void ***conns, size_t *n_conns) {
     notices_t notices = {0};
     conn_list_t idle = {0};
     pthread_mutex_lock(&c->mu);
@@ -420,7 +429,8 @@ size_t broker_clients_consumer_ids(broker_clients_t *c, const char *group, char 
 }
 
 void broker_clients_free_ids(char **ids, size_t n) {
-    for (size_t i = 0; i < n; i++) cm_free(ids[i]);
+    for (size_t i = 0; i < n; i++)
+        cm_free(ids[i]);
     cm_free(ids);
 }
 
@@ -526,8 +536,7 @@ static void on_unregister(broker_meta_tables_t *t, void *conn, const proto_cmd_t
     resp->has_ext = true; /* UnregisterClientResponseHeader: "extFields":{} */
 }
 
-static void on_consumer_list(broker_meta_tables_t *t, const proto_cmd_t *req,
-                             proto_cmd_t *resp) {
+static void on_consumer_list(broker_meta_tables_t *t, const proto_cmd_t *req, proto_cmd_t *resp) {
     proto_group_req_t h;
     proto_hdr_err_t err;
     if (proto_group_req_decode(&req->ext, &h, &err) != RMQ_OK) {
@@ -567,11 +576,10 @@ static void on_lock(broker_meta_tables_t *t, const proto_cmd_t *req, proto_cmd_t
                                lb.mqs.items[i].queue_id};
     proto_mq_list_t ok = {0};
     if (req->code == PROTO_LOCK_BATCH_MQ) {
-        broker_locks_try(t->locks, lb.consumer_group, lb.client_id, mqs, n, granted,
-                         cm_mono_ms());
+        broker_locks_try(t->locks, lb.consumer_group, lb.client_id, mqs, n, granted, cm_mono_ms());
         for (size_t i = 0; i < n; i++)
-            if (granted[i]) proto_mq_list_add(&ok, mqs[i].topic, mqs[i].broker_name,
-                                              mqs[i].queue_id);
+            if (granted[i])
+                proto_mq_list_add(&ok, mqs[i].topic, mqs[i].broker_name, mqs[i].queue_id);
     } else {
         broker_locks_unlock(t->locks, lb.consumer_group, lb.client_id, mqs, n);
     }
@@ -587,8 +595,7 @@ static void on_lock(broker_meta_tables_t *t, const proto_cmd_t *req, proto_cmd_t
     proto_lock_batch_free(&lb);
 }
 
-static void on_update_subgroup(broker_meta_tables_t *t, const proto_cmd_t *req,
-                               proto_cmd_t *resp) {
+static void on_update_subgroup(broker_meta_tables_t *t, const proto_cmd_t *req, proto_cmd_t *resp) {
     proto_json_t *root = NULL;
     broker_subgroup_t sg;
     if (proto_json_parse((const char *)req->body, req->body_len, &root) != RMQ_OK ||
@@ -605,12 +612,23 @@ static void on_update_subgroup(broker_meta_tables_t *t, const proto_cmd_t *req,
 bool broker_meta_handle(broker_meta_tables_t *t, void *conn, const proto_cmd_t *req,
                         proto_cmd_t *resp) {
     switch (req->code) {
-    case PROTO_HEART_BEAT: on_heartbeat(t, conn, req, resp); return true;
-    case PROTO_UNREGISTER_CLIENT: on_unregister(t, conn, req, resp); return true;
-    case PROTO_GET_CONSUMER_LIST_BY_GROUP: on_consumer_list(t, req, resp); return true;
+    case PROTO_HEART_BEAT:
+        on_heartbeat(t, conn, req, resp);
+        return true;
+    case PROTO_UNREGISTER_CLIENT:
+        on_unregister(t, conn, req, resp);
+        return true;
+    case PROTO_GET_CONSUMER_LIST_BY_GROUP:
+        on_consumer_list(t, req, resp);
+        return true;
     case PROTO_LOCK_BATCH_MQ:
-    case PROTO_UNLOCK_BATCH_MQ: on_lock(t, req, resp); return true;
-    case PROTO_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP: on_update_subgroup(t, req, resp); return true;
-    default: return false;
+    case PROTO_UNLOCK_BATCH_MQ:
+        on_lock(t, req, resp);
+        return true;
+    case PROTO_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP:
+        on_update_subgroup(t, req, resp);
+        return true;
+    default:
+        return false;
     }
 }

@@ -92,8 +92,7 @@ void broker_clients_unregister_producer(broker_clients_t *c, void *conn, const c
 void broker_clients_conn_closed(broker_clients_t *c, void *conn);
 /* Drops members idle longer than the expiry at now_ms; notifies the members left. Returns
  * how many were dropped; *conns (malloc'd) gets their connections for the caller to close. */
-size_t broker_clients_expire(broker_clients_t *c, int64_t now_ms, void ***conns,
-                             size_t *n_conns);
+size_t broker_clients_expire(broker_clients_t *c, int64_t now_ms, void ***conns, size_t *n_conns);
 
 /* The client ids of a consumer group's members, sorted (as clients sort them before
  * allocating queues). Returns the count; *ids (malloc'd array of malloc'd strings) is the

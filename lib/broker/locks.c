@@ -25,7 +25,9 @@ static void entry_free(void *p) {
     cm_free(e);
 }
 
-static void group_free(void *p) { cm_map_destroy(p); }
+static void group_free(void *p) {
+    cm_map_destroy(p);
+}
 
 broker_locks_t *broker_locks_new(int64_t max_live_ms) {
     broker_locks_t *l = cm_calloc(1, sizeof *l);

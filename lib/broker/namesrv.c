@@ -51,7 +51,8 @@ struct nsrv {
 static void broker_free(void *p) {
     ns_broker_t *b = p;
     if (!b) return;
-    for (size_t i = 0; i < b->n_addrs; i++) cm_free(b->addrs[i].addr);
+    for (size_t i = 0; i < b->n_addrs; i++)
+        cm_free(b->addrs[i].addr);
     cm_free(b->addrs);
     cm_free(b->cluster);
     cm_free(b);
@@ -64,7 +65,9 @@ static void live_free(void *p) {
     cm_free(l);
 }
 
-static void map_free(void *p) { cm_map_destroy(p); }
+static void map_free(void *p) {
+    cm_map_destroy(p);
+}
 
 static void kv_load(nsrv_t *ns);
 static void kv_persist(nsrv_t *ns);
@@ -78,10 +81,12 @@ static char set_mark;
 nsrv_t *nsrv_new(const nsrv_opts_t *opts) {
     nsrv_t *ns = cm_calloc(1, sizeof *ns);
     pthread_mutex_init(&ns->mu, NULL);
-    if (opts && opts->log) ns->log = *opts->log;
-    else ns->log = (cm_logger_t){NULL, NULL, RMQ_LOG_INFO};
-    ns->expiry_ms = opts && opts->broker_expiry_ms > 0 ? opts->broker_expiry_ms
-                                                        : NSRV_BROKER_EXPIRY_MS;
+    if (opts && opts->log)
+        ns->log = *opts->log;
+    else
+        ns->log = (cm_logger_t){NULL, NULL, RMQ_LOG_INFO};
+    ns->expiry_ms =
+        opts && opts->broker_expiry_ms > 0 ? opts->broker_expiry_ms : NSRV_BROKER_EXPIRY_MS;
     ns->clusters = cm_map_new(map_free);
     ns->brokers = cm_map_new(broker_free);
     ns->topics = cm_map_new(map_free);
@@ -136,8 +141,10 @@ static void broker_remove_at(ns_broker_t *b, size_t i) {
  * as in RocketMQ. Returns true when the id had no address before. */
 static bool broker_put_addr(ns_broker_t *b, int64_t id, const char *addr) {
     for (size_t i = 0; i < b->n_addrs;) {
-        if (b->addrs[i].id != id && strcmp(b->addrs[i].addr, addr) == 0) broker_remove_at(b, i);
-        else i++;
+        if (b->addrs[i].id != id && strcmp(b->addrs[i].addr, addr) == 0)
+            broker_remove_at(b, i);
+        else
+            i++;
     }
     ns_addr_t *slot = broker_find_id(b, id);
     if (slot) {
@@ -146,7 +153,8 @@ static bool broker_put_addr(ns_broker_t *b, int64_t id, const char *addr) {
         return false;
     }
     size_t at = 0;
-    while (at < b->n_addrs && b->addrs[at].id < id) at++;
+    while (at < b->n_addrs && b->addrs[at].id < id)
+        at++;
     b->addrs = cm_realloc(b->addrs, (b->n_addrs + 1) * sizeof b->addrs[0]);
     memmove(&b->addrs[at + 1], &b->addrs[at], (b->n_addrs - at) * sizeof b->addrs[0]);
     b->addrs[at] = (ns_addr_t){id, cm_strdup(addr)};
@@ -192,8 +200,7 @@ void nsrv_register(nsrv_t *ns, const nsrv_reg_t *reg, void *conn, nsrv_reg_resul
     ns_broker_t *b = broker_get_or_add(ns, reg->cluster, reg->broker_name, &first);
     if (broker_put_addr(b, reg->broker_id, reg->broker_addr)) first = true;
     /* Only a master's topics make queue data; slaves serve the master's queues. */
-    if (reg->body && reg->broker_id == 0 &&
-        (first || topics_changed(ns, reg->broker_addr, reg))) {
+    if (reg->body && reg->broker_id == 0 && (first || topics_changed(ns, reg->broker_addr, reg))) {
         for (size_t i = 0; i < reg->body->topic_count; i++)
             queue_put(ns, reg->broker_name, &reg->body->topics[i]);
     }
@@ -252,8 +259,10 @@ static void forget_addr(nsrv_t *ns, const char *addr) {
     while (cm_map_next(ns->brokers, &it, &name, &val)) {
         ns_broker_t *b = val;
         for (size_t i = 0; i < b->n_addrs;) {
-            if (strcmp(b->addrs[i].addr, addr) == 0) broker_remove_at(b, i);
-            else i++;
+            if (strcmp(b->addrs[i].addr, addr) == 0)
+                broker_remove_at(b, i);
+            else
+                i++;
         }
         if (b->n_addrs == 0) {
             char *gone = cm_strdup(name);
@@ -278,8 +287,8 @@ void nsrv_unregister(nsrv_t *ns, const char *cluster, const char *broker_name,
         }
     }
     (void)cluster; /* RocketMQ finds the cluster through the broker name, as we do */
-    cm_info(&ns->log, "name server: broker %s (%s, id %lld) unregistered", broker_addr,
-            broker_name, (long long)broker_id);
+    cm_info(&ns->log, "name server: broker %s (%s, id %lld) unregistered", broker_addr, broker_name,
+            (long long)broker_id);
     pthread_mutex_unlock(&ns->mu);
 }
 
@@ -338,7 +347,8 @@ static const char **sorted_keys(const cm_map_t *m, size_t *n) {
     const char *key;
     size_t it = 0;
     *n = 0;
-    while (cm_map_next(m, &it, &key, NULL)) keys[(*n)++] = key;
+    while (cm_map_next(m, &it, &key, NULL))
+        keys[(*n)++] = key;
     qsort(keys, *n, sizeof(char *), cmp_str);
     return keys;
 }
@@ -389,7 +399,8 @@ void nsrv_cluster_info(nsrv_t *ns, proto_cluster_info_t *out) {
         ce->cluster_name = cm_strdup(names[i]);
         size_t m;
         const char **members = sorted_keys(cm_map_get(ns->clusters, names[i]), &m);
-        for (size_t j = 0; j < m; j++) proto_strlist_add(&ce->broker_names, members[j]);
+        for (size_t j = 0; j < m; j++)
+            proto_strlist_add(&ce->broker_names, members[j]);
         cm_free(members);
     }
     cm_free(names);
@@ -505,7 +516,8 @@ bool nsrv_kv_table(nsrv_t *ns, const char *space, proto_ext_t *out) {
     if (table) {
         size_t n;
         const char **keys = sorted_keys(table, &n);
-        for (size_t i = 0; i < n; i++) proto_ext_set(out, keys[i], cm_map_get(table, keys[i]));
+        for (size_t i = 0; i < n; i++)
+            proto_ext_set(out, keys[i], cm_map_get(table, keys[i]));
         cm_free(keys);
     }
     pthread_mutex_unlock(&ns->mu);
@@ -541,7 +553,8 @@ static char *read_file(const char *path, size_t *len) {
     cm_buf_t b = CM_BUF_INIT;
     char chunk[4096];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) cm_buf_append(&b, chunk, n);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        cm_buf_append(&b, chunk, n);
     fclose(f);
     *len = b.len;
     return cm_buf_take_str(&b);
@@ -584,23 +597,22 @@ static void on_register(nsrv_t *ns, void *conn, const proto_cmd_t *req, proto_cm
         return;
     }
     proto_register_broker_body_t body = {0};
-    if (req->body_len && proto_register_broker_body_decode(req->body, req->body_len,
-                                                          h.compressed, PROTO_MAX_FRAME,
-                                                          &body) != RMQ_OK) {
+    if (req->body_len && proto_register_broker_body_decode(req->body, req->body_len, h.compressed,
+                                                           PROTO_MAX_FRAME, &body) != RMQ_OK) {
         proto_register_broker_body_free(&body);
         proto_cmd_response(resp, req, 1, "cannot decode the RegisterBrokerBody");
         return;
     }
-    nsrv_reg_t reg = {h.cluster_name, h.broker_name, h.broker_addr, h.ha_server_addr,
-                      h.broker_id,    req->body_len ? &body : NULL};
+    nsrv_reg_t reg = {h.cluster_name,   h.broker_name, h.broker_addr,
+                      h.ha_server_addr, h.broker_id,   req->body_len ? &body : NULL};
     nsrv_reg_result_t result;
     nsrv_register(ns, &reg, conn, &result);
     proto_register_broker_body_free(&body);
 
     proto_cmd_response(resp, req, 0, NULL);
     proto_register_broker_resp_t rh = {NULL, NULL};
-    if (result.master_addr[0]) rh = (proto_register_broker_resp_t){result.ha_server_addr,
-                                                                   result.master_addr};
+    if (result.master_addr[0])
+        rh = (proto_register_broker_resp_t){result.ha_server_addr, result.master_addr};
     proto_register_broker_resp_encode(&rh, &resp->ext);
     resp->has_ext = true; /* Java writes "extFields":{} even when both fields are null */
     proto_ext_t table = {0};
@@ -643,8 +655,7 @@ static void on_route(nsrv_t *ns, const proto_cmd_t *req, proto_cmd_t *resp) {
     route.order_topic_conf = order_conf; /* freed with the route */
     cm_buf_t out = CM_BUF_INIT;
     /* Old clients read only fastjson's unquoted broker ids (remoting.md §6). */
-    proto_topic_route_encode(&route, h.accept_standard_json || req->version >= NSRV_V4_9_4,
-                             &out);
+    proto_topic_route_encode(&route, h.accept_standard_json || req->version >= NSRV_V4_9_4, &out);
     proto_topic_route_free(&route);
     proto_cmd_response(resp, req, 0, NULL);
     proto_cmd_take_body(resp, out.data, out.len);
@@ -717,15 +728,28 @@ static void on_cluster_info(nsrv_t *ns, const proto_cmd_t *req, proto_cmd_t *res
 
 bool nsrv_handle(nsrv_t *ns, void *conn, const proto_cmd_t *req, proto_cmd_t *resp) {
     switch (req->code) {
-    case PROTO_REGISTER_BROKER: on_register(ns, conn, req, resp); return true;
-    case PROTO_UNREGISTER_BROKER: on_unregister(ns, req, resp); return true;
-    case PROTO_GET_ROUTEINFO_BY_TOPIC: on_route(ns, req, resp); return true;
-    case PROTO_GET_BROKER_CLUSTER_INFO: on_cluster_info(ns, req, resp); return true;
+    case PROTO_REGISTER_BROKER:
+        on_register(ns, conn, req, resp);
+        return true;
+    case PROTO_UNREGISTER_BROKER:
+        on_unregister(ns, req, resp);
+        return true;
+    case PROTO_GET_ROUTEINFO_BY_TOPIC:
+        on_route(ns, req, resp);
+        return true;
+    case PROTO_GET_BROKER_CLUSTER_INFO:
+        on_cluster_info(ns, req, resp);
+        return true;
     case PROTO_PUT_KV_CONFIG:
     case PROTO_GET_KV_CONFIG:
-    case PROTO_DELETE_KV_CONFIG: on_kv(ns, req, resp); return true;
+    case PROTO_DELETE_KV_CONFIG:
+        on_kv(ns, req, resp);
+        return true;
     case PROTO_GET_ALL_TOPIC_LIST_FROM_NAMESERVER:
-    case PROTO_GET_TOPICS_BY_CLUSTER: on_topic_list(ns, req, resp); return true;
-    default: return false;
+    case PROTO_GET_TOPICS_BY_CLUSTER:
+        on_topic_list(ns, req, resp);
+        return true;
+    default:
+        return false;
     }
 }

@@ -51,9 +51,8 @@ static void put_group(cm_buf_t *out, const broker_subgroup_t *g) {
                   ",\n\t\t\t\"notifyConsumerIdsChangedEnable\":%s,\n\t\t\t\"retryMaxTimes\":%d,"
                   "\n\t\t\t\"retryQueueNums\":%d,\n\t\t\t\"whichBrokerWhenConsumeSlowly\":%lld"
                   "\n\t\t}",
-                  g->notify_consumer_ids_changed_enable ? "true" : "false",
-                  (int)g->retry_max_times, (int)g->retry_queue_nums,
-                  (long long)g->which_broker_when_consume_slowly);
+                  g->notify_consumer_ids_changed_enable ? "true" : "false", (int)g->retry_max_times,
+                  (int)g->retry_queue_nums, (long long)g->which_broker_when_consume_slowly);
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -62,13 +61,15 @@ static int cmp_str(const void *a, const void *b) {
 
 static char *to_json(broker_subgroups_t *sg) {
     cm_buf_t out = CM_BUF_INIT;
-    cm_buf_printf(&out, "{\n\t\"dataVersion\":{\n\t\t\"counter\":%lld,\n\t\t\"timestamp\":%lld\n\t},"
-                        "\n\t\"subscriptionGroupTable\":{",
+    cm_buf_printf(&out,
+                  "{\n\t\"dataVersion\":{\n\t\t\"counter\":%lld,\n\t\t\"timestamp\":%lld\n\t},"
+                  "\n\t\"subscriptionGroupTable\":{",
                   (long long)sg->dv_counter, (long long)sg->dv_timestamp);
     const char **names = cm_calloc(cm_map_count(sg->groups) + 1, sizeof(char *));
     size_t n = 0, it = 0;
     const char *name;
-    while (cm_map_next(sg->groups, &it, &name, NULL)) names[n++] = name;
+    while (cm_map_next(sg->groups, &it, &name, NULL))
+        names[n++] = name;
     qsort(names, n, sizeof(char *), cmp_str);
     for (size_t i = 0; i < n; i++) {
         cm_buf_append_str(&out, i ? ",\n\t\t" : "\n\t\t");
@@ -134,7 +135,8 @@ static bool load_text(broker_subgroups_t *sg, const char *text, size_t len) {
         broker_subgroup_t *g = cm_malloc(sizeof *g);
         if (broker_subgroup_from_json(table->items[i], g) == RMQ_OK)
             cm_map_put(sg->groups, g->group_name, g);
-        else cm_free(g);
+        else
+            cm_free(g);
     }
     proto_json_free(root);
     return true;
@@ -146,7 +148,8 @@ static char *read_file(const char *path, size_t *len) {
     cm_buf_t b = CM_BUF_INIT;
     char chunk[4096];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) cm_buf_append(&b, chunk, n);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        cm_buf_append(&b, chunk, n);
     fclose(f);
     *len = b.len;
     return cm_buf_take_str(&b);

@@ -62,10 +62,14 @@ static inline bool meta_json_eq(const proto_json_t *a, const proto_json_t *b) {
     if (!a || !b) return a == b;
     if (a->type != b->type) return false;
     switch (a->type) {
-    case PJ_NULL: return true;
-    case PJ_BOOL: return a->b == b->b;
-    case PJ_NUMBER: return a->i == b->i && a->d == b->d;
-    case PJ_STRING: return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
+    case PJ_NULL:
+        return true;
+    case PJ_BOOL:
+        return a->b == b->b;
+    case PJ_NUMBER:
+        return a->i == b->i && a->d == b->d;
+    case PJ_STRING:
+        return a->len == b->len && memcmp(a->s, b->s, a->len) == 0;
     case PJ_ARRAY:
         if (a->len != b->len) return false;
         for (size_t i = 0; i < a->len; i++)
@@ -76,8 +80,8 @@ static inline bool meta_json_eq(const proto_json_t *a, const proto_json_t *b) {
         for (size_t i = 0; i < a->len; i++) {
             bool found = false;
             for (size_t j = 0; j < b->len && !found; j++)
-                found = meta_key_eq(a->keys[i], b->keys[j]) &&
-                        meta_json_eq(a->items[i], b->items[j]);
+                found =
+                    meta_key_eq(a->keys[i], b->keys[j]) && meta_json_eq(a->items[i], b->items[j]);
             if (!found) return false;
         }
         return true;

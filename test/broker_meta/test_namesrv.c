@@ -180,8 +180,7 @@ Test(namesrv, cluster_info_shape) {
     nsrv_destroy(ns);
 }
 
-static int32_t kv_call(nsrv_t *ns, int32_t code, const char *key, const char *value,
-                       char **got) {
+static int32_t kv_call(nsrv_t *ns, int32_t code, const char *key, const char *value, char **got) {
     proto_cmd_t req, resp;
     request(&req, code, 409);
     proto_ext_set(&req.ext, "namespace", "NS");
