@@ -1,0 +1,217 @@
+/* lib/broker/broker_int.h: the broker layer's shared internal header — the broker struct,
+ * the processor API every request handler registers through, and the services the
+ * processors share (topics, offsets, long polling, metadata managers).
+ *
+ * Threads. Requests are decoded on lib/net's I/O thread. A processor registered with
+ * BROKER_EXEC_IO runs there and must not block (no fsync, no waits); one registered with
+ * BROKER_EXEC_SEND runs on the broker's send thread(s), which may block in store_append
+ * (SYNC_FLUSH). Either may keep a request and answer it later from any thread (long
+ * polling does): a request ends exactly once, with broker_reply() or broker_req_end().
+ *
+ * Metadata managers (namesrv.c, clients.c, subgroups.c, locks.c, register.c) plug in with
+ * broker_meta_start() / broker_meta_stop(): start registers their processors with
+ * broker_set_processor() and fills the meta fields of broker_t; stop frees them. */
+#ifndef RMQ_BROKER_INT_H
+#define RMQ_BROKER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "broker/clients.h"
+#include "broker/namesrv.h"
+#include "proto/proto.h"
+#include "store/store.h"
+
+#include <rmq/broker.h>
+
+typedef struct rmq_broker_s broker_t;
+
+/* lib/net's handles (lib/net/net.h); the broker only holds pointers to them. */
+struct net_loop;
+struct net_conn;
+struct net_server;
+
+/* Request codes below this index the processor table; larger codes (5.x POP, 2000xx) are
+ * answered REQUEST_CODE_NOT_SUPPORTED. */
+#define BROKER_MAX_CODE 1024
+
+/* Where a processor runs (see the header comment). */
+typedef enum broker_exec { BROKER_EXEC_IO = 0, BROKER_EXEC_SEND = 1 } broker_exec_t;
+
+/* One request in flight. Owned by the processor it was handed to until it ends. */
+typedef struct broker_req {
+    proto_cmd_t cmd;       /* the decoded request (owned) */
+    struct net_conn *conn; /* the connection it came over; a reference is held until the end */
+    proto_addr_t peer;     /* the remote address (a send's born host) */
+    char peer_text[64];    /* the same as "ip:port" */
+    int64_t received_ms;   /* cm_mono_ms() when decoded: send-queue wait, long-poll start */
+    struct broker_req *next; /* free for the current owner's lists (send queue, hold table) */
+} broker_req_t;
+
+typedef void(broker_proc_fn)(broker_t *b, broker_req_t *req);
+
+/* Registers fn for request code (0 <= code < BROKER_MAX_CODE), replacing any earlier one.
+ * Call before the listener accepts (from broker_meta_start() or the core's start). */
+void broker_set_processor(broker_t *b, int32_t code, broker_proc_fn *fn, broker_exec_t exec);
+
+/* Sends resp (unless the request was oneway) and ends req: frees resp's contents and req,
+ * drops the connection reference. resp must be a response to req->cmd (proto_cmd_response;
+ * that keeps the request's serialize type). Any thread. */
+void broker_reply(broker_t *b, broker_req_t *req, proto_cmd_t *resp);
+/* Shorthand: a response with code and remark (NULL = none), no ext fields, no body. */
+void broker_reply_code(broker_t *b, broker_req_t *req, int32_t code, const char *remark);
+/* Ends req without answering (oneway requests whose processor had nothing to say). */
+void broker_req_end(broker_req_t *req);
+
+/* Sends a request that expects no answer (NOTIFY_CONSUMER_IDS_CHANGED, CHECK_TRANSACTION_
+ * STATE) to a client connection; the oneway flag is set here. cmd's contents are freed.
+ * False when the connection is gone. Any thread. */
+bool broker_send_oneway(broker_t *b, struct net_conn *conn, proto_cmd_t *cmd);
+
+/* ---------------------------------------------------------------- topics (topics.c) */
+
+typedef struct broker_topic {
+    char name[128];
+    int32_t read_queue_nums, write_queue_nums;
+    int32_t perm; /* PROTO_PERM_* bits */
+    int32_t sys_flag;
+    bool order;
+    bool multi_tag; /* topicFilterType MULTI_TAG */
+} broker_topic_t;
+
+typedef struct broker_topics broker_topics_t;
+
+/* Loads config/topics.json (or its .bak), adds the built-ins of store.md §9 and every
+ * queue the store holds. */
+broker_topics_t *broker_topics_new(broker_t *b);
+void broker_topics_destroy(broker_topics_t *t);
+/* Copies topic's config into out (may be NULL); false when unknown. */
+bool broker_topics_find(broker_t *b, const char *topic, broker_topic_t *out);
+/* Creates or replaces a topic, persists topics.json, bumps the data version and re-registers
+ * with the name servers. */
+void broker_topics_put(broker_t *b, const broker_topic_t *t);
+/* Creates topic (if absent) with queue_nums read and write queues: %RETRY% topics and
+ * internal uses. Returns true when the topic exists afterwards. */
+bool broker_topics_ensure(broker_t *b, const char *topic, int32_t queue_nums, int32_t perm,
+                          int32_t sys_flag);
+/* A send to an unknown topic: auto-creation from default_topic as remoting.md §5 says.
+ * Fills out and returns RMQ_OK, or returns RMQ_ERR_TOPIC_NOT_EXIST. */
+rmq_err_t broker_topics_create_on_send(broker_t *b, const char *topic, const char *default_topic,
+                                       int32_t queue_nums, int32_t sys_flag, broker_topic_t *out);
+/* RocketMQ's topic name rule: non-empty, at most 127 chars of [%|a-zA-Z0-9_-]. */
+bool broker_topic_name_valid(const char *topic);
+/* Topics only the broker itself writes (SCHEDULE_TOPIC_XXXX, RMQ_SYS_TRANS_*, ...). */
+bool broker_topic_is_system(const char *topic);
+/* The topic table and its data version, as REGISTER_BROKER carries them. out is zeroed by
+ * the caller and freed with proto_register_broker_body_free(). */
+void broker_topics_register_body(broker_t *b, proto_register_broker_body_t *out);
+/* Current data version (counter bumps on every change). */
+proto_data_version_t broker_topics_data_version(broker_t *b);
+size_t broker_topics_count(broker_t *b);
+
+/* ---------------------------------------------------------------- offsets (offsets.c) */
+
+typedef struct broker_offsets broker_offsets_t;
+
+broker_offsets_t *broker_offsets_new(broker_t *b); /* loads config/consumerOffset.json */
+void broker_offsets_destroy(broker_offsets_t *o);  /* persists first */
+/* The committed offset of group on topic/queue_id; -1 when none. */
+int64_t broker_offsets_get(broker_t *b, const char *group, const char *topic, int32_t queue_id);
+void broker_offsets_commit(broker_t *b, const char *group, const char *topic, int32_t queue_id,
+                           int64_t offset);
+/* Writes consumerOffset.json now (the timer calls it every flushConsumerOffsetInterval). */
+void broker_offsets_persist(broker_t *b);
+
+/* ---------------------------------------------------------------- long polling (pull.c) */
+
+typedef struct broker_hold broker_hold_t;
+
+broker_hold_t *broker_hold_new(broker_t *b);
+/* Answers every parked pull (re-run once, as on expiry) and frees the table. */
+void broker_hold_destroy(broker_hold_t *h);
+/* The store's dispatch callback (store_config_t.on_dispatch, arg = broker): marks the queue
+ * as having news and wakes the I/O thread; the parked pulls are re-run there. */
+void broker_hold_on_dispatch(void *arg, const char *topic, int32_t queue_id, int64_t max_offset,
+                             int64_t tags_code, int64_t store_timestamp);
+
+/* ---------------------------------------------------------------- core processors */
+
+void broker_send_register(broker_t *b);    /* send.c: 10, 310, 320 */
+void broker_pull_register(broker_t *b);    /* pull.c: 11 */
+void broker_offsets_register(broker_t *b); /* offsets.c: 14, 15, 43 */
+void broker_query_register(broker_t *b);   /* query.c: 12, 29-33 */
+void broker_topics_register(broker_t *b);  /* topics.c: 17 */
+
+/* ---------------------------------------------------------------- metadata managers */
+
+/* Implemented by the metadata files (register.c): see namesrv.h. broker_meta_start() runs
+ * in rmq_broker_start() after the store, the topic table and lib/net's loop exist and
+ * before the listener accepts; broker_meta_stop() in rmq_broker_destroy() while the loop
+ * still runs (safe when start never ran). broker_meta_topics_changed() is called by
+ * topics.c after every change to the topic table (any thread). */
+void broker_meta_start(broker_t *b);
+void broker_meta_stop(broker_t *b);
+void broker_meta_topics_changed(broker_t *b);
+
+/* ---------------------------------------------------------------- the broker */
+
+typedef struct broker_counters {
+    atomic_llong msgs_in, bytes_in;   /* stored by sends */
+    atomic_llong msgs_out, bytes_out; /* returned by pulls */
+    atomic_llong requests, connections;
+    atomic_llong send_busy;  /* SYSTEM_BUSY answers (send queue wait) */
+    atomic_llong pull_held;  /* pulls parked for long polling, total */
+} broker_counters_t;
+
+struct rmq_broker_s {
+    rmq_conf_t *conf;
+    cm_logger_t log;
+
+    /* identity (from conf at rmq_broker_new) */
+    char name[128];    /* brokerName */
+    char cluster[128]; /* brokerClusterName */
+    int64_t broker_id; /* brokerId */
+    char addr[128];    /* "ip:port" clients use; set at start */
+    proto_addr_t store_host; /* the same, parsed: STOREHOSTADDRESS of every record */
+    char config_dir[1024];   /* <storePathRootDir>/config */
+    bool auto_create_topic;  /* autoCreateTopicEnable */
+    int32_t max_message_size;
+    int64_t send_wait_max_ms; /* waitTimeMillsInSendQueue */
+
+    /* storage */
+    store_config_t store_cfg;
+    store_t *store;
+
+    /* transport (lib/net) */
+    struct net_loop *loop;
+    struct net_server *server;
+
+    /* processors, indexed by request code */
+    broker_proc_fn *procs[BROKER_MAX_CODE];
+    uint8_t exec[BROKER_MAX_CODE];
+
+    /* send executor: a FIFO drained by the send thread(s) */
+    pthread_mutex_t send_mu;
+    pthread_cond_t send_cv;
+    broker_req_t *send_head, *send_tail;
+    bool send_stop;
+    pthread_t *send_threads;
+    int send_thread_count;
+
+    /* core managers (owned here) */
+    broker_topics_t *topics;
+    broker_offsets_t *offsets;
+    broker_hold_t *hold;
+
+    /* metadata managers (owned by broker_meta_start / broker_meta_stop) */
+    nsrv_t *namesrv;
+    broker_clients_t *clients;
+    broker_subgroups_t *subgroups;
+    broker_locks_t *locks;
+    void *registrar; /* register.c's state */
+
+    broker_counters_t counters;
+    bool started;
+};
+
+#endif
