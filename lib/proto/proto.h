@@ -386,4 +386,6 @@ struct rmq_msg_s {
  * parses properties, fills the received metadata and the offset id. */
 rmq_err_t proto_msg_from_record(const proto_record_t *rec, size_t max_body, rmq_msg_t **out);
 
+#include "proto_headers.h"
+
 #endif
