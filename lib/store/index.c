@@ -116,7 +116,7 @@ rmq_err_t ix_load(ixsvc_t *ix, bool abnormal, int64_t cp_index_ts, int64_t *rebu
     rmq_err_t rc = RMQ_OK;
     char path[2048];
     while (rc == RMQ_OK && (e = readdir(d)) != NULL) {
-        if (!index_file_name(e->d_name)) continue;
+        if (store_drop_tmp(ix->dir, e->d_name) || !index_file_name(e->d_name)) continue;
         snprintf(path, sizeof path, "%s/%s", ix->dir, e->d_name);
         ixfile_t *f;
         rc = map_file(ix, path, false, &f, err, errsz);

@@ -43,10 +43,34 @@ static int allocate(int fd, int64_t size) {
     return rc;
 }
 
+/* A new file appears under its name only once allocated at full size (made as name.tmp,
+ * then renamed): a crash half-way through leaves no short file for the next open to refuse. */
+static int create_file(const char *path, int64_t size, char *err, size_t errsz,
+                       rmq_err_t *rc) {
+    char *tmp = cm_sprintf("%s.tmp", path);
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int e = fd < 0 ? errno : allocate(fd, size);
+    if (e == 0 && rename(tmp, path) != 0) e = errno;
+    if (e != 0) {
+        cm_errstr(err, errsz, "cannot create %s (%lld bytes): %s", path, (long long)size,
+                  strerror(e));
+        *rc = e == ENOSPC ? RMQ_ERR_DISK_FULL : RMQ_ERR_IO;
+        if (fd >= 0) close(fd);
+        unlink(tmp);
+        fd = -1;
+    }
+    cm_free(tmp);
+    return fd;
+}
+
 rmq_err_t seg_open(const char *path, int64_t start, int64_t size, bool create, seg_t **out,
                    char *err, size_t errsz) {
-    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
-    if (fd < 0) {
+    rmq_err_t rc = RMQ_ERR_IO;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && create) {
+        fd = create_file(path, size, err, errsz, &rc);
+        if (fd < 0) return rc;
+    } else if (fd < 0) {
         cm_errstr(err, errsz, "cannot open %s: %s", path, strerror(errno));
         return RMQ_ERR_IO;
     }
@@ -57,20 +81,10 @@ rmq_err_t seg_open(const char *path, int64_t start, int64_t size, bool create, s
         return RMQ_ERR_IO;
     }
     if (st.st_size != size) {
-        if (!create || st.st_size != 0) {
-            cm_errstr(err, errsz, "%s has %lld bytes, configured size is %lld", path,
-                      (long long)st.st_size, (long long)size);
-            close(fd);
-            return RMQ_ERR_BAD_VALUE;
-        }
-        int rc = allocate(fd, size);
-        if (rc != 0) {
-            cm_errstr(err, errsz, "cannot allocate %lld bytes for %s: %s", (long long)size,
-                      path, strerror(rc));
-            close(fd);
-            unlink(path);
-            return rc == ENOSPC ? RMQ_ERR_DISK_FULL : RMQ_ERR_IO;
-        }
+        cm_errstr(err, errsz, "%s has %lld bytes, configured size is %lld", path,
+                  (long long)st.st_size, (long long)size);
+        close(fd);
+        return RMQ_ERR_BAD_VALUE;
     }
     void *map = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED) {
@@ -148,6 +162,15 @@ static void push(segq_t *q, seg_t *g) {
     q->v[q->n++] = g;
 }
 
+bool store_drop_tmp(const char *dir, const char *name) {
+    size_t n = strlen(name);
+    if (n < 4 || strcmp(name + n - 4, ".tmp") != 0) return false;
+    char *path = cm_sprintf("%s/%s", dir, name);
+    unlink(path); /* a file whose creation a crash interrupted */
+    cm_free(path);
+    return true;
+}
+
 static bool segment_file_name(const char *name, int64_t *start) {
     if (strlen(name) != 20) return false;
     for (const char *c = name; *c; c++)
@@ -169,7 +192,7 @@ rmq_err_t segq_load(segq_t *q, char *err, size_t errsz) {
     char path[2048];
     while (rc == RMQ_OK && (e = readdir(d)) != NULL) {
         int64_t start;
-        if (!segment_file_name(e->d_name, &start)) continue;
+        if (store_drop_tmp(q->dir, e->d_name) || !segment_file_name(e->d_name, &start)) continue;
         snprintf(path, sizeof path, "%s/%s", q->dir, e->d_name);
         seg_t *g;
         rc = seg_open(path, start, q->seg_size, false, &g, err, errsz);

@@ -61,6 +61,8 @@ void segq_drop_first(segq_t *q);
 int segq_sync(segq_t *q, int64_t from, int64_t to);
 void seg_name(char *dst, size_t size, const char *dir, int64_t start);
 rmq_err_t store_mkdirs(const char *path, char *err, size_t errsz);
+/* Deletes dir/name if it is a leftover "*.tmp" file; true if it was one. */
+bool store_drop_tmp(const char *dir, const char *name);
 
 /* ---- consume queue of one topic / queue id */
 typedef struct cq {

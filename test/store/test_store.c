@@ -573,6 +573,7 @@ enum { WRITERS = 8, PER_WRITER = 150 };
 typedef struct wctx {
     int id;
     int ok;
+    rmq_err_t first_error;
 } wctx_t;
 
 static void *writer(void *arg) {
@@ -583,7 +584,9 @@ static void *writer(void *arg) {
         snprintf(body, sizeof body, "writer %d msg %d", w->id, i);
         st_record(&b, "C", w->id % 2, "A", NULL, NULL, NULL, body, strlen(body), 0);
         store_put_result_t r;
-        if (store_append(st, b.data, b.len, NULL, true, &r) == RMQ_OK) w->ok++;
+        rmq_err_t rc = store_append(st, b.data, b.len, NULL, true, &r);
+        if (rc == RMQ_OK) w->ok++;
+        else if (w->first_error == RMQ_OK) w->first_error = rc;
         cm_buf_free(&b);
     }
     return NULL;
@@ -616,18 +619,19 @@ static void *reader(void *arg) {
 
 Test(store, sync_flush_group_commit_with_readers) {
     cfg.sync_flush = true;
+    cfg.sync_flush_timeout_ms = 600000; /* slow runs (valgrind) must not see FLUSH_DISK_TIMEOUT */
     open_store();
     pthread_t w[WRITERS], rd[2];
     wctx_t ctx[WRITERS];
     writers_done = 0;
     for (int i = 0; i < 2; i++) pthread_create(&rd[i], NULL, reader, (void *)(intptr_t)i);
     for (int i = 0; i < WRITERS; i++) {
-        ctx[i] = (wctx_t){i, 0};
+        ctx[i] = (wctx_t){i, 0, RMQ_OK};
         pthread_create(&w[i], NULL, writer, &ctx[i]);
     }
     for (int i = 0; i < WRITERS; i++) {
         pthread_join(w[i], NULL);
-        cr_assert_eq(ctx[i].ok, PER_WRITER);
+        cr_assert_eq(ctx[i].ok, PER_WRITER, "writer %d: %s", i, rmq_err_name(ctx[i].first_error));
     }
     __atomic_store_n(&writers_done, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < 2; i++) {
