@@ -68,6 +68,18 @@ void broker_req_end(broker_req_t *req);
  * False when the connection is gone. Any thread. */
 bool broker_send_oneway(broker_t *b, struct net_conn *conn, proto_cmd_t *cmd);
 
+/* ---------------------------------------------------------------- config files (cfgfile.c) */
+
+/* Parses the JSON file at path, or path.bak when path is missing or does not parse (as
+ * RocketMQ's ConfigManager falls back). Java's output is accepted (unquoted int keys).
+ * NULL when neither is there or readable; *from_bak tells which one was used. */
+proto_json_t *broker_cfg_load(const cm_logger_t *log, const char *path, bool *from_bak);
+/* Replaces path with text atomically: writes path.tmp, keeps the old file as path.bak,
+ * renames. Creates the directory if needed. False (and a log line) on an I/O error. */
+bool broker_cfg_write(const cm_logger_t *log, const char *path, const char *text, size_t len);
+/* <config_dir>/<file> into dst. */
+void broker_cfg_path(const broker_t *b, const char *file, char *dst, size_t size);
+
 /* ---------------------------------------------------------------- topics (topics.c) */
 
 typedef struct broker_topic {
@@ -134,6 +146,13 @@ void broker_hold_destroy(broker_hold_t *h);
 void broker_hold_on_dispatch(void *arg, const char *topic, int32_t queue_id, int64_t max_offset,
                              int64_t tags_code, int64_t store_timestamp);
 
+/* ---------------------------------------------------------------- send helpers (send.c) */
+
+/* Encodes properties in the order a java.util.HashMap holds them, which is how a Java broker
+ * writes stored properties: p lists them in insertion order; peak is the largest number of
+ * entries the map ever held (it fixes the capacity). Appends to out, no trailing separator. */
+void broker_props_java_order(const proto_props_t *p, size_t peak, cm_buf_t *out);
+
 /* ---------------------------------------------------------------- core processors */
 
 void broker_send_register(broker_t *b);    /* send.c: 10, 310, 320 */
@@ -194,6 +213,7 @@ struct rmq_broker_s {
     pthread_mutex_t send_mu;
     pthread_cond_t send_cv;
     broker_req_t *send_head, *send_tail;
+    long send_queued;
     bool send_stop;
     pthread_t *send_threads;
     int send_thread_count;
@@ -209,9 +229,18 @@ struct rmq_broker_s {
     broker_subgroups_t *subgroups;
     broker_locks_t *locks;
     void *registrar; /* register.c's state */
+    /* broker_meta_stop() leaves the four pointers above NULL. */
+
+    /* service thread: persists consumer offsets periodically */
+    pthread_mutex_t svc_mu;
+    pthread_cond_t svc_cv;
+    pthread_t svc_thread;
+    bool svc_running, svc_stop;
 
     broker_counters_t counters;
     bool started;
+    atomic_bool ready; /* the processor table is complete: requests are dispatched */
+    bool stopping;     /* loop thread only: no more processors or connection hooks */
 };
 
 #endif

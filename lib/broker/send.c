@@ -1,0 +1,369 @@
+/* lib/broker/send.c: SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and SEND_BATCH_MESSAGE (320)
+ * — check the request as RocketMQ's SendMessageProcessor does, build the stored record(s)
+ * byte for byte as a 4.9.8 broker would (CLUSTER added, WAIT dropped, properties in Java's
+ * HashMap order), append them and answer with the offset id, queue id and queue offset.
+ * Runs on the send thread(s): store_append may wait for the disk under SYNC_FLUSH. */
+#include "broker/broker_int.h"
+
+#include <stdio.h>
+
+#define FAQ_SUFFIX "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
+#define ILLEGAL_REMARK                                                                         \
+    "the message is illegal, maybe msg body or properties length not matched. msg body "      \
+    "length limit 128k, msg properties length limit 32k."
+#define PROPS_MAX 32767 /* the record's properties length is an int16 */
+
+/* ---------------------------------------------------------------- Java property order */
+
+/* Index of name's bucket in a java.util.HashMap of capacity cap (a power of two). */
+static uint32_t java_bucket(const char *name, uint32_t cap) {
+    uint32_t h = (uint32_t)cm_java_hash(name, strlen(name));
+    return (h ^ (h >> 16)) & (cap - 1);
+}
+
+void broker_props_java_order(const proto_props_t *p, size_t peak, cm_buf_t *out) {
+    /* A default HashMap doubles from 16 whenever its size passes 3/4 of the capacity; it
+     * never shrinks, so the largest size the map ever had fixes the capacity. Iteration
+     * goes bucket by bucket, insertion order inside one. */
+    uint32_t cap = 16;
+    while ((double)peak > cap * 0.75) cap *= 2;
+    size_t n = p->count, done = 0;
+    bool first = true;
+    for (uint32_t bucket = 0; done < n && bucket < cap; bucket++) {
+        for (size_t i = 0; i < n; i++) {
+            if (java_bucket(p->names[i], cap) != bucket) continue;
+            if (!first) cm_buf_put8(out, PROTO_PROP_SEP);
+            cm_buf_append_str(out, p->names[i]);
+            cm_buf_put8(out, PROTO_NAME_SEP);
+            cm_buf_append_str(out, p->vals[i]);
+            first = false;
+            done++;
+        }
+    }
+}
+
+/* The stored properties of a single send: the request's, plus CLUSTER, minus WAIT (as
+ * 4.9.8 saves those 9 bytes). *wait tells whether the producer waits for the store. */
+static rmq_err_t stored_props(broker_t *b, const char *text, cm_buf_t *out, bool *wait) {
+    proto_props_t p = {0};
+    rmq_err_t rc = proto_props_parse(text ? text : "", text ? strlen(text) : 0, &p);
+    if (rc != RMQ_OK) {
+        proto_props_free(&p);
+        return rc;
+    }
+    const char *w = proto_props_get(&p, PROP_WAIT);
+    *wait = !w || strcmp(w, "false") != 0;
+    size_t peak = p.count + (proto_props_get(&p, PROP_CLUSTER) ? 0 : 1);
+    proto_props_set(&p, PROP_CLUSTER, b->cluster);
+    proto_props_set(&p, PROP_WAIT, NULL);
+    broker_props_java_order(&p, peak, out);
+    proto_props_free(&p);
+    return RMQ_OK;
+}
+
+/* ---------------------------------------------------------------- checks */
+
+typedef struct send_ctx {
+    proto_send_req_t h;
+    broker_topic_t topic;
+    int32_t queue_id;
+} send_ctx_t;
+
+static void reply_fmt(broker_t *b, broker_req_t *req, int32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void reply_fmt(broker_t *b, broker_req_t *req, int32_t code, const char *fmt, ...) {
+    char remark[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(remark, sizeof remark, fmt, ap);
+    va_end(ap);
+    broker_reply_code(b, req, code, remark);
+}
+
+static bool check_topic_name(broker_t *b, broker_req_t *req, const char *topic) {
+    if (!topic || !*topic) {
+        broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, "The specified topic is blank.");
+        return false;
+    }
+    if (strlen(topic) > 127) {
+        broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR,
+                          "The specified topic is longer than topic max length.");
+        return false;
+    }
+    if (!broker_topic_name_valid(topic)) {
+        broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR,
+                          "The specified topic contains illegal characters, allowing only "
+                          "^[%|a-zA-Z0-9_-]+$");
+        return false;
+    }
+    if (broker_topic_is_system(topic)) {
+        reply_fmt(b, req, RMQ_ERR_NO_PERMISSION, "Sending message to topic[%s] is forbidden.",
+                  topic);
+        return false;
+    }
+    return true;
+}
+
+/* Decodes the header and runs msgCheck: topic name, topic (auto-created), queue id. On
+ * false the request was answered. */
+static bool check_request(broker_t *b, broker_req_t *req, send_ctx_t *c) {
+    proto_hdr_err_t herr;
+    if (proto_send_req_decode(&req->cmd.ext, req->cmd.code, &c->h, &herr) != RMQ_OK) {
+        char remark[256];
+        proto_hdr_err_format(&herr, remark, sizeof remark);
+        broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, remark);
+        return false;
+    }
+    if (!check_topic_name(b, req, c->h.topic)) return false;
+    if (broker_topics_create_on_send(b, c->h.topic, c->h.default_topic,
+                                     c->h.default_topic_queue_nums, 0, &c->topic) != RMQ_OK) {
+        reply_fmt(b, req, RMQ_ERR_TOPIC_NOT_EXIST, "topic[%s] not exist, apply first please!%s",
+                  c->h.topic, FAQ_SUFFIX);
+        return false;
+    }
+    if (!(c->topic.perm & PROTO_PERM_WRITE)) {
+        reply_fmt(b, req, RMQ_ERR_NO_PERMISSION, "the topic[%s] sending message is forbidden",
+                  c->h.topic);
+        return false;
+    }
+    int32_t limit = c->topic.write_queue_nums > c->topic.read_queue_nums
+                        ? c->topic.write_queue_nums
+                        : c->topic.read_queue_nums;
+    c->queue_id = c->h.queue_id;
+    if (c->queue_id >= limit) {
+        reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "request queueId[%d] is illegal, topic %s has %d "
+                  "queues, Producer: %s", c->queue_id, c->h.topic, limit, req->peer_text);
+        return false;
+    }
+    if (c->queue_id < 0) {
+        if (c->topic.write_queue_nums <= 0) {
+            reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] has no writable queue", c->h.topic);
+            return false;
+        }
+        c->queue_id = (int32_t)((uint64_t)cm_mono_ns() % (uint64_t)c->topic.write_queue_nums);
+    }
+    return true;
+}
+
+/* Features that arrive with later work (delayed delivery, transactions, retry limits and
+ * the dead-letter queue) are refused here rather than stored as plain messages, which
+ * would deliver them at the wrong time or without their semantics. */
+static bool refuse_unsupported(broker_t *b, broker_req_t *req, const send_ctx_t *c) {
+    const char *props = c->h.properties ? c->h.properties : "";
+    const char *val;
+    size_t len;
+    if ((c->h.sys_flag & SYSFLAG_TX_MASK) == SYSFLAG_TX_PREPARED ||
+        (proto_props_find(props, strlen(props), PROP_TRAN_MSG, &val, &len) && len == 4 &&
+         memcmp(val, "true", 4) == 0)) {
+        reply_fmt(b, req, RMQ_ERR_NO_PERMISSION,
+                  "the broker[%s] sending transaction message is forbidden", b->addr);
+        return true;
+    }
+    if (proto_props_find(props, strlen(props), PROP_DELAY, &val, &len) && len > 0 &&
+        !(len == 1 && val[0] == '0')) {
+        reply_fmt(b, req, RMQ_ERR_NO_PERMISSION,
+                  "the broker[%s] does not deliver delayed messages (DELAY=%.*s) yet", b->addr,
+                  (int)len, val);
+        return true;
+    }
+    return false;
+}
+
+/* ---------------------------------------------------------------- record and reply */
+
+static void fill_record(broker_t *b, const broker_req_t *req, const send_ctx_t *c,
+                        proto_record_t *rec) {
+    memset(rec, 0, sizeof *rec);
+    rec->magic = PROTO_MAGIC_V1;
+    rec->queue_id = c->queue_id;
+    rec->flag = c->h.flag;
+    rec->sys_flag = c->h.sys_flag & ~(SYSFLAG_BORNHOST_V6 | SYSFLAG_STOREHOST_V6);
+    if (req->peer.ip_len == 16) rec->sys_flag |= SYSFLAG_BORNHOST_V6;
+    if (b->store_host.ip_len == 16) rec->sys_flag |= SYSFLAG_STOREHOST_V6;
+    rec->born_timestamp = c->h.born_timestamp;
+    rec->born_host = req->peer;
+    rec->store_host = b->store_host;
+    rec->reconsume_times = c->h.reconsume_times;
+    rec->topic = c->h.topic;
+    rec->topic_len = (int32_t)strlen(c->h.topic);
+}
+
+/* Maps a store status to the reply code; 10 and 11 still mean "stored". */
+static int32_t status_code(broker_t *b, rmq_err_t st, bool wait, const char **remark) {
+    *remark = NULL;
+    switch (st) {
+    case RMQ_OK:
+        /* SYNC_MASTER without a slave: stored, not replicated (there is no HA yet). */
+        if (wait && strcmp(cm_conf_str(b->conf, "brokerRole", true), "SYNC_MASTER") == 0)
+            return RMQ_ERR_SLAVE_NOT_AVAILABLE;
+        return 0;
+    case RMQ_ERR_FLUSH_DISK_TIMEOUT:
+        return RMQ_ERR_FLUSH_DISK_TIMEOUT;
+    case RMQ_ERR_DISK_FULL:
+        *remark = "service not available now, maybe disk full, maybe your broker machine "
+                  "memory too small.";
+        return RMQ_ERR_SERVICE_NOT_AVAILABLE;
+    case RMQ_ERR_SHUTDOWN:
+        *remark = "service not available now, the broker is shutting down.";
+        return RMQ_ERR_SERVICE_NOT_AVAILABLE;
+    case RMQ_ERR_MSG_TOO_LARGE:
+    case RMQ_ERR_MALFORMED:
+    case RMQ_ERR_TRUNCATED:
+    case RMQ_ERR_BAD_MAGIC:
+        *remark = ILLEGAL_REMARK;
+        return RMQ_ERR_MESSAGE_ILLEGAL;
+    default:
+        *remark = "create mapped file failed, server is busy or broken.";
+        return RMQ_ERR_SYSTEM_ERROR;
+    }
+}
+
+static void reply_put(broker_t *b, broker_req_t *req, rmq_err_t st, bool wait,
+                      const store_put_result_t *res, const char *msg_ids, int32_t queue_id) {
+    const char *remark;
+    int32_t code = status_code(b, st, wait, &remark);
+    proto_cmd_t resp;
+    proto_cmd_response(&resp, &req->cmd, code, remark);
+    if (code == 0 || code == RMQ_ERR_FLUSH_DISK_TIMEOUT || code == RMQ_ERR_SLAVE_NOT_AVAILABLE) {
+        proto_send_resp_t r;
+        proto_send_resp_init(&r);
+        r.msg_id = msg_ids;
+        r.queue_id = queue_id;
+        r.queue_offset = res->queue_offset;
+        proto_send_resp_encode(&r, &resp.ext);
+        atomic_fetch_add(&b->counters.msgs_in, res->msg_count);
+        atomic_fetch_add(&b->counters.bytes_in, res->wrote_bytes);
+    }
+    /* The Java client reads MSG_REGION and TRACE_ON from every send reply's extFields. */
+    resp.has_ext = true;
+    broker_reply(b, req, &resp);
+}
+
+/* ---------------------------------------------------------------- single send */
+
+static void on_send(broker_t *b, broker_req_t *req) {
+    send_ctx_t c;
+    if (!check_request(b, req, &c) || refuse_unsupported(b, req, &c)) return;
+    if (req->cmd.body_len > (size_t)b->max_message_size) {
+        broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
+        return;
+    }
+    cm_buf_t props = CM_BUF_INIT, rec_buf = CM_BUF_INIT;
+    bool wait = true;
+    if (stored_props(b, c.h.properties, &props, &wait) != RMQ_OK || props.len > PROPS_MAX) {
+        cm_buf_free(&props);
+        broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
+        return;
+    }
+    proto_record_t rec;
+    fill_record(b, req, &c, &rec);
+    rec.body = req->cmd.body;
+    rec.body_len = (int32_t)req->cmd.body_len;
+    rec.props = (const char *)props.data;
+    rec.props_len = (int32_t)props.len;
+    store_put_result_t res = {0};
+    rmq_err_t st = proto_record_encode(&rec, &rec_buf);
+    if (st == RMQ_OK)
+        st = store_append(b->store, rec_buf.data, rec_buf.len, &b->store_host, wait, &res);
+    char id[64] = "";
+    proto_offset_id_format(&b->store_host, res.phys_offset, id, sizeof id);
+    cm_buf_free(&props);
+    cm_buf_free(&rec_buf);
+    reply_put(b, req, st, wait, &res, id, c.queue_id);
+}
+
+/* ---------------------------------------------------------------- batch send */
+
+/* The batch's own properties (the header's, plus CLUSTER, WAIT kept), which 4.9.8 appends
+ * to every inner message's properties. */
+static rmq_err_t batch_props(broker_t *b, const char *text, cm_buf_t *out, bool *wait) {
+    proto_props_t p = {0};
+    rmq_err_t rc = proto_props_parse(text ? text : "", text ? strlen(text) : 0, &p);
+    if (rc == RMQ_OK) {
+        const char *w = proto_props_get(&p, PROP_WAIT);
+        *wait = !w || strcmp(w, "false") != 0;
+        size_t peak = p.count + (proto_props_get(&p, PROP_CLUSTER) ? 0 : 1);
+        proto_props_set(&p, PROP_CLUSTER, b->cluster);
+        broker_props_java_order(&p, peak, out);
+    }
+    proto_props_free(&p);
+    return rc;
+}
+
+/* Encodes every inner message as a record into recs; sizes[i] gets each record's size.
+ * Returns the count, or -1 when the body or a message is illegal. */
+static int encode_batch(broker_t *b, broker_req_t *req, const send_ctx_t *c, const cm_buf_t *bp,
+                        cm_buf_t *recs, int32_t **sizes) {
+    size_t pos = 0;
+    int n = 0, cap = 0;
+    proto_batch_item_t item;
+    rmq_err_t rc;
+    cm_buf_t props = CM_BUF_INIT;
+    while ((rc = proto_batch_next(req->cmd.body, req->cmd.body_len, &pos, &item)) == RMQ_OK) {
+        if (item.body_len > b->max_message_size) break;
+        cm_buf_reset(&props);
+        cm_buf_append(&props, item.props, (size_t)item.props_len);
+        bool sep = item.props_len > 0 && bp->len > 0 && item.props[item.props_len - 1] != PROTO_PROP_SEP;
+        if (sep) cm_buf_put8(&props, PROTO_PROP_SEP);
+        cm_buf_append(&props, bp->data, bp->len);
+        if (props.len > PROPS_MAX) break;
+        proto_record_t rec;
+        fill_record(b, req, c, &rec);
+        rec.flag = item.flag;
+        rec.body = item.body;
+        rec.body_len = item.body_len;
+        rec.props = (const char *)props.data;
+        rec.props_len = (int32_t)props.len;
+        size_t before = recs->len;
+        if (proto_record_encode(&rec, recs) != RMQ_OK) break;
+        if (n == cap) *sizes = cm_realloc(*sizes, (size_t)(cap = cap ? cap * 2 : 64) * sizeof(int32_t));
+        (*sizes)[n++] = (int32_t)(recs->len - before);
+    }
+    cm_buf_free(&props);
+    return rc == RMQ_ERR_NOT_FOUND && n > 0 ? n : -1;
+}
+
+static void on_send_batch(broker_t *b, broker_req_t *req) {
+    send_ctx_t c;
+    if (!check_request(b, req, &c) || refuse_unsupported(b, req, &c)) return;
+    if (strncmp(c.h.topic, "%RETRY%", 7) == 0) {
+        reply_fmt(b, req, RMQ_ERR_MESSAGE_ILLEGAL, "batch request does not support retry group %s",
+                  c.h.topic);
+        return;
+    }
+    cm_buf_t bp = CM_BUF_INIT, recs = CM_BUF_INIT;
+    int32_t *sizes = NULL;
+    bool wait = true;
+    int n = -1;
+    if (batch_props(b, c.h.properties, &bp, &wait) == RMQ_OK)
+        n = encode_batch(b, req, &c, &bp, &recs, &sizes);
+    cm_buf_free(&bp);
+    if (n < 0) {
+        cm_buf_free(&recs);
+        cm_free(sizes);
+        broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
+        return;
+    }
+    store_put_result_t res = {0};
+    rmq_err_t st = store_append_batch(b->store, recs.data, recs.len, &b->store_host, wait, &res);
+    cm_buf_t ids = CM_BUF_INIT;
+    int64_t phys = res.phys_offset;
+    for (int i = 0; i < n; i++) {
+        char id[64];
+        proto_offset_id_format(&b->store_host, phys, id, sizeof id);
+        if (i) cm_buf_put8(&ids, ',');
+        cm_buf_append_str(&ids, id);
+        phys += sizes[i];
+    }
+    char *id_text = cm_buf_take_str(&ids);
+    reply_put(b, req, st, wait, &res, id_text, c.queue_id);
+    cm_free(id_text);
+    cm_free(sizes);
+    cm_buf_free(&recs);
+}
+
+void broker_send_register(broker_t *b) {
+    broker_set_processor(b, PROTO_SEND_MESSAGE, on_send, BROKER_EXEC_SEND);
+    broker_set_processor(b, PROTO_SEND_MESSAGE_V2, on_send, BROKER_EXEC_SEND);
+    broker_set_processor(b, PROTO_SEND_BATCH_MESSAGE, on_send_batch, BROKER_EXEC_SEND);
+}
