@@ -19,4 +19,11 @@
 #define RMQ_END_DECLS
 #endif
 
+RMQ_BEGIN_DECLS
+
+/* Frees memory librmq returned to the caller (rmq_broker_stats_json, ...). NULL is ignored. */
+RMQ_EXPORT void rmq_free(void *ptr);
+
+RMQ_END_DECLS
+
 #endif

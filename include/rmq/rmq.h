@@ -11,6 +11,7 @@
 #include <rmq/err.h>
 #include <rmq/conf.h>
 #include <rmq/msg.h>
+#include <rmq/broker.h>
 
 RMQ_BEGIN_DECLS
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "cm.h"
+#include <rmq/defs.h>
 
 static void *oom(size_t n) {
     fprintf(stderr, "librmq: out of memory allocating %zu bytes\n", n);
@@ -26,6 +27,8 @@ void *cm_realloc(void *p, size_t n) {
 }
 
 void cm_free(void *p) { free(p); }
+
+void rmq_free(void *p) { free(p); }
 
 char *cm_strdup(const char *s) { return s ? cm_strndup(s, strlen(s)) : NULL; }
 

@@ -82,7 +82,8 @@ const cm_conf_key_t cm_conf_keys[] = {
     S("brokerName", "", "Broker name; empty = this host's name"),
     S("brokerClusterName", "DefaultCluster", "Cluster the broker registers in"),
     I("brokerId", "0", 0, 1024, "0 = master, >0 = slave"),
-    S("brokerIP1", "", "Address advertised to clients; empty = first non-loopback IPv4"),
+    S("brokerIP1", "", "Address advertised to clients; empty = 127.0.0.1 (and the broker "
+                       "listens on loopback only); set it to serve other hosts"),
     S("brokerIP2", "", "Address for HA; empty = brokerIP1"),
     S("storePathRootDir", "${HOME}/store", "Store root directory"),
     S("storePathCommitLog", "", "Commit log directory; empty = <storePathRootDir>/commitlog"),
@@ -117,6 +118,8 @@ const cm_conf_key_t cm_conf_keys[] = {
     I("shortPollingTimeMills", "1000", 1, MS_MAX, "Pull parking time without long polling, ms"),
     I("waitTimeMillsInSendQueue", "200", 1, MS_MAX,
       "A send queued longer than this is answered SYSTEM_BUSY, ms"),
+    I("flushConsumerOffsetInterval", "5000", 100, MS_MAX,
+      "Broker: consumerOffset.json is written this often, ms"),
     I("channelExpiredTimeout", "120000", 1000, MS_MAX, "Client idle expiry on the broker, ms"),
     I("registerNameServerPeriod", "30000", 10000, 60000, "Broker registration interval, ms"),
     I("transactionCheckInterval", "60000", 100, MS_MAX, "Transaction check-back pass interval, ms"),

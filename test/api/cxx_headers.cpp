@@ -5,6 +5,7 @@
 #include <rmq/err.h>
 #include <rmq/conf.h>
 #include <rmq/msg.h>
+#include <rmq/broker.h>
 #include <rmq/version.h>
 
 int main() {
