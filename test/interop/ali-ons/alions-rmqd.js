@@ -17,7 +17,8 @@
 // scenario failed, 2 usage.
 //
 // Usage: NODE_PATH=<prefix>/node_modules node alions-rmqd.js /path/to/rmqd
-// Env: ALIONS_VERBOSE=1 prints ali-ons' own log; ALIONS_KEEP=1 keeps the temp dir.
+// Env: ALIONS_VERBOSE=1 prints ali-ons' own log, ALIONS_TRACE=1 every request and its
+// response; ALIONS_KEEP=1 keeps the temp dir.
 'use strict';
 
 const util = require('util');
@@ -29,6 +30,7 @@ if (!RMQD) {
   process.exit(2);
 }
 const { Producer, Consumer, Message } = require('ali-ons');
+const RemotingClient = require('ali-ons/lib/remoting_client');
 
 const TOPIC = 'IopTopic';
 const N = 1000;
@@ -75,6 +77,45 @@ function makeLogger(who) {
     error: (...args) => noteError(who, fmt(args)),
   };
 }
+
+// Every request ali-ons makes is tallied as `request code -> response code` (with the
+// first remark of each failing pair) and printed at the end: the evidence of which
+// request the broker mishandles. ALIONS_TRACE=1 also prints each exchange.
+const TRACE = process.env.ALIONS_TRACE === '1';
+const exchanges = new Map(); // "req->resp" -> { count, remark }
+function tally(cmd, res, err) {
+  const key = `${cmd.code}->${err ? 'error' : res.code}`;
+  const e = exchanges.get(key) || { count: 0, remark: null };
+  e.count++;
+  if (!e.remark && (err || res.code !== 0)) {
+    e.remark = err ? err.message : `${res.remark || ''} ext=${JSON.stringify(cmd.extFields || {})}`;
+    e.remark = e.remark.replace(/\s+/g, ' ').slice(0, 200);
+  }
+  exchanges.set(key, e);
+  if (TRACE) {
+    console.error(stamp(), `[trace] ${cmd.code} ${JSON.stringify(cmd.extFields || {})} -> ` +
+      (err ? `error ${err.message}` : `${res.code} ${res.remark || ''} ${JSON.stringify(res.extFields || {})} body=${res.body ? res.body.length : 0}`));
+  }
+}
+const invoke = RemotingClient.prototype.invoke;
+RemotingClient.prototype.invoke = async function(addr, cmd, timeout) {
+  let res;
+  try {
+    res = await invoke.call(this, addr, cmd, timeout);
+  } catch (err) {
+    tally(cmd, null, err);
+    throw err;
+  }
+  tally(cmd, res, null);
+  return res;
+};
+const invokeOneway = RemotingClient.prototype.invokeOneway;
+RemotingClient.prototype.invokeOneway = async function(addr, cmd) {
+  const key = `${cmd.code}->oneway`;
+  exchanges.set(key, { count: ((exchanges.get(key) || {}).count || 0) + 1, remark: null });
+  if (TRACE) console.error(stamp(), `[trace] ${cmd.code} ${JSON.stringify(cmd.extFields || {})} (oneway)`);
+  return invokeOneway.call(this, addr, cmd);
+};
 
 // ---- expected messages ----
 
@@ -505,6 +546,10 @@ async function finish(rmqd, code) {
     console.log(`ali-ons reported ${clientErrors.size} distinct errors (count × message):`);
     for (const [ m, c ] of clientErrors) console.log(`  ${c} × ${m}`);
   }
+  const ex = [ ...exchanges.entries() ].sort((a, b) => parseInt(a[0], 10) - parseInt(b[0], 10));
+  console.log('requests ali-ons made (request code -> response code: count [first remark of a failure]):');
+  console.log('  ' + ex.map(([ k, e ]) => `${k}: ${e.count}`).join(', '));
+  for (const [ k, e ] of ex) if (e.remark) console.log(`  ${k}: ${e.remark}`);
   console.log('---- summary ----');
   for (const r of results) console.log(`${r.ok ? 'PASS' : 'FAIL'} ${r.scenario}: ${r.text.split('\n')[0]}`);
   console.log(`${failed.length ? 'FAILED' : 'OK'}: ${results.length - failed.length} passed, ${failed.length} failed, ` +
