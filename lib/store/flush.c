@@ -115,7 +115,10 @@ static void warm_ahead(store_t *s, int64_t *warm_to) {
     int64_t want = pos + WARM_LEAD;
     int64_t next = pos - pos % seg_size + seg_size;
     seg_t *g;
-    if (want > next && store_segment_at(s, next, &g) != RMQ_OK) want = next;
+    pthread_rwlock_rdlock(&s->cl.lock);
+    bool writing = segq_find(&s->cl, pos) != NULL; /* the first segment is the appender's */
+    pthread_rwlock_unlock(&s->cl.lock);
+    if (want > next && (!writing || store_segment_at(s, next, &g) != RMQ_OK)) want = next;
     if (*warm_to < pos) *warm_to = pos & ~(int64_t)(STORE_PAGE - 1);
     while (*warm_to < want && !LOAD_ACQ(&s->stopping)) {
         int64_t to = *warm_to + WARM_STEP < want ? *warm_to + WARM_STEP : want;
