@@ -13,7 +13,7 @@ mkdir -p "$DIR"
 trap 'rm -rf "$DIR"' EXIT
 
 value() { # value KEY LINE -> the number after KEY=
-    echo "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"
+    echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k {print $2}'
 }
 
 store() { # store SIZE FLUSH APPENDERS -> prints one table row, remembers the line
