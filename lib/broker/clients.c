@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 typedef struct member {
-    void *conn;
+    void *conn; /* referenced through the table's conn ops */
     char *client_id;
     int32_t language, version;
     int64_t last_ms; /* monotonic time of the last heartbeat */
@@ -37,6 +37,7 @@ struct broker_clients {
     int64_t expiry_ms;
     broker_notify_fn *notify;
     void *notify_arg;
+    broker_conn_ops_t ops;
     cm_map_t *consumers; /* group -> consumer_group_t */
     cm_map_t *producers; /* group -> producer_group_t */
 };
@@ -68,6 +69,16 @@ static void sub_free_value(void *p) {
     cm_free(p);
 }
 
+/* ---------------------------------------------------------------- connection references */
+
+static void *conn_ref(const broker_conn_ops_t *ops, void *conn) {
+    return conn && ops->ref ? ops->ref(conn) : conn;
+}
+
+static void conn_unref(const broker_conn_ops_t *ops, void *conn) {
+    if (conn && ops->unref) ops->unref(conn);
+}
+
 /* ---------------------------------------------------------------- member lists */
 
 static member_t *members_find(members_t *ms, void *conn) {
@@ -77,7 +88,8 @@ static member_t *members_find(members_t *ms, void *conn) {
 }
 
 /* Adds or refreshes conn's entry. Returns true when conn is new to the list. */
-static bool members_put(members_t *ms, const broker_client_id_t *who, int64_t now_ms) {
+static bool members_put(const broker_conn_ops_t *ops, members_t *ms, const broker_client_id_t *who,
+                        int64_t now_ms) {
     member_t *m = members_find(ms, who->conn);
     bool added = m == NULL;
     if (!m) {
@@ -86,7 +98,7 @@ static bool members_put(members_t *ms, const broker_client_id_t *who, int64_t no
             ms->v = cm_realloc(ms->v, ms->cap * sizeof ms->v[0]);
         }
         m = &ms->v[ms->n++];
-        *m = (member_t){.conn = who->conn};
+        *m = (member_t){.conn = conn_ref(ops, who->conn)};
     }
     /* A connection that now speaks for another client id keeps its slot, like Java. */
     if (!m->client_id || strcmp(m->client_id, who->client_id) != 0) {
@@ -99,36 +111,38 @@ static bool members_put(members_t *ms, const broker_client_id_t *who, int64_t no
     return added;
 }
 
-static void members_remove_at(members_t *ms, size_t i) {
+static void members_remove_at(const broker_conn_ops_t *ops, members_t *ms, size_t i) {
+    conn_unref(ops, ms->v[i].conn);
     cm_free(ms->v[i].client_id);
     ms->v[i] = ms->v[--ms->n];
 }
 
-static bool members_remove(members_t *ms, void *conn) {
+static bool members_remove(const broker_conn_ops_t *ops, members_t *ms, void *conn) {
     member_t *m = members_find(ms, conn);
     if (!m) return false;
-    members_remove_at(ms, (size_t)(m - ms->v));
+    members_remove_at(ops, ms, (size_t)(m - ms->v));
     return true;
 }
 
-static void members_free(members_t *ms) {
-    for (size_t i = 0; i < ms->n; i++)
+static void members_free(const broker_conn_ops_t *ops, members_t *ms) {
+    for (size_t i = 0; i < ms->n; i++) {
+        conn_unref(ops, ms->v[i].conn);
         cm_free(ms->v[i].client_id);
+    }
     cm_free(ms->v);
 }
 
-static void consumer_group_free(void *p) {
-    consumer_group_t *g = p;
+/* Group values are freed through these (the maps' free functions have no context). */
+static void consumer_group_free(const broker_conn_ops_t *ops, consumer_group_t *g) {
     if (!g) return;
     cm_map_destroy(g->subs);
-    members_free(&g->members);
+    members_free(ops, &g->members);
     cm_free(g);
 }
 
-static void producer_group_free(void *p) {
-    producer_group_t *g = p;
+static void producer_group_free(const broker_conn_ops_t *ops, producer_group_t *g) {
     if (!g) return;
-    members_free(&g->members);
+    members_free(ops, &g->members);
     cm_free(g);
 }
 
@@ -145,19 +159,26 @@ typedef struct notices {
     size_t n, cap;
 } notices_t;
 
-static void notices_add_group(notices_t *ns, const char *group, const consumer_group_t *g) {
+/* Each notice holds its own connection reference until it is sent. */
+static void notices_add_group(const broker_conn_ops_t *ops, notices_t *ns, const char *group,
+                              const consumer_group_t *g) {
     for (size_t i = 0; i < g->members.n; i++) {
         if (ns->n == ns->cap) {
             ns->cap = ns->cap ? ns->cap * 2 : 8;
             ns->v = cm_realloc(ns->v, ns->cap * sizeof ns->v[0]);
         }
-        ns->v[ns->n++] = (notice_t){g->members.v[i].conn, cm_strdup(group)};
+        ns->v[ns->n++] = (notice_t){conn_ref(ops, g->members.v[i].conn), cm_strdup(group)};
     }
 }
 
-static void notices_send(broker_clients_t *c, notices_t *ns) {
+/* Sends the notices, except to the connections in skip (they just closed or expired). */
+static void notices_send(broker_clients_t *c, notices_t *ns, void *const *skip, size_t n_skip) {
     for (size_t i = 0; i < ns->n; i++) {
-        if (c->notify && ns->v[i].conn) c->notify(c->notify_arg, ns->v[i].conn, ns->v[i].group);
+        bool skipped = false;
+        for (size_t j = 0; j < n_skip && !skipped; j++)
+            skipped = ns->v[i].conn == skip[j];
+        if (c->notify && !skipped) c->notify(c->notify_arg, ns->v[i].conn, ns->v[i].group);
+        conn_unref(&c->ops, ns->v[i].conn);
         cm_free(ns->v[i].group);
     }
     cm_free(ns->v);
@@ -167,20 +188,29 @@ static void notices_send(broker_clients_t *c, notices_t *ns) {
 /* ---------------------------------------------------------------- lifecycle */
 
 broker_clients_t *broker_clients_new(const cm_logger_t *log, int64_t channel_expiry_ms,
-                                     broker_notify_fn *notify, void *notify_arg) {
+                                     const broker_conn_ops_t *ops, broker_notify_fn *notify,
+                                     void *notify_arg) {
     broker_clients_t *c = cm_calloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
     c->log = log ? *log : (cm_logger_t){NULL, NULL, RMQ_LOG_INFO};
     c->expiry_ms = channel_expiry_ms > 0 ? channel_expiry_ms : BROKER_CHANNEL_EXPIRY_MS;
     c->notify = notify;
     c->notify_arg = notify_arg;
-    c->consumers = cm_map_new(consumer_group_free);
-    c->producers = cm_map_new(producer_group_free);
+    if (ops) c->ops = *ops;
+    c->consumers = cm_map_new(NULL);
+    c->producers = cm_map_new(NULL);
     return c;
 }
 
 void broker_clients_destroy(broker_clients_t *c) {
     if (!c) return;
+    void *val;
+    size_t it = 0;
+    while (cm_map_next(c->consumers, &it, NULL, &val))
+        consumer_group_free(&c->ops, val);
+    it = 0;
+    while (cm_map_next(c->producers, &it, NULL, &val))
+        producer_group_free(&c->ops, val);
     cm_map_destroy(c->consumers);
     cm_map_destroy(c->producers);
     pthread_mutex_destroy(&c->mu);
@@ -238,14 +268,15 @@ bool broker_clients_register_consumer(broker_clients_t *c, const broker_client_i
     copy_text(g->message_model, sizeof g->message_model, decl->message_model);
     copy_text(g->consume_from_where, sizeof g->consume_from_where, decl->consume_from_where);
     g->unit_mode = decl->unit_mode;
-    bool joined = members_put(&g->members, who, now_ms);
+    bool joined = members_put(&c->ops, &g->members, who, now_ms);
     bool subs_changed = update_subs(g, decl->subs, decl->n_subs);
     if (joined)
         cm_info(&c->log, "consumer %s joined group %s (%zu online)", who->client_id, decl->group,
                 g->members.n);
-    if ((joined || subs_changed) && notify_enabled) notices_add_group(&notices, decl->group, g);
+    if ((joined || subs_changed) && notify_enabled)
+        notices_add_group(&c->ops, &notices, decl->group, g);
     pthread_mutex_unlock(&c->mu);
-    notices_send(c, &notices);
+    notices_send(c, &notices, NULL, 0);
     return joined || subs_changed;
 }
 
@@ -254,12 +285,12 @@ bool broker_clients_register_consumer(broker_clients_t *c, const broker_client_i
 static bool consumer_leave(broker_clients_t *c, const char *group, void *conn, bool notify,
                            notices_t *notices) {
     consumer_group_t *g = cm_map_get(c->consumers, group);
-    if (!g || !members_remove(&g->members, conn)) return false;
+    if (!g || !members_remove(&c->ops, &g->members, conn)) return false;
     cm_info(&c->log, "a consumer left group %s (%zu online)", group, g->members.n);
     if (g->members.n == 0)
-        consumer_group_free(cm_map_take(c->consumers, group));
+        consumer_group_free(&c->ops, cm_map_take(c->consumers, group));
     else if (notify)
-        notices_add_group(notices, group, g);
+        notices_add_group(&c->ops, notices, group, g);
     return true;
 }
 
@@ -269,7 +300,7 @@ void broker_clients_unregister_consumer(broker_clients_t *c, void *conn, const c
     pthread_mutex_lock(&c->mu);
     consumer_leave(c, group, conn, notify_enabled, &notices);
     pthread_mutex_unlock(&c->mu);
-    notices_send(c, &notices);
+    notices_send(c, &notices, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- producers */
@@ -282,15 +313,15 @@ void broker_clients_register_producer(broker_clients_t *c, const broker_client_i
         g = cm_calloc(1, sizeof *g);
         cm_map_put(c->producers, group, g);
     }
-    if (members_put(&g->members, who, now_ms))
+    if (members_put(&c->ops, &g->members, who, now_ms))
         cm_debug(&c->log, "producer %s joined group %s", who->client_id, group);
     pthread_mutex_unlock(&c->mu);
 }
 
 static void producer_leave(broker_clients_t *c, const char *group, void *conn) {
     producer_group_t *g = cm_map_get(c->producers, group);
-    if (!g || !members_remove(&g->members, conn)) return;
-    if (g->members.n == 0) producer_group_free(cm_map_take(c->producers, group));
+    if (!g || !members_remove(&c->ops, &g->members, conn)) return;
+    if (g->members.n == 0) producer_group_free(&c->ops, cm_map_take(c->producers, group));
 }
 
 void broker_clients_unregister_producer(broker_clients_t *c, void *conn, const char *group) {
@@ -309,6 +340,7 @@ void *broker_clients_producer_conn(broker_clients_t *c, const char *group) {
         newest = g->members.v[i].last_ms;
         conn = g->members.v[i].conn;
     }
+    conn = conn_ref(&c->ops, conn);
     pthread_mutex_unlock(&c->mu);
     return conn;
 }
@@ -346,9 +378,7 @@ void broker_clients_conn_closed(broker_clients_t *c, void *conn) {
     drop_conn_locked(c, conn, &notices);
     pthread_mutex_unlock(&c->mu);
     /* Never notify the connection that just closed. */
-    for (size_t i = 0; i < notices.n; i++)
-        if (notices.v[i].conn == conn) notices.v[i].conn = NULL;
-    notices_send(c, &notices);
+    notices_send(c, &notices, &conn, 1);
 }
 
 typedef struct conn_list {
@@ -356,25 +386,26 @@ typedef struct conn_list {
     size_t n, cap;
 } conn_list_t;
 
-static void conn_list_add(conn_list_t *l, void *conn) {
+/* Adds conn once, with a reference of the list's own. */
+static void conn_list_add(const broker_conn_ops_t *ops, conn_list_t *l, void *conn) {
     for (size_t i = 0; i < l->n; i++)
         if (l->v[i] == conn) return;
     if (l->n == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 8;
         l->v = cm_realloc(l->v, l->cap * sizeof l->v[0]);
     }
-    l->v[l->n++] = conn;
+    l->v[l->n++] = conn_ref(ops, conn);
 }
 
-static void collect_idle(cm_map_t *groups, bool consumers, int64_t expiry_ms, int64_t now_ms,
-                         conn_list_t *idle) {
+static void collect_idle(const broker_conn_ops_t *ops, cm_map_t *groups, bool consumers,
+                         int64_t expiry_ms, int64_t now_ms, conn_list_t *idle) {
     void *val;
     size_t it = 0;
     while (cm_map_next(groups, &it, NULL, &val)) {
         members_t *ms =
             consumers ? &((consumer_group_t *)val)->members : &((producer_group_t *)val)->members;
         for (size_t i = 0; i < ms->n; i++)
-            if (now_ms - ms->v[i].last_ms > expiry_ms) conn_list_add(idle, ms->v[i].conn);
+            if (now_ms - ms->v[i].last_ms > expiry_ms) conn_list_add(ops, idle, ms->v[i].conn);
     }
 }
 
@@ -382,18 +413,15 @@ size_t broker_clients_expire(broker_clients_t *c, int64_t now_ms, void ***conns,
     notices_t notices = {0};
     conn_list_t idle = {0};
     pthread_mutex_lock(&c->mu);
-    collect_idle(c->consumers, true, c->expiry_ms, now_ms, &idle);
-    collect_idle(c->producers, false, c->expiry_ms, now_ms, &idle);
+    collect_idle(&c->ops, c->consumers, true, c->expiry_ms, now_ms, &idle);
+    collect_idle(&c->ops, c->producers, false, c->expiry_ms, now_ms, &idle);
     for (size_t i = 0; i < idle.n; i++) {
         cm_warn(&c->log, "client channel %p expired: no heartbeat for %lld ms", idle.v[i],
                 (long long)c->expiry_ms);
         drop_conn_locked(c, idle.v[i], &notices);
     }
     pthread_mutex_unlock(&c->mu);
-    for (size_t i = 0; i < notices.n; i++)
-        for (size_t j = 0; j < idle.n; j++)
-            if (notices.v[i].conn == idle.v[j]) notices.v[i].conn = NULL;
-    notices_send(c, &notices);
+    notices_send(c, &notices, idle.v, idle.n);
     *conns = idle.v;
     *n_conns = idle.n;
     return idle.n;

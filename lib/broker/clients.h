@@ -10,6 +10,7 @@
 #ifndef RMQ_BROKER_CLIENTS_H
 #define RMQ_BROKER_CLIENTS_H
 
+#include "broker/namesrv.h" /* broker_conn_ops_t */
 #include "proto/proto.h"
 
 /* Client channels idle this long are dropped (channelExpiredTimeout). */
@@ -62,7 +63,7 @@ typedef struct broker_consumer_decl {
 
 /* Identity of a client connection (ClientChannelInfo). */
 typedef struct broker_client_id {
-    void *conn;            /* the connection; compared by address */
+    void *conn;            /* the connection; compared by address, referenced while stored */
     const char *client_id; /* "ip@instance" */
     int32_t language;
     int32_t version;
@@ -70,11 +71,14 @@ typedef struct broker_client_id {
 
 typedef struct broker_clients broker_clients_t;
 
-/* Called (outside any lock) to send NOTIFY_CONSUMER_IDS_CHANGED for group to conn. */
+/* Called (outside any lock) to send NOTIFY_CONSUMER_IDS_CHANGED for group to conn; conn is
+ * referenced for the duration of the call. */
 typedef void(broker_notify_fn)(void *arg, void *conn, const char *group);
 
+/* ops (copied; NULL: none) keeps every stored connection referenced, so none dangles. */
 broker_clients_t *broker_clients_new(const cm_logger_t *log, int64_t channel_expiry_ms,
-                                     broker_notify_fn *notify, void *notify_arg);
+                                     const broker_conn_ops_t *ops, broker_notify_fn *notify,
+                                     void *notify_arg);
 void broker_clients_destroy(broker_clients_t *c);
 
 /* Registers a consumer member; notifies every member when the group's membership or topic
@@ -91,7 +95,8 @@ void broker_clients_unregister_producer(broker_clients_t *c, void *conn, const c
 /* Drops conn from every group (it closed); notifies the members left. */
 void broker_clients_conn_closed(broker_clients_t *c, void *conn);
 /* Drops members idle longer than the expiry at now_ms; notifies the members left. Returns
- * how many were dropped; *conns (malloc'd) gets their connections for the caller to close. */
+ * how many were dropped; *conns (malloc'd) gets their connections for the caller to close,
+ * each with a reference (ops.ref) the caller releases. */
 size_t broker_clients_expire(broker_clients_t *c, int64_t now_ms, void ***conns, size_t *n_conns);
 
 /* The client ids of a consumer group's members, sorted (as clients sort them before
@@ -108,7 +113,8 @@ bool broker_clients_find_sub(broker_clients_t *c, const char *group, const char 
  * the buffers); false when the group is unknown. */
 bool broker_clients_consumer_info(broker_clients_t *c, const char *group, char *consume_type,
                                   char *message_model, char *consume_from_where, size_t size);
-/* One connection of a producer group (the most recently seen), NULL when none. */
+/* One connection of a producer group (the most recently seen), NULL when none; with a
+ * reference (ops.ref) the caller releases. */
 void *broker_clients_producer_conn(broker_clients_t *c, const char *group);
 
 /* ================================================================ subscription groups */
@@ -131,8 +137,9 @@ void broker_subgroup_defaults(broker_subgroup_t *g, const char *name);
  * an entry of subscriptionGroup.json). RMQ_ERR_MALFORMED without a groupName. */
 rmq_err_t broker_subgroup_from_json(const proto_json_t *obj, broker_subgroup_t *g);
 
-/* path: config/subscriptionGroup.json (loaded now, its .bak when it is unreadable; written
- * on every change), NULL or "": memory only. auto_create: autoCreateSubscriptionGroup. */
+/* path: config/subscriptionGroup.json (loaded now, its .bak when it is unreadable), NULL or
+ * "": memory only. auto_create: autoCreateSubscriptionGroup. Changes are written by
+ * broker_subgroups_persist() and by destroy. */
 broker_subgroups_t *broker_subgroups_new(const char *path, bool auto_create,
                                          const cm_logger_t *log);
 void broker_subgroups_destroy(broker_subgroups_t *sg);
@@ -141,6 +148,9 @@ void broker_subgroups_destroy(broker_subgroups_t *sg);
 bool broker_subgroups_find(broker_subgroups_t *sg, const char *group, broker_subgroup_t *out);
 void broker_subgroups_update(broker_subgroups_t *sg, const broker_subgroup_t *g);
 size_t broker_subgroups_count(broker_subgroups_t *sg);
+/* Writes the file if the table changed since the last write (any thread; writes and syncs
+ * a small file). False on an I/O error (logged; the next call tries again). */
+bool broker_subgroups_persist(broker_subgroups_t *sg);
 
 /* ================================================================ request handlers */
 

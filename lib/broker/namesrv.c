@@ -4,10 +4,11 @@
  * and the stand-alone server sit at the end of the file. */
 #include "broker/namesrv.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "broker/broker_int.h" /* broker_cfg_load / broker_cfg_write */
 
 /* ---------------------------------------------------------------- table entries */
 
@@ -32,7 +33,8 @@ typedef struct ns_queue {
 typedef struct ns_live {
     int64_t last_ms; /* monotonic time of the last registration */
     int64_t dv_counter, dv_timestamp;
-    void *conn; /* the connection it registered over; NULL when in-process */
+    void *conn; /* the connection it registered over (referenced); NULL when in-process */
+    const broker_conn_ops_t *ops; /* the owning table's, to release conn */
     char *ha_addr;
 } ns_live_t;
 
@@ -46,6 +48,7 @@ struct nsrv {
     cm_map_t *live;     /* broker addr -> ns_live_t */
     cm_map_t *kv;       /* namespace -> cm_map(key -> char *) */
     char *kv_path;      /* NULL: KV config lives in memory only */
+    broker_conn_ops_t ops;
 };
 
 static void broker_free(void *p) {
@@ -58,9 +61,17 @@ static void broker_free(void *p) {
     cm_free(b);
 }
 
+static void live_set_conn(ns_live_t *l, void *conn) {
+    if (l->conn == conn) return;
+    if (conn && l->ops->ref) l->ops->ref(conn);
+    if (l->conn && l->ops->unref) l->ops->unref(l->conn);
+    l->conn = conn;
+}
+
 static void live_free(void *p) {
     ns_live_t *l = p;
     if (!l) return;
+    live_set_conn(l, NULL);
     cm_free(l->ha_addr);
     cm_free(l);
 }
@@ -87,6 +98,7 @@ nsrv_t *nsrv_new(const nsrv_opts_t *opts) {
         ns->log = (cm_logger_t){NULL, NULL, RMQ_LOG_INFO};
     ns->expiry_ms =
         opts && opts->broker_expiry_ms > 0 ? opts->broker_expiry_ms : NSRV_BROKER_EXPIRY_MS;
+    if (opts && opts->conn_ops) ns->ops = *opts->conn_ops;
     ns->clusters = cm_map_new(map_free);
     ns->brokers = cm_map_new(broker_free);
     ns->topics = cm_map_new(map_free);
@@ -207,6 +219,7 @@ void nsrv_register(nsrv_t *ns, const nsrv_reg_t *reg, void *conn, nsrv_reg_resul
     ns_live_t *l = cm_map_get(ns->live, reg->broker_addr);
     if (!l) {
         l = cm_calloc(1, sizeof *l);
+        l->ops = &ns->ops;
         cm_map_put(ns->live, reg->broker_addr, l);
         cm_info(&ns->log, "name server: new broker %s (%s, %s, id %lld)", reg->broker_addr,
                 reg->cluster, reg->broker_name, (long long)reg->broker_id);
@@ -214,7 +227,7 @@ void nsrv_register(nsrv_t *ns, const nsrv_reg_t *reg, void *conn, nsrv_reg_resul
     l->last_ms = cm_mono_ms();
     l->dv_counter = reg->body ? reg->body->data_version.counter : 0;
     l->dv_timestamp = reg->body ? reg->body->data_version.timestamp : 0;
-    l->conn = conn;
+    live_set_conn(l, conn);
     cm_free(l->ha_addr);
     l->ha_addr = cm_strdup(reg->ha_addr ? reg->ha_addr : "");
     if (reg->broker_id != 0) {
@@ -323,7 +336,8 @@ size_t nsrv_expire(nsrv_t *ns, int64_t now_ms, void ***conns, size_t *n_conns) {
         dropped++;
         if (l->conn) {
             *conns = cm_realloc(*conns, (*n_conns + 1) * sizeof(void *));
-            (*conns)[(*n_conns)++] = l->conn;
+            /* The caller's own reference: the table's goes with the entry. */
+            (*conns)[(*n_conns)++] = ns->ops.ref ? ns->ops.ref(l->conn) : l->conn;
         }
         char *gone = cm_strdup(addr);
         cm_warn(&ns->log, "name server: broker %s expired, no registration for %lld ms", gone,
@@ -526,53 +540,18 @@ bool nsrv_kv_table(nsrv_t *ns, const char *space, proto_ext_t *out) {
 
 /* ---------------------------------------------------------------- KV persistence */
 
-static bool write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    if (!f) return false;
-    bool ok = fputs(text, f) >= 0;
-    ok = fflush(f) == 0 && ok;
-    return fclose(f) == 0 && ok;
-}
-
-/* .tmp then rename, keeping the previous file as .bak, as RocketMQ's MixAll.string2File. */
+/* Through the broker's config-file writer: .tmp, the old file kept as .bak, rename. */
 static void kv_persist(nsrv_t *ns) {
     if (!ns->kv_path) return;
     char *text = kv_to_json(ns);
-    char *tmp = cm_sprintf("%s.tmp", ns->kv_path), *bak = cm_sprintf("%s.bak", ns->kv_path);
-    if (!write_file(tmp, text) || (rename(ns->kv_path, bak) != 0 && errno != ENOENT) ||
-        rename(tmp, ns->kv_path) != 0)
-        cm_error(&ns->log, "name server: cannot write %s: %s", ns->kv_path, strerror(errno));
-    cm_free(tmp);
-    cm_free(bak);
+    broker_cfg_write(&ns->log, ns->kv_path, text, strlen(text));
     cm_free(text);
 }
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    cm_buf_t b = CM_BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        cm_buf_append(&b, chunk, n);
-    fclose(f);
-    *len = b.len;
-    return cm_buf_take_str(&b);
-}
-
 static void kv_load(nsrv_t *ns) {
-    char *bak = cm_sprintf("%s.bak", ns->kv_path);
-    const char *paths[] = {ns->kv_path, bak};
-    for (size_t i = 0; i < 2; i++) {
-        size_t len;
-        char *text = read_file(paths[i], &len);
-        proto_json_t *root = NULL;
-        if (text && proto_json_parse(text, len, &root) == RMQ_OK) kv_from_json(ns, root);
-        proto_json_free(root);
-        cm_free(text);
-        if (root) break;
-    }
-    cm_free(bak);
+    proto_json_t *root = broker_cfg_load(&ns->log, ns->kv_path, NULL);
+    if (root) kv_from_json(ns, root);
+    proto_json_free(root);
 }
 
 /* ---------------------------------------------------------------- request handlers */

@@ -1,32 +1,20 @@
 /* lib/broker/namesrv.h: the broker's metadata roles — the name server (route tables, broker
- * expiry, KV config) and, through broker_meta_start(), client tracking (clients.h),
- * subscription groups, queue locks and registration with name servers.
+ * expiry, KV config) and, through broker_meta_start() (register.c, hooks declared in
+ * broker_int.h), client tracking (clients.h), subscription groups, queue locks and
+ * registration with name servers.
  *
- * ---- For the core engineer (broker.c, tools/rmqd): PROPOSED, not written yet ----
- * (lib/net/net.h and broker_int.h did not exist when this was written; the entry points
- * below will be built on them. Until then the tables and handlers here are complete and
- * tested on their own: nsrv_handle() and broker_meta_handle() in clients.h turn a request
- * into a response and are what the processors will call.)
- *
- *   void broker_meta_start(broker_t *b)
- *                         once the topic table is loaded and lib/net's loop exists, before
- *                         the listener accepts: creates b's name-server tables,
- *                         client/group/lock tables, registers the processors for codes
- *                         34 35 38 41 42 100-106 200 206 224, starts the expiry timers (10 s)
- *                         and the registration with namesrvAddr's name servers (30 s) and
- *                         with itself, in-process.
- *   void broker_meta_stop(broker_t *b)
- *                         before the loop stops: UNREGISTER_BROKER to every name server,
- *                         stops every timer, frees every table. Safe if start never ran.
- *   void broker_meta_topics_changed(broker_t *b)
- *                         after a topic was created or changed: registers again at once.
- *   connection closed:    the core's close hook calls nsrv_conn_closed() and
- *                         broker_clients_conn_closed() with the connection.
- *
- *   rmqd --namesrv [-p PORT]:  nsrv_server_t *nsrv_server_new(const rmq_conf_t *conf,
- *                         int port, char *errstr, size_t size) / nsrv_server_destroy():
- *                         a name server alone on PORT (9876 by default) over lib/net, its
- *                         KV config in $HOME/namesrv/kvConfig.json.
+ * How it is wired:
+ *   broker_meta_start(b)  creates b's name-server tables, client/group/lock tables, registers
+ *                         the processors for codes 34 35 38 41 42 100-106 200 206 224, the
+ *                         broker itself in its own tables (in-process), starts the expiry
+ *                         and persist timers and the registration with namesrvAddr's name
+ *                         servers (at once, then every registerNameServerPeriod).
+ *   broker_meta_stop(b)   UNREGISTER_BROKER to every name server it registered with, stops
+ *                         every timer, frees every table.
+ *   broker_meta_topics_changed(b)  registers again at once (itself, then the name servers).
+ *   connection closed:    broker.c's close hook calls nsrv_conn_closed() and
+ *                         broker_clients_conn_closed().
+ *   rmqd --namesrv:       nsrv_server_new() / nsrv_server_destroy() below (nsrv_server.c).
  *
  * Every table hangs off the broker handle (or the nsrv_server_t): two brokers live in one
  * process without sharing anything. */
@@ -50,10 +38,18 @@
 
 typedef struct nsrv nsrv_t;
 
+/* How a table keeps a connection it stores alive (lib/net's net_conn_ref/net_conn_unref, so
+ * a stored pointer never dangles). NULL members: connections are plain keys (unit tests). */
+typedef struct broker_conn_ops {
+    void *(*ref)(void *conn);
+    void (*unref)(void *conn);
+} broker_conn_ops_t;
+
 typedef struct nsrv_opts {
-    const cm_logger_t *log;   /* NULL: default logger */
-    int64_t broker_expiry_ms; /* 0: NSRV_BROKER_EXPIRY_MS */
-    const char *kv_path;      /* kvConfig.json; NULL or "": KV config in memory only */
+    const cm_logger_t *log;            /* NULL: default logger */
+    int64_t broker_expiry_ms;          /* 0: NSRV_BROKER_EXPIRY_MS */
+    const char *kv_path;               /* kvConfig.json; NULL or "": KV config in memory only */
+    const broker_conn_ops_t *conn_ops; /* copied; NULL: no reference counting */
 } nsrv_opts_t;
 
 nsrv_t *nsrv_new(const nsrv_opts_t *opts);
@@ -75,8 +71,9 @@ typedef struct nsrv_reg_result {
 } nsrv_reg_result_t;
 
 /* Registers (or refreshes) a broker. conn is the connection it came over (dropped with it
- * when that closes), NULL for an in-process registration. A master's topics are rewritten
- * when its data version changed or it is new; topics are never removed by registering. */
+ * when that closes; referenced while stored), NULL for an in-process registration. A master's
+ * topics are rewritten when its data version changed or it is new; topics are never removed by
+ * registering. */
 void nsrv_register(nsrv_t *ns, const nsrv_reg_t *reg, void *conn, nsrv_reg_result_t *out);
 void nsrv_unregister(nsrv_t *ns, const char *cluster, const char *broker_name,
                      const char *broker_addr, int64_t broker_id);
@@ -84,7 +81,7 @@ void nsrv_unregister(nsrv_t *ns, const char *cluster, const char *broker_name,
 void nsrv_conn_closed(nsrv_t *ns, void *conn);
 /* Drops brokers whose last registration is older than the expiry at now_ms (monotonic, as
  * cm_mono_ms()). Returns how many; *conns (malloc'd, caller frees) gets their connections,
- * to be closed by the caller. */
+ * to be closed by the caller, each with a reference (conn_ops.ref) the caller releases. */
 size_t nsrv_expire(nsrv_t *ns, int64_t now_ms, void ***conns, size_t *n_conns);
 
 /* Fills out (zeroed by the caller, freed with proto_topic_route_free) with the topic's
@@ -107,5 +104,24 @@ bool nsrv_kv_table(nsrv_t *ns, const char *ns_name, proto_ext_t *out);
  * sends. conn is the requester's connection (kept for REGISTER_BROKER). Returns false
  * for other codes (resp untouched). */
 bool nsrv_handle(nsrv_t *ns, void *conn, const proto_cmd_t *req, proto_cmd_t *resp);
+
+/* ================================================================ stand-alone server */
+
+/* `rmqd --namesrv`: a name server alone on its own lib/net loop — codes 100-106, 206, 224,
+ * broker expiry every 10 s, brokers dropped when their connection closes. Its KV config
+ * lives in $HOME/namesrv/kvConfig.json as Java's does. */
+typedef struct nsrv_server nsrv_server_t;
+
+/* Listens on every IPv4 address (as Java's name server) at port (0 = a free one). conf
+ * (borrowed for the call) gives the logger. NULL with a message in errstr when the port
+ * cannot be bound. */
+nsrv_server_t *nsrv_server_new(const rmq_conf_t *conf, int port, char *errstr, size_t size);
+/* The same on one address only ("127.0.0.1" in tests). */
+nsrv_server_t *nsrv_server_new_on(const rmq_conf_t *conf, const char *host, int port, char *errstr,
+                                  size_t size);
+/* The port actually bound. */
+int nsrv_server_port(const nsrv_server_t *s);
+/* Stops listening, closes every connection, stops the timer and the loop, frees s. */
+void nsrv_server_destroy(nsrv_server_t *s);
 
 #endif

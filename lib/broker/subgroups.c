@@ -1,13 +1,16 @@
 /* lib/broker/subgroups.c: subscription group configs (retry queues, retry limit, consume
  * switches), auto-created on a group's first heartbeat or pull when
  * autoCreateSubscriptionGroup is on, persisted to config/subscriptionGroup.json in the shape
- * RocketMQ's SubscriptionGroupManager writes. */
+ * RocketMQ's SubscriptionGroupManager writes. A change only marks the table dirty: the file
+ * is written by broker_subgroups_persist() (a timer, and destroy), so a heartbeat that
+ * auto-creates a group never waits for a disk write. */
 #include "broker/clients.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "broker/broker_int.h" /* broker_cfg_load / broker_cfg_write */
 
 struct broker_subgroups {
     pthread_mutex_t mu;
@@ -15,7 +18,9 @@ struct broker_subgroups {
     bool auto_create;
     char *path; /* NULL: memory only */
     int64_t dv_counter, dv_timestamp;
-    cm_map_t *groups; /* name -> broker_subgroup_t */
+    bool dirty;               /* changed since the last write */
+    cm_map_t *groups;         /* name -> broker_subgroup_t */
+    pthread_mutex_t write_mu; /* one writer of the file at a time, in version order */
 };
 
 /* Groups every RocketMQ broker knows from the start. */
@@ -103,30 +108,7 @@ rmq_err_t broker_subgroup_from_json(const proto_json_t *obj, broker_subgroup_t *
 
 /* ---------------------------------------------------------------- persistence */
 
-static bool write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    if (!f) return false;
-    bool ok = fputs(text, f) >= 0;
-    ok = fflush(f) == 0 && ok;
-    return fclose(f) == 0 && ok;
-}
-
-/* .tmp then rename, keeping the previous file as .bak (MixAll.string2File). */
-static void persist(broker_subgroups_t *sg) {
-    if (!sg->path) return;
-    char *text = to_json(sg);
-    char *tmp = cm_sprintf("%s.tmp", sg->path), *bak = cm_sprintf("%s.bak", sg->path);
-    if (!write_file(tmp, text) || (rename(sg->path, bak) != 0 && errno != ENOENT) ||
-        rename(tmp, sg->path) != 0)
-        cm_error(&sg->log, "cannot write %s: %s", sg->path, strerror(errno));
-    cm_free(tmp);
-    cm_free(bak);
-    cm_free(text);
-}
-
-static bool load_text(broker_subgroups_t *sg, const char *text, size_t len) {
-    proto_json_t *root = NULL;
-    if (proto_json_parse(text, len, &root) != RMQ_OK) return false;
+static void load_json(broker_subgroups_t *sg, const proto_json_t *root) {
     const proto_json_t *dv = proto_json_get(root, "dataVersion");
     sg->dv_counter = proto_json_get_int(dv, "counter", 0);
     sg->dv_timestamp = proto_json_get_int(dv, "timestamp", 0);
@@ -138,35 +120,26 @@ static bool load_text(broker_subgroups_t *sg, const char *text, size_t len) {
         else
             cm_free(g);
     }
-    proto_json_free(root);
-    return true;
 }
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    cm_buf_t b = CM_BUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        cm_buf_append(&b, chunk, n);
-    fclose(f);
-    *len = b.len;
-    return cm_buf_take_str(&b);
-}
-
-/* The file, else its .bak (a crash between the renames leaves only that). */
-static void load(broker_subgroups_t *sg) {
-    char *bak = cm_sprintf("%s.bak", sg->path);
-    const char *paths[] = {sg->path, bak};
-    for (size_t i = 0; i < 2; i++) {
-        size_t len;
-        char *text = read_file(paths[i], &len);
-        bool loaded = text && load_text(sg, text, len);
-        cm_free(text);
-        if (loaded) break;
+bool broker_subgroups_persist(broker_subgroups_t *sg) {
+    if (!sg->path) return true;
+    /* The text is taken under the table lock, written outside it; write_mu keeps two
+     * writers from putting an older text last. */
+    pthread_mutex_lock(&sg->write_mu);
+    pthread_mutex_lock(&sg->mu);
+    char *text = sg->dirty ? to_json(sg) : NULL;
+    sg->dirty = false;
+    pthread_mutex_unlock(&sg->mu);
+    bool ok = !text || broker_cfg_write(&sg->log, sg->path, text, strlen(text));
+    if (!ok) {
+        pthread_mutex_lock(&sg->mu);
+        sg->dirty = true; /* try again next time */
+        pthread_mutex_unlock(&sg->mu);
     }
-    cm_free(bak);
+    pthread_mutex_unlock(&sg->write_mu);
+    cm_free(text);
+    return ok;
 }
 
 /* ---------------------------------------------------------------- API */
@@ -178,6 +151,7 @@ broker_subgroups_t *broker_subgroups_new(const char *path, bool auto_create,
     sg->log = log ? *log : (cm_logger_t){NULL, NULL, RMQ_LOG_INFO};
     sg->auto_create = auto_create;
     sg->path = path && *path ? cm_strdup(path) : NULL;
+    pthread_mutex_init(&sg->write_mu, NULL);
     sg->groups = cm_map_new(cm_free);
     sg->dv_timestamp = cm_now_ms();
     for (size_t i = 0; i < sizeof builtin_groups / sizeof builtin_groups[0]; i++) {
@@ -185,14 +159,20 @@ broker_subgroups_t *broker_subgroups_new(const char *path, bool auto_create,
         broker_subgroup_defaults(g, builtin_groups[i]);
         cm_map_put(sg->groups, g->group_name, g);
     }
-    if (sg->path) load(sg);
+    if (sg->path) {
+        proto_json_t *root = broker_cfg_load(&sg->log, sg->path, NULL);
+        if (root) load_json(sg, root);
+        proto_json_free(root);
+    }
     return sg;
 }
 
 void broker_subgroups_destroy(broker_subgroups_t *sg) {
     if (!sg) return;
+    broker_subgroups_persist(sg);
     cm_map_destroy(sg->groups);
     cm_free(sg->path);
+    pthread_mutex_destroy(&sg->write_mu);
     pthread_mutex_destroy(&sg->mu);
     cm_free(sg);
 }
@@ -200,6 +180,7 @@ void broker_subgroups_destroy(broker_subgroups_t *sg) {
 static void next_version(broker_subgroups_t *sg) {
     sg->dv_counter++;
     sg->dv_timestamp = cm_now_ms();
+    sg->dirty = true;
 }
 
 bool broker_subgroups_find(broker_subgroups_t *sg, const char *group, broker_subgroup_t *out) {
@@ -212,7 +193,6 @@ bool broker_subgroups_find(broker_subgroups_t *sg, const char *group, broker_sub
         broker_subgroup_defaults(g, group);
         cm_map_put(sg->groups, group, g);
         next_version(sg);
-        persist(sg);
         cm_info(&sg->log, "subscription group %s auto-created", group);
     }
     if (g && out) *out = *g;
@@ -226,7 +206,6 @@ void broker_subgroups_update(broker_subgroups_t *sg, const broker_subgroup_t *g)
     *copy = *g;
     cm_map_put(sg->groups, copy->group_name, copy);
     next_version(sg);
-    persist(sg);
     pthread_mutex_unlock(&sg->mu);
 }
 

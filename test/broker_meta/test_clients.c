@@ -49,7 +49,7 @@ typedef struct fixture {
 
 static void fixture_init(fixture_t *f) {
     memset(f, 0, sizeof *f);
-    f->t.clients = broker_clients_new(NULL, 120000, record_notify, &f->notes);
+    f->t.clients = broker_clients_new(NULL, 120000, NULL, record_notify, &f->notes);
     f->t.subgroups = broker_subgroups_new(NULL, true, NULL);
     f->t.locks = broker_locks_new(60000);
     f->t.ensure_retry_topic = record_retry;
