@@ -1,0 +1,142 @@
+/* lib/client: the client side — client instances shared per client id (connections, routes,
+ * heartbeats, a callback pool) and the producer. The public API (include/rmq/producer.h) sits
+ * on top; this header is what the layer's own files and its unit tests share.
+ *
+ * Threads. An instance owns one net loop (its I/O thread) and a callback pool. The loop
+ * thread only moves responses into pool jobs; everything that may block or call user code
+ * (retries, route look-ups, user callbacks, periodic route refresh and heartbeats) runs on
+ * a pool thread. */
+#ifndef RMQ_CLIENT_H
+#define RMQ_CLIENT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "net/net.h"
+#include "proto/proto.h"
+
+#define CLIENT_INNER_PRODUCER "CLIENT_INNER_PRODUCER"
+#define CLIENT_TOPIC_MAX 127        /* Validators: topic length limit */
+#define CLIENT_PROPS_MAX 32767      /* properties string limit (message.md §9) */
+#define CLIENT_FAILED_LATENCY 30000 /* a failed attempt counts as this latency, ms */
+
+/* ================================================================ pure parts (route.c) */
+
+/* One writable queue of a topic. */
+typedef struct client_queue {
+    char *broker_name;
+    int32_t queue_id;
+} client_queue_t;
+
+/* Where a topic can be written: the publish list of client.md §2, plus the route it came from
+ * (for broker addresses). Shared by reference count between the route cache and sends in
+ * flight, so a refresh never frees a list a send is reading. Immutable once built except
+ * for the round-robin counter. */
+typedef struct client_pub {
+    atomic_int refs;
+    atomic_uint next;  /* round-robin counter, random start */
+    bool order_topic;  /* built from orderTopicConf */
+    bool from_default; /* built from createTopicKey's route: the topic does not exist yet */
+    client_queue_t *queues;
+    size_t count;
+    proto_topic_route_t route;
+} client_pub_t;
+
+/* Builds the publish list from route (taken: its contents move into the result, route is
+ * left zeroed). orderTopicConf "a:4;b:4" wins when present; otherwise queueDatas sorted by
+ * broker name, writable ones whose broker has a master, queues 0..writeQueueNums-1.
+ * default_max > 0 means route is createTopicKey's: each broker offers at most
+ * min(default_max, readQueueNums) queues (how a send auto-creates a topic). Never NULL; the
+ * list may be empty. */
+client_pub_t *client_pub_from_route(proto_topic_route_t *route, int default_max);
+client_pub_t *client_pub_ref(client_pub_t *p);
+void client_pub_unref(client_pub_t *p);
+/* Master address of broker_name in p's route, or NULL. Borrowed from p. */
+const char *client_pub_master(const client_pub_t *p, const char *broker_name);
+
+/* Broker fault avoidance (sendLatencyFaultEnable): per broker name, the time until which it
+ * is avoided. Thread-safe. */
+typedef struct client_faults client_faults_t;
+client_faults_t *client_faults_new(void);
+void client_faults_destroy(client_faults_t *f);
+/* Records an attempt that took latency_ms (CLIENT_FAILED_LATENCY for a failure) at now_ms:
+ * the broker is avoided for the time RocketMQ 4.9.8's table gives that latency. */
+void client_faults_update(client_faults_t *f, const char *broker, int64_t latency_ms,
+                          int64_t now_ms);
+bool client_faults_available(client_faults_t *f, const char *broker, int64_t now_ms);
+/* How long RocketMQ 4.9.8 avoids a broker after an attempt of latency_ms. */
+int64_t client_fault_avoid_ms(int64_t latency_ms);
+
+/* Picks the next queue by round robin. avoid_broker (the broker of the previous failed
+ * attempt, or NULL) is skipped when another broker has queues; with faults non-NULL,
+ * brokers under avoidance are skipped while an available one exists. NULL if p is empty. */
+const client_queue_t *client_pub_select(client_pub_t *p, const char *avoid_broker,
+                                        client_faults_t *faults, int64_t now_ms);
+
+/* Java's SelectMessageQueueByHash over key: |hashCode(key) % n|. n > 0. */
+int client_hash_index(const char *key, int n);
+
+/* Message checks before a send (message.md §9). RMQ_ERR_BAD_TOPIC for an empty, too long or
+ * illegal topic (or a system topic a producer may not write); RMQ_ERR_MESSAGE_ILLEGAL for an
+ * empty body or properties over 32767 bytes; RMQ_ERR_MSG_TOO_LARGE for a body over max_size.
+ * why (may be NULL) gets a sentence. */
+rmq_err_t client_check_topic(const char *topic, char *why, size_t why_size);
+rmq_err_t client_check_msg(const rmq_msg_t *msg, int64_t max_size, char *why, size_t why_size);
+
+/* Name-server list "a:1;b:2" into l (entries trimmed, empty ones dropped). */
+void client_split_addrs(const char *text, proto_strlist_t *l);
+
+/* ================================================================ callback pool (pool.c) */
+
+typedef struct client_pool client_pool_t;
+typedef void(client_job_fn)(void *arg);
+client_pool_t *client_pool_new(int threads, rmq_err_t *err);
+/* Queues fn(arg) for a pool thread. RMQ_ERR_SHUTDOWN once the pool is stopping (fn is then
+ * not called). Any thread. */
+rmq_err_t client_pool_post(client_pool_t *pool, client_job_fn *fn, void *arg);
+/* Runs every job already queued, then joins the threads and frees the pool. Not from a pool
+ * thread. */
+void client_pool_destroy(client_pool_t *pool);
+bool client_pool_on_thread(const client_pool_t *pool);
+
+/* ================================================================ instance (instance.c) */
+
+typedef struct client_instance client_instance_t;
+
+/* The instance for conf's client id (clientIP@instanceName[@unitName]), created on first
+ * use, shared afterwards (reference counted). The first caller's conf sets the name servers,
+ * intervals and logger. NULL with errstr when it cannot start (no name server, no thread). */
+client_instance_t *client_instance_get(const rmq_conf_t *conf, char *errstr, size_t size);
+/* Drops a reference; the last one stops the periodic work, closes connections, joins the
+ * threads and frees the instance. Never from one of the instance's own threads. */
+void client_instance_release(client_instance_t *ci);
+
+const char *client_instance_id(const client_instance_t *ci);
+const cm_logger_t *client_instance_logger(const client_instance_t *ci);
+client_pool_t *client_instance_pool(client_instance_t *ci);
+client_faults_t *client_instance_faults(client_instance_t *ci);
+proto_uniq_gen_t *client_instance_uniq(client_instance_t *ci);
+
+/* Producer groups announced in heartbeats. register: RMQ_ERR_STATE if the group is already
+ * registered on this instance (Java refuses two producers of one group per instance). */
+rmq_err_t client_instance_register_producer(client_instance_t *ci, const char *group);
+/* Removes the group and sends UNREGISTER_CLIENT for it to every known broker. */
+void client_instance_unregister_producer(client_instance_t *ci, const char *group);
+/* Sends a heartbeat to every known master now (blocking, from a non-loop thread). */
+void client_instance_heartbeat(client_instance_t *ci);
+
+/* The publish list of topic (a reference to release with client_pub_unref): the cached one,
+ * else fetched from the name server, else — when the topic does not exist — built from
+ * createTopicKey's route with at most default_queues queues per broker. Blocks on a name-server
+ * request when nothing is cached. RMQ_ERR_NO_ROUTE (or a network error) with *out NULL. */
+rmq_err_t client_instance_pub(client_instance_t *ci, const char *topic, const char *default_topic,
+                              int default_queues, int64_t timeout_ms, client_pub_t **out);
+/* Forgets topic's cached route so the next send asks the name server again (after a broker
+ * answered TOPIC_NOT_EXIST). */
+void client_instance_route_stale(client_instance_t *ci, const char *topic);
+
+/* A connection to addr (a reference for the caller to net_conn_unref): the open one, or a
+ * new one. NULL with *err. */
+net_conn_t *client_instance_conn(client_instance_t *ci, const char *addr, rmq_err_t *err);
+
+#endif

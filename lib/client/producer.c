@@ -1,0 +1,730 @@
+/* The producer (include/rmq/producer.h): message preparation, queue choice, the sync, async,
+ * oneway, orderly and batch send paths with RocketMQ's retry rules (client.md §3). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <rmq/producer.h>
+
+#include "client.h"
+
+enum { STATE_NEW, STATE_STARTED, STATE_STOPPING };
+
+struct rmq_producer_s {
+    rmq_conf_t *conf;
+    const char *group; /* owned by conf */
+    const char *create_topic_key;
+    cm_logger_t log;
+    client_instance_t *ci;
+    int64_t send_timeout_ms, max_size, compress_over;
+    int retries_sync, retries_async, default_queues, compress_type, compress_level;
+    bool retry_not_ok, fault_enable;
+
+    pthread_mutex_t mu;
+    pthread_cond_t idle; /* inflight reached 0 */
+    int state;
+    int inflight; /* accepted async sends whose callback has not returned yet */
+};
+
+/* What rmq_producer_last_remark() answers. */
+static _Thread_local char last_remark[512];
+
+static rmq_err_t fail(rmq_err_t err, const char *why) {
+    snprintf(last_remark, sizeof last_remark, "%s", why ? why : rmq_err_str(err));
+    return err;
+}
+
+const char *rmq_producer_last_remark(void) {
+    return last_remark;
+}
+
+/* ================================================================ outgoing messages */
+
+/* A message as it travels: encoded properties, the (maybe compressed) body, flags. */
+typedef struct outgoing {
+    char *topic;
+    uint8_t *body;
+    size_t body_len;
+    char *props;
+    int32_t sys_flag, flag;
+    bool batch;
+    char uniq[RMQ_MSG_ID_SIZE];
+} outgoing_t;
+
+static void outgoing_free(outgoing_t *o) {
+    cm_free(o->topic);
+    cm_free(o->body);
+    cm_free(o->props);
+    memset(o, 0, sizeof *o);
+}
+
+/* Gives msg a UNIQ_KEY unless it has one (a re-sent message keeps its id). */
+static const char *ensure_uniq(rmq_producer_t *p, rmq_msg_t *msg) {
+    const char *id = proto_props_get(&msg->props, PROP_UNIQ_KEY);
+    if (!id) {
+        char fresh[RMQ_MSG_ID_SIZE];
+        proto_uniq_gen_next(client_instance_uniq(p->ci), fresh, sizeof fresh);
+        proto_props_set(&msg->props, PROP_UNIQ_KEY, fresh);
+        id = proto_props_get(&msg->props, PROP_UNIQ_KEY);
+    }
+    return id;
+}
+
+/* msg's properties as sent: its own plus WAIT=true when absent (the Java default). */
+static char *encode_props(const proto_props_t *props) {
+    proto_props_t copy = {0};
+    proto_props_copy(&copy, props);
+    if (!proto_props_get(&copy, PROP_WAIT)) proto_props_set(&copy, PROP_WAIT, "true");
+    cm_buf_t b = CM_BUF_INIT;
+    proto_props_encode(&copy, &b);
+    proto_props_free(&copy);
+    return cm_buf_take_str(&b);
+}
+
+/* Bodies of at least compressMsgBodyOverHowmuch bytes travel compressed (message.md §6). */
+static void set_body(rmq_producer_t *p, outgoing_t *o, const rmq_msg_t *msg) {
+    if ((int64_t)msg->body_len >= p->compress_over) {
+        cm_buf_t z = CM_BUF_INIT;
+        if (proto_compress(p->compress_type, p->compress_level, msg->body, msg->body_len, &z) ==
+            RMQ_OK) {
+            o->sys_flag |= SYSFLAG_COMPRESSED | p->compress_type;
+            o->body = z.data;
+            o->body_len = z.len;
+            return;
+        }
+        cm_buf_free(&z);
+        cm_warn(&p->log, "producer %s: compression failed; sending the body as is", p->group);
+    }
+    o->body = cm_malloc(msg->body_len);
+    memcpy(o->body, msg->body, msg->body_len);
+    o->body_len = msg->body_len;
+}
+
+static rmq_err_t prepare(rmq_producer_t *p, rmq_msg_t *msg, outgoing_t *o) {
+    char why[256];
+    rmq_err_t err = client_check_msg(msg, p->max_size, why, sizeof why);
+    if (err) return fail(err, why);
+    memset(o, 0, sizeof *o);
+    snprintf(o->uniq, sizeof o->uniq, "%s", ensure_uniq(p, msg));
+    o->topic = cm_strdup(msg->topic);
+    o->flag = msg->flag;
+    o->props = encode_props(&msg->props);
+    set_body(p, o, msg);
+    return RMQ_OK;
+}
+
+static rmq_err_t prepare_batch(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t count,
+                               outgoing_t *o) {
+    char why[256];
+    for (size_t i = 0; i < count; i++) {
+        rmq_err_t err = client_check_msg(msgs[i], p->max_size, why, sizeof why);
+        if (err) return fail(err, why);
+        if (strcmp(msgs[i]->topic, msgs[0]->topic) != 0)
+            return fail(RMQ_ERR_INVALID_ARG, "a batch holds messages of one topic only");
+        if (proto_props_get(&msgs[i]->props, PROP_DELAY))
+            return fail(RMQ_ERR_INVALID_ARG, "a batch cannot hold delayed messages");
+    }
+    if (strncmp(msgs[0]->topic, "%RETRY%", 7) == 0)
+        return fail(RMQ_ERR_INVALID_ARG, "a batch cannot go to a retry topic");
+    memset(o, 0, sizeof *o);
+    cm_buf_t body = CM_BUF_INIT;
+    for (size_t i = 0; i < count; i++) {
+        ensure_uniq(p, msgs[i]);
+        char *props = encode_props(&msgs[i]->props);
+        proto_batch_encode_item(&body, msgs[i]->flag, msgs[i]->body, msgs[i]->body_len, props,
+                                strlen(props));
+        cm_free(props);
+    }
+    if ((int64_t)body.len > p->max_size) {
+        snprintf(why, sizeof why, "the batch is %zu bytes encoded, over maxMessageSize %lld",
+                 body.len, (long long)p->max_size);
+        cm_buf_free(&body);
+        return fail(RMQ_ERR_MSG_TOO_LARGE, why);
+    }
+    /* The batch itself carries an id and WAIT, as Java's MessageBatch does. */
+    proto_uniq_gen_next(client_instance_uniq(p->ci), o->uniq, sizeof o->uniq);
+    proto_props_t props = {0};
+    proto_props_set(&props, PROP_UNIQ_KEY, o->uniq);
+    const char *wait = proto_props_get(&msgs[0]->props, PROP_WAIT);
+    proto_props_set(&props, PROP_WAIT, wait ? wait : "true");
+    cm_buf_t pb = CM_BUF_INIT;
+    proto_props_encode(&props, &pb);
+    proto_props_free(&props);
+    o->props = cm_buf_take_str(&pb);
+    o->topic = cm_strdup(msgs[0]->topic);
+    o->body = body.data;
+    o->body_len = body.len;
+    o->batch = true;
+    return RMQ_OK;
+}
+
+/* ================================================================ one attempt */
+
+/* Where an attempt goes: a copy of the chosen queue, valid after the route changes. */
+typedef struct target {
+    char broker[RMQ_BROKER_NAME_SIZE];
+    int32_t queue_id;
+} target_t;
+
+static void build_request(const rmq_producer_t *p, const outgoing_t *o, const target_t *t,
+                          proto_cmd_t *cmd) {
+    int32_t code = o->batch ? PROTO_SEND_BATCH_MESSAGE : PROTO_SEND_MESSAGE_V2;
+    proto_cmd_request(cmd, code, 0);
+    proto_send_req_t h;
+    proto_send_req_init(&h);
+    h.producer_group = p->group;
+    h.topic = o->topic;
+    h.default_topic = p->create_topic_key;
+    h.default_topic_queue_nums = p->default_queues;
+    h.queue_id = t->queue_id;
+    h.sys_flag = o->sys_flag;
+    h.born_timestamp = cm_now_ms();
+    h.flag = o->flag;
+    h.properties = o->props;
+    h.batch = o->batch;
+    h.broker_name = t->broker;
+    proto_send_req_encode(&h, code, &cmd->ext);
+    proto_cmd_set_body(cmd, o->body, o->body_len);
+}
+
+/* Broker codes after which Java tries again (on another broker). */
+static bool retryable(rmq_err_t err) {
+    switch ((int)err) {
+    case RMQ_ERR_NETWORK:
+    case RMQ_ERR_TIMEOUT:
+    case RMQ_ERR_BUSY:
+    case RMQ_ERR_NO_ROUTE:
+    case RMQ_ERR_TOPIC_NOT_EXIST:
+    case RMQ_ERR_SERVICE_NOT_AVAILABLE:
+    case RMQ_ERR_SYSTEM_ERROR:
+    case RMQ_ERR_NO_PERMISSION:
+    case RMQ_ERR_NO_BUYER_ID:
+    case RMQ_ERR_NOT_IN_CURRENT_UNIT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void note_latency(rmq_producer_t *p, const char *broker, int64_t t0, bool failed) {
+    if (!p->fault_enable) return;
+    int64_t now = cm_mono_ms();
+    client_faults_update(client_instance_faults(p->ci), broker,
+                         failed ? CLIENT_FAILED_LATENCY : now - t0, now);
+}
+
+/* Reads a send response into r. RMQ_OK (status in r) or the broker's error code. */
+static rmq_err_t read_response(const outgoing_t *o, const target_t *t, proto_cmd_t *resp,
+                               rmq_send_result_t *r) {
+    memset(r, 0, sizeof *r);
+    switch (resp->code) {
+    case 0:
+        r->status = RMQ_SEND_OK;
+        break;
+    case RMQ_ERR_FLUSH_DISK_TIMEOUT:
+        r->status = RMQ_SEND_FLUSH_DISK_TIMEOUT;
+        break;
+    case RMQ_ERR_FLUSH_SLAVE_TIMEOUT:
+        r->status = RMQ_SEND_FLUSH_SLAVE_TIMEOUT;
+        break;
+    case RMQ_ERR_SLAVE_NOT_AVAILABLE:
+        r->status = RMQ_SEND_SLAVE_NOT_AVAILABLE;
+        break;
+    default:
+        return fail((rmq_err_t)resp->code, resp->remark);
+    }
+    proto_send_resp_t h;
+    proto_hdr_err_t herr;
+    if (proto_send_resp_decode(&resp->ext, &h, &herr) != RMQ_OK)
+        return fail(RMQ_ERR_MALFORMED, "the broker's send response lacks a field");
+    snprintf(r->msg_id, sizeof r->msg_id, "%s", o->uniq);
+    /* A batch answers comma-joined offset ids: the first is the first message's. */
+    snprintf(r->offset_msg_id, sizeof r->offset_msg_id, "%.*s",
+             (int)strcspn(h.msg_id ? h.msg_id : "", ","), h.msg_id ? h.msg_id : "");
+    r->queue_id = h.queue_id;
+    r->queue_offset = h.queue_offset;
+    snprintf(r->broker_name, sizeof r->broker_name, "%s", t->broker);
+    snprintf(r->transaction_id, sizeof r->transaction_id, "%s",
+             h.transaction_id ? h.transaction_id : "");
+    return RMQ_OK;
+}
+
+static rmq_err_t pick(rmq_producer_t *p, client_pub_t *pub, const char *avoid, target_t *t) {
+    client_faults_t *faults = p->fault_enable ? client_instance_faults(p->ci) : NULL;
+    const client_queue_t *q = client_pub_select(pub, avoid, faults, cm_mono_ms());
+    if (!q) return fail(RMQ_ERR_NO_ROUTE, "the topic has no writable queue");
+    snprintf(t->broker, sizeof t->broker, "%s", q->broker_name);
+    t->queue_id = q->queue_id;
+    return RMQ_OK;
+}
+
+static net_conn_t *conn_for(rmq_producer_t *p, client_pub_t *pub, const target_t *t,
+                            rmq_err_t *err) {
+    const char *addr = client_pub_master(pub, t->broker);
+    if (!addr) {
+        *err = fail(RMQ_ERR_NO_ROUTE, "the chosen broker has no master");
+        return NULL;
+    }
+    net_conn_t *c = client_instance_conn(p->ci, addr, err);
+    if (!c) fail(*err, NULL);
+    return c;
+}
+
+/* One synchronous attempt. *resp_out keeps the response for batch id filling (may be NULL). */
+static rmq_err_t attempt_sync(rmq_producer_t *p, const outgoing_t *o, client_pub_t *pub,
+                              const target_t *t, int64_t timeout_ms, rmq_send_result_t *r,
+                              char **offset_ids) {
+    rmq_err_t err;
+    net_conn_t *c = conn_for(p, pub, t, &err);
+    if (!c) return err;
+    proto_cmd_t cmd, resp;
+    build_request(p, o, t, &cmd);
+    int64_t t0 = cm_mono_ms();
+    err = net_conn_request_sync(c, &cmd, timeout_ms, &resp);
+    net_conn_unref(c);
+    note_latency(p, t->broker, t0, err != RMQ_OK);
+    if (err) return fail(err, NULL);
+    err = read_response(o, t, &resp, r);
+    if (err == RMQ_OK && offset_ids) *offset_ids = cm_strdup(proto_ext_get(&resp.ext, "msgId"));
+    proto_cmd_free(&resp);
+    return err;
+}
+
+/* ================================================================ sync sends */
+
+static rmq_err_t check_running(rmq_producer_t *p) {
+    pthread_mutex_lock(&p->mu);
+    int state = p->state;
+    pthread_mutex_unlock(&p->mu);
+    if (state == STATE_NEW) return fail(RMQ_ERR_NOT_STARTED, "the producer is not started");
+    if (state == STATE_STOPPING) return fail(RMQ_ERR_SHUTDOWN, "the producer is shutting down");
+    return RMQ_OK;
+}
+
+static rmq_err_t get_pub(rmq_producer_t *p, const char *topic, int64_t timeout_ms,
+                         client_pub_t **pub) {
+    rmq_err_t err =
+        client_instance_pub(p->ci, topic, p->create_topic_key, p->default_queues, timeout_ms, pub);
+    if (err == RMQ_ERR_NO_ROUTE) {
+        char why[300];
+        snprintf(why, sizeof why, "no route for topic %s", topic);
+        return fail(err, why);
+    }
+    return err ? fail(err, NULL) : RMQ_OK;
+}
+
+/* Up to 1 + retries attempts within sendMsgTimeout, each on another broker than the last
+ * failed one where possible. A message stored with a non-OK status is returned as it is
+ * unless retryAnotherBrokerWhenNotStoreOK asks for another attempt. */
+static rmq_err_t send_with_retries(rmq_producer_t *p, const outgoing_t *o, int retries,
+                                   rmq_send_result_t *r, char **offset_ids) {
+    int64_t deadline = cm_mono_ms() + p->send_timeout_ms;
+    client_pub_t *pub = NULL;
+    char avoid[RMQ_BROKER_NAME_SIZE] = "";
+    bool stored = false; /* r holds a stored (non-OK status) answer */
+    rmq_err_t err = get_pub(p, o->topic, p->send_timeout_ms, &pub);
+    for (int attempt = 0; err == RMQ_OK || retryable(err); attempt++) {
+        int64_t left = deadline - cm_mono_ms();
+        if (attempt > retries || left <= 0) {
+            if (left <= 0 && !stored) err = fail(RMQ_ERR_TIMEOUT, "sendMsgTimeout ran out");
+            break;
+        }
+        if (!pub && (err = get_pub(p, o->topic, left, &pub)) != RMQ_OK) break;
+        target_t t;
+        rmq_send_result_t attempt_r;
+        if ((err = pick(p, pub, *avoid ? avoid : NULL, &t)) != RMQ_OK) break;
+        if (offset_ids) cm_free(*offset_ids), *offset_ids = NULL;
+        err = attempt_sync(p, o, pub, &t, left, &attempt_r, offset_ids);
+        if (err == RMQ_OK) {
+            *r = attempt_r;
+            stored = true;
+            if (r->status == RMQ_SEND_OK || !p->retry_not_ok) break;
+        } else if (err == RMQ_ERR_TOPIC_NOT_EXIST) {
+            client_instance_route_stale(p->ci, o->topic);
+            client_pub_unref(pub);
+            pub = NULL;
+        }
+        snprintf(avoid, sizeof avoid, "%s", t.broker);
+    }
+    client_pub_unref(pub);
+    /* A later failed attempt does not undo an earlier stored one. */
+    return stored ? RMQ_OK : err;
+}
+
+/* After a sync send: the message answers its ids and position. */
+static void fill_msg(rmq_msg_t *msg, const rmq_send_result_t *r, const char *offset_id,
+                     int64_t queue_offset) {
+    cm_free(msg->offset_id);
+    msg->offset_id = cm_strdup(offset_id);
+    cm_free(msg->broker_name);
+    msg->broker_name = cm_strdup(r->broker_name);
+    msg->queue_id = r->queue_id;
+    msg->queue_offset = queue_offset;
+    proto_addr_t host;
+    int64_t off;
+    if (proto_offset_id_parse(offset_id, &host, &off) == RMQ_OK) {
+        msg->commitlog_offset = off;
+        msg->store_host = host;
+    }
+}
+
+rmq_err_t rmq_producer_send(rmq_producer_t *p, rmq_msg_t *msg, rmq_send_result_t *result) {
+    if (!p || !msg) return fail(RMQ_ERR_INVALID_ARG, "NULL producer or message");
+    rmq_err_t err = check_running(p);
+    if (err) return err;
+    outgoing_t o;
+    if ((err = prepare(p, msg, &o)) != RMQ_OK) return err;
+    rmq_send_result_t r;
+    err = send_with_retries(p, &o, p->retries_sync, &r, NULL);
+    outgoing_free(&o);
+    if (err) return err;
+    fill_msg(msg, &r, r.offset_msg_id, r.queue_offset);
+    if (result) *result = r;
+    last_remark[0] = '\0';
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_producer_send_orderly(rmq_producer_t *p, rmq_msg_t *msg,
+                                    rmq_queue_selector_t *selector, void *arg,
+                                    rmq_send_result_t *result) {
+    if (!p || !msg) return fail(RMQ_ERR_INVALID_ARG, "NULL producer or message");
+    rmq_err_t err = check_running(p);
+    if (err) return err;
+    const char *key = proto_props_get(&msg->props, PROP_SHARDING_KEY);
+    if (!selector && !key)
+        return fail(RMQ_ERR_INVALID_ARG, "no selector and no sharding key on the message");
+    outgoing_t o;
+    if ((err = prepare(p, msg, &o)) != RMQ_OK) return err;
+    int64_t deadline = cm_mono_ms() + p->send_timeout_ms;
+    client_pub_t *pub = NULL;
+    if ((err = get_pub(p, o.topic, p->send_timeout_ms, &pub)) != RMQ_OK) goto out;
+    int n = (int)pub->count;
+    int idx = selector ? selector(n, msg, arg) : client_hash_index(key, n);
+    if (idx < 0 || idx >= n) {
+        err = fail(RMQ_ERR_INVALID_ARG, "the selector chose a queue out of range");
+        goto out;
+    }
+    target_t t;
+    snprintf(t.broker, sizeof t.broker, "%s", pub->queues[idx].broker_name);
+    t.queue_id = pub->queues[idx].queue_id;
+    int64_t left = deadline - cm_mono_ms();
+    rmq_send_result_t r;
+    err = left > 0 ? attempt_sync(p, &o, pub, &t, left, &r, NULL)
+                   : fail(RMQ_ERR_TIMEOUT, "sendMsgTimeout ran out");
+    if (err == RMQ_ERR_TOPIC_NOT_EXIST) client_instance_route_stale(p->ci, o.topic);
+    if (err == RMQ_OK) {
+        fill_msg(msg, &r, r.offset_msg_id, r.queue_offset);
+        if (result) *result = r;
+        last_remark[0] = '\0';
+    }
+out:
+    client_pub_unref(pub);
+    outgoing_free(&o);
+    return err;
+}
+
+rmq_err_t rmq_producer_send_batch(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t count,
+                                  rmq_send_result_t *result) {
+    if (!p || !msgs || count == 0) return fail(RMQ_ERR_INVALID_ARG, "NULL or empty batch");
+    for (size_t i = 0; i < count; i++)
+        if (!msgs[i]) return fail(RMQ_ERR_INVALID_ARG, "NULL message in the batch");
+    rmq_err_t err = check_running(p);
+    if (err) return err;
+    outgoing_t o;
+    if ((err = prepare_batch(p, msgs, count, &o)) != RMQ_OK) return err;
+    rmq_send_result_t r;
+    char *ids = NULL;
+    err = send_with_retries(p, &o, p->retries_sync, &r, &ids);
+    outgoing_free(&o);
+    if (err == RMQ_OK) {
+        /* Each message: its own offset id (comma-joined in order), consecutive offsets. */
+        const char *next = ids ? ids : "";
+        for (size_t i = 0; i < count; i++) {
+            size_t len = strcspn(next, ",");
+            char *one = cm_strndup(next, len);
+            fill_msg(msgs[i], &r, one, r.queue_offset + (int64_t)i);
+            cm_free(one);
+            next += len + (next[len] == ',');
+        }
+        snprintf(r.msg_id, sizeof r.msg_id, "%s", rmq_msg_id(msgs[0]));
+        if (result) *result = r;
+        last_remark[0] = '\0';
+    }
+    cm_free(ids);
+    return err;
+}
+
+rmq_err_t rmq_producer_send_oneway(rmq_producer_t *p, rmq_msg_t *msg) {
+    if (!p || !msg) return fail(RMQ_ERR_INVALID_ARG, "NULL producer or message");
+    rmq_err_t err = check_running(p);
+    if (err) return err;
+    outgoing_t o;
+    if ((err = prepare(p, msg, &o)) != RMQ_OK) return err;
+    client_pub_t *pub = NULL;
+    target_t t;
+    net_conn_t *c = NULL;
+    if ((err = get_pub(p, o.topic, p->send_timeout_ms, &pub)) == RMQ_OK &&
+        (err = pick(p, pub, NULL, &t)) == RMQ_OK && (c = conn_for(p, pub, &t, &err))) {
+        proto_cmd_t cmd;
+        build_request(p, &o, &t, &cmd);
+        err = net_conn_oneway(c, &cmd);
+        if (err) fail(err, NULL);
+        net_conn_unref(c);
+    }
+    client_pub_unref(pub);
+    outgoing_free(&o);
+    return err;
+}
+
+/* ================================================================ async sends */
+
+typedef struct async_send {
+    rmq_producer_t *p;
+    outgoing_t o;
+    client_pub_t *pub; /* NULL after TOPIC_NOT_EXIST: looked up again */
+    target_t t;
+    char avoid[RMQ_BROKER_NAME_SIZE];
+    int attempts_left;
+    int64_t deadline, t0;
+    rmq_err_t err; /* the last attempt's outcome */
+    proto_cmd_t resp;
+    rmq_send_cb_t *cb;
+    void *opaque;
+} async_send_t;
+
+static void async_dispatch(async_send_t *a);
+
+/* Pool thread: the user's callback, then the send is over. */
+static void async_complete(async_send_t *a, const rmq_send_result_t *r) {
+    rmq_producer_t *p = a->p;
+    a->cb(a->err, r, a->opaque);
+    client_pub_unref(a->pub);
+    outgoing_free(&a->o);
+    proto_cmd_free(&a->resp);
+    cm_free(a);
+    pthread_mutex_lock(&p->mu);
+    if (--p->inflight == 0) pthread_cond_broadcast(&p->idle);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void async_fail_job(void *arg) {
+    async_complete(arg, NULL);
+}
+
+/* Ends the send with a->err on a pool thread (posting there if this is not one). */
+static void async_fail(async_send_t *a) {
+    client_pool_t *pool = client_instance_pool(a->p->ci);
+    if (client_pool_on_thread(pool) || client_pool_post(pool, async_fail_job, a) != RMQ_OK)
+        async_complete(a, NULL);
+}
+
+static bool async_stopping(const async_send_t *a) {
+    pthread_mutex_lock(&a->p->mu);
+    bool s = a->p->state == STATE_STOPPING;
+    pthread_mutex_unlock(&a->p->mu);
+    return s;
+}
+
+/* Pool thread: the response (or the transport's error) of one attempt. */
+static void async_on_pool(void *arg) {
+    async_send_t *a = arg;
+    rmq_producer_t *p = a->p;
+    note_latency(p, a->t.broker, a->t0, a->err != RMQ_OK);
+    rmq_send_result_t r;
+    if (a->err == RMQ_OK) a->err = read_response(&a->o, &a->t, &a->resp, &r);
+    proto_cmd_free(&a->resp);
+    if (a->err == RMQ_OK) { /* stored, whatever the status: Java's async path keeps it */
+        async_complete(a, &r);
+        return;
+    }
+    if (a->err == RMQ_ERR_TOPIC_NOT_EXIST) {
+        client_instance_route_stale(p->ci, a->o.topic);
+        client_pub_unref(a->pub);
+        a->pub = NULL;
+    }
+    if (retryable(a->err)) {
+        snprintf(a->avoid, sizeof a->avoid, "%s", a->t.broker);
+        async_dispatch(a);
+        return;
+    }
+    async_fail(a);
+}
+
+/* Loop thread: hand the outcome to the pool, nothing else. */
+static void async_on_response(rmq_err_t err, proto_cmd_t *resp, void *arg) {
+    async_send_t *a = arg;
+    a->err = err;
+    if (resp) {
+        a->resp = *resp;
+        proto_cmd_init(resp);
+    }
+    /* The pool outlives every send in flight (destroy waits for them), so posting works;
+     * should it not, running here is still better than losing the callback. */
+    if (client_pool_post(client_instance_pool(a->p->ci), async_on_pool, a) != RMQ_OK)
+        async_on_pool(a);
+}
+
+/* Starts the next attempt, or ends the send when none is left. Any thread but the loop's. */
+static void async_dispatch(async_send_t *a) {
+    rmq_producer_t *p = a->p;
+    for (;;) {
+        if (a->attempts_left == 0) break;
+        if (async_stopping(a) && a->err != RMQ_OK) {
+            a->err = RMQ_ERR_SHUTDOWN; /* a retry after destroy began */
+            break;
+        }
+        int64_t left = a->deadline - cm_mono_ms();
+        if (left <= 0) {
+            a->err = RMQ_ERR_TIMEOUT;
+            break;
+        }
+        a->attempts_left--;
+        if (!a->pub && (a->err = get_pub(p, a->o.topic, left, &a->pub)) != RMQ_OK) {
+            if (!retryable(a->err)) break;
+            continue;
+        }
+        if ((a->err = pick(p, a->pub, *a->avoid ? a->avoid : NULL, &a->t)) != RMQ_OK) break;
+        net_conn_t *c = conn_for(p, a->pub, &a->t, &a->err);
+        if (c) {
+            proto_cmd_t cmd;
+            build_request(p, &a->o, &a->t, &cmd);
+            a->t0 = cm_mono_ms();
+            a->err = net_conn_request(c, &cmd, left, async_on_response, a);
+            net_conn_unref(c);
+            if (a->err == RMQ_OK) return; /* async_on_response follows */
+        }
+        note_latency(p, a->t.broker, cm_mono_ms(), true);
+        if (!retryable(a->err)) break;
+        snprintf(a->avoid, sizeof a->avoid, "%s", a->t.broker);
+    }
+    async_fail(a);
+}
+
+rmq_err_t rmq_producer_send_async(rmq_producer_t *p, rmq_msg_t *msg, rmq_send_cb_t *cb,
+                                  void *opaque) {
+    if (!p || !msg || !cb) return fail(RMQ_ERR_INVALID_ARG, "NULL producer, message or callback");
+    async_send_t *a = cm_calloc(1, sizeof *a);
+    rmq_err_t err = check_running(p);
+    if (!err) err = prepare(p, msg, &a->o);
+    if (!err) err = get_pub(p, a->o.topic, p->send_timeout_ms, &a->pub);
+    if (!err) {
+        pthread_mutex_lock(&p->mu);
+        if (p->state == STATE_STOPPING)
+            err = fail(RMQ_ERR_SHUTDOWN, NULL);
+        else
+            p->inflight++;
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (err) {
+        client_pub_unref(a->pub);
+        outgoing_free(&a->o);
+        cm_free(a);
+        return err;
+    }
+    a->p = p;
+    a->cb = cb;
+    a->opaque = opaque;
+    a->attempts_left = 1 + p->retries_async;
+    a->deadline = cm_mono_ms() + p->send_timeout_ms;
+    proto_cmd_init(&a->resp);
+    async_dispatch(a);
+    return RMQ_OK;
+}
+
+/* ================================================================ life cycle */
+
+/* Validators.checkGroup: at most 255 characters of [%|a-zA-Z0-9_-]. */
+static bool group_ok(const char *g, char *errstr, size_t size) {
+    static const char legal[] =
+        "%|_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    size_t len = strlen(g);
+    if (len == 0)
+        cm_errstr(errstr, size, "producerGroup is not set");
+    else if (len > 255 || strspn(g, legal) != len)
+        cm_errstr(errstr, size, "producerGroup \"%s\" is not a legal group name", g);
+    return len > 0 && len <= 255 && strspn(g, legal) == len;
+}
+
+static bool compress_type_ok(int type, char *errstr, size_t size) {
+    cm_buf_t z = CM_BUF_INIT;
+    rmq_err_t err = proto_compress(type, 1, "probe", 5, &z);
+    cm_buf_free(&z);
+    if (err) cm_errstr(errstr, size, "compressType ZSTD: this librmq is built without zstd");
+    return err == RMQ_OK;
+}
+
+rmq_producer_t *rmq_producer_new(rmq_conf_t *conf, char *errstr, size_t errstr_size) {
+    if (!conf) {
+        cm_errstr(errstr, errstr_size, "no configuration");
+        return NULL;
+    }
+    const char *group = cm_conf_str(conf, "producerGroup", false);
+    if (!group_ok(group, errstr, errstr_size)) return NULL;
+    const char *ns = cm_conf_str(conf, "namesrvAddr", false), *env = getenv("NAMESRV_ADDR");
+    if (!*ns && (!env || !*env)) {
+        cm_errstr(errstr, errstr_size, "no name server: set namesrvAddr or NAMESRV_ADDR");
+        return NULL;
+    }
+    int type = strcmp(cm_conf_str(conf, "compressType", false), "ZSTD") == 0
+                   ? SYSFLAG_COMPRESS_ZSTD
+                   : SYSFLAG_COMPRESS_ZLIB;
+    if (!compress_type_ok(type, errstr, errstr_size)) return NULL;
+    rmq_producer_t *p = cm_calloc(1, sizeof *p);
+    p->conf = conf;
+    p->group = group;
+    p->create_topic_key = cm_conf_str(conf, "createTopicKey", false);
+    p->log = cm_conf_logger(conf);
+    p->send_timeout_ms = cm_conf_int(conf, "sendMsgTimeout", false);
+    p->max_size = cm_conf_int(conf, "maxMessageSize", false);
+    p->compress_over = cm_conf_int(conf, "compressMsgBodyOverHowmuch", false);
+    p->retries_sync = (int)cm_conf_int(conf, "retryTimesWhenSendFailed", false);
+    p->retries_async = (int)cm_conf_int(conf, "retryTimesWhenSendAsyncFailed", false);
+    p->default_queues = (int)cm_conf_int(conf, "defaultTopicQueueNums", false);
+    p->compress_type = type;
+    p->compress_level = (int)cm_conf_int(conf, "compressLevel", false);
+    p->retry_not_ok = cm_conf_bool(conf, "retryAnotherBrokerWhenNotStoreOK", false);
+    p->fault_enable = cm_conf_bool(conf, "sendLatencyFaultEnable", false);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->idle, NULL);
+    p->state = STATE_NEW;
+    return p;
+}
+
+rmq_err_t rmq_producer_start(rmq_producer_t *p, char *errstr, size_t errstr_size) {
+    if (!p) return RMQ_ERR_INVALID_ARG;
+    if (p->ci) {
+        cm_errstr(errstr, errstr_size, "producer %s is already started", p->group);
+        return RMQ_ERR_STATE;
+    }
+    client_instance_t *ci = client_instance_get(p->conf, errstr, errstr_size);
+    if (!ci) return RMQ_ERR_IO;
+    if (client_instance_register_producer(ci, p->group) != RMQ_OK) {
+        cm_errstr(errstr, errstr_size, "producer group %s is already started on client instance %s",
+                  p->group, client_instance_id(ci));
+        client_instance_release(ci);
+        return RMQ_ERR_STATE;
+    }
+    p->ci = ci;
+    client_instance_heartbeat(ci);
+    pthread_mutex_lock(&p->mu);
+    p->state = STATE_STARTED;
+    pthread_mutex_unlock(&p->mu);
+    cm_info(&p->log, "producer %s started on client %s", p->group, client_instance_id(ci));
+    return RMQ_OK;
+}
+
+void rmq_producer_destroy(rmq_producer_t *p) {
+    if (!p) return;
+    pthread_mutex_lock(&p->mu);
+    p->state = STATE_STOPPING;
+    while (p->inflight > 0)
+        pthread_cond_wait(&p->idle, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    if (p->ci) {
+        client_instance_unregister_producer(p->ci, p->group);
+        client_instance_release(p->ci);
+    }
+    pthread_cond_destroy(&p->idle);
+    pthread_mutex_destroy(&p->mu);
+    rmq_conf_destroy(p->conf);
+    cm_free(p);
+}
