@@ -175,28 +175,28 @@ static void on_close(net_conn_t *conn, rmq_err_t why, void *ud) {
 
 /* ---------------------------------------------------------------- service thread */
 
-/* Persists consumer offsets every flushConsumerOffsetInterval (file I/O stays off the loop
- * and send threads). */
+/* Wakes every second: writes topics.json when the table changed (the first time right
+ * after start) and consumer offsets every flushConsumerOffsetInterval. File I/O stays off
+ * the loop and send threads. */
 static void *service_main(void *arg) {
     broker_t *b = arg;
     int64_t interval = cm_conf_int(b->conf, "flushConsumerOffsetInterval", true);
+    int64_t next_offsets = cm_mono_ms() + interval;
     pthread_mutex_lock(&b->svc_mu);
     while (!b->svc_stop) {
+        pthread_mutex_unlock(&b->svc_mu);
+        broker_topics_flush(b);
+        if (cm_mono_ms() >= next_offsets) {
+            broker_offsets_persist(b);
+            next_offsets = cm_mono_ms() + interval;
+        }
+        pthread_mutex_lock(&b->svc_mu);
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += interval / 1000;
-        ts.tv_nsec += (interval % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        ts.tv_sec += 1;
         int rc = 0;
         while (!b->svc_stop && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&b->svc_cv, &b->svc_mu, &ts);
-        if (b->svc_stop) break;
-        pthread_mutex_unlock(&b->svc_mu);
-        broker_offsets_persist(b);
-        pthread_mutex_lock(&b->svc_mu);
     }
     pthread_mutex_unlock(&b->svc_mu);
     return NULL;
@@ -421,6 +421,7 @@ void rmq_broker_destroy(rmq_broker_t *b) {
     if (b->started) broker_meta_stop(b);
     stop_service_thread(b);
     if (b->offsets) broker_offsets_persist(b);
+    broker_topics_flush(b);
     broker_offsets_destroy(b->offsets);
     broker_topics_destroy(b->topics);
     if (b->loop) net_loop_destroy(b->loop);

@@ -117,6 +117,9 @@ bool broker_topic_is_system(const char *topic);
 /* The topic table and its data version, as REGISTER_BROKER carries them. out is zeroed by
  * the caller and freed with proto_register_broker_body_free(). */
 void broker_topics_register_body(broker_t *b, proto_register_broker_body_t *out);
+/* Writes topics.json if the table changed since it was last written (the service thread
+ * calls it every second, destroy once more). */
+void broker_topics_flush(broker_t *b);
 /* Current data version (counter bumps on every change). */
 proto_data_version_t broker_topics_data_version(broker_t *b);
 size_t broker_topics_count(broker_t *b);

@@ -14,6 +14,7 @@ struct broker_topics {
     pthread_mutex_t write_mu; /* orders file writes (built outside mu) */
     cm_map_t *table;          /* name -> broker_topic_t */
     proto_data_version_t version;
+    bool dirty; /* topics.json is behind the table (set at start; the service thread writes) */
 };
 
 /* Topics nobody but the broker may write (TopicValidator.NOT_ALLOWED_SEND_TOPIC_SET). */
@@ -125,10 +126,23 @@ static void persist(broker_t *b) {
     pthread_mutex_lock(&t->write_mu);
     pthread_mutex_lock(&t->mu);
     char *text = table_json(t);
+    t->dirty = false;
     pthread_mutex_unlock(&t->mu);
-    broker_cfg_write(&b->log, path, text, strlen(text));
+    if (!broker_cfg_write(&b->log, path, text, strlen(text))) {
+        pthread_mutex_lock(&t->mu);
+        t->dirty = true; /* the service thread tries again */
+        pthread_mutex_unlock(&t->mu);
+    }
     pthread_mutex_unlock(&t->write_mu);
     cm_free(text);
+}
+
+void broker_topics_flush(broker_t *b) {
+    if (!b->topics) return;
+    pthread_mutex_lock(&b->topics->mu);
+    bool dirty = b->topics->dirty;
+    pthread_mutex_unlock(&b->topics->mu);
+    if (dirty) persist(b);
 }
 
 /* After any change: file, then name servers (which read the new version). */
@@ -164,6 +178,14 @@ static void load_file(broker_t *b, broker_topics_t *t) {
     proto_json_free(root);
 }
 
+/* Puts a built-in unless the table already has it exactly so; notes a difference. */
+static void put_builtin(broker_topics_t *t, const broker_topic_t *tc) {
+    broker_topic_t *cur = cm_map_get(t->table, tc->name);
+    if (cur && memcmp(cur, tc, sizeof *tc) == 0) return;
+    cm_map_put(t->table, tc->name, topic_dup(tc));
+    t->dirty = true;
+}
+
 /* The built-ins of TopicConfigManager's constructor (store.md §9). They are (re)put at
  * every start, so a changed setting (autoCreateTopicEnable, defaultTopicQueueNums) wins
  * over an older topics.json. */
@@ -171,28 +193,30 @@ static void add_builtins(broker_t *b, broker_topics_t *t) {
     const int32_t rw = PROTO_PERM_READ | PROTO_PERM_WRITE;
     broker_topic_t tc;
     topic_init(&tc, "SELF_TEST_TOPIC", 1, rw);
-    cm_map_put(t->table, tc.name, topic_dup(&tc));
+    put_builtin(t, &tc);
     if (b->auto_create_topic) {
         topic_init(&tc, TBW102, (int32_t)cm_conf_int(b->conf, "defaultTopicQueueNums", true),
                    rw | PROTO_PERM_INHERIT);
-        cm_map_put(t->table, tc.name, topic_dup(&tc));
+        put_builtin(t, &tc);
     } else {
-        cm_free(cm_map_take(t->table, TBW102));
+        broker_topic_t *old = cm_map_take(t->table, TBW102);
+        if (old) t->dirty = true;
+        cm_free(old);
     }
     int32_t cperm = PROTO_PERM_INHERIT | (cm_conf_bool(b->conf, "clusterTopicEnable", true) ? rw : 0);
     topic_init(&tc, b->cluster, 16, cperm);
-    cm_map_put(t->table, tc.name, topic_dup(&tc));
+    put_builtin(t, &tc);
     int32_t bperm = PROTO_PERM_INHERIT | (cm_conf_bool(b->conf, "brokerTopicEnable", true) ? rw : 0);
     topic_init(&tc, b->name, 1, bperm);
-    cm_map_put(t->table, tc.name, topic_dup(&tc));
+    put_builtin(t, &tc);
     topic_init(&tc, "OFFSET_MOVED_EVENT", 1, rw);
-    cm_map_put(t->table, tc.name, topic_dup(&tc));
+    put_builtin(t, &tc);
     topic_init(&tc, STORE_SCHEDULE_TOPIC, 18, rw);
-    cm_map_put(t->table, tc.name, topic_dup(&tc));
+    put_builtin(t, &tc);
     char reply[160];
     snprintf(reply, sizeof reply, "%s_REPLY_TOPIC", b->cluster);
     topic_init(&tc, reply, 1, rw);
-    cm_map_put(t->table, tc.name, topic_dup(&tc));
+    put_builtin(t, &tc);
 }
 
 typedef struct rebuild {
@@ -213,6 +237,7 @@ static void rebuild_queue(void *arg, const char *topic, int32_t queue_id, int64_
         topic_init(&fresh, topic, queue_id + 1, PROTO_PERM_READ | PROTO_PERM_WRITE);
         cm_map_put(r->t->table, topic, topic_dup(&fresh));
         cm_map_put(r->added, topic, r);
+        r->t->dirty = true;
     } else if (cm_map_get(r->added, topic) && tc->read_queue_nums <= queue_id) {
         tc->read_queue_nums = tc->write_queue_nums = queue_id + 1;
     }
@@ -231,8 +256,9 @@ broker_topics_t *broker_topics_new(broker_t *b) {
     if (cm_map_count(r.added))
         cm_info(&b->log, "%zu topic(s) rebuilt from the store", cm_map_count(r.added));
     cm_map_destroy(r.added);
-    version_bump(t);
-    persist(b);
+    /* The file is written by the service thread shortly after start (broker_topics_flush),
+     * so a start does not wait for a disk write. */
+    if (t->dirty) version_bump(t);
     return t;
 }
 
