@@ -12,6 +12,7 @@
 #include <rmq/conf.h>
 #include <rmq/msg.h>
 #include <rmq/broker.h>
+#include <rmq/producer.h>
 
 RMQ_BEGIN_DECLS
 

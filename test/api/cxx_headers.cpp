@@ -6,6 +6,7 @@
 #include <rmq/conf.h>
 #include <rmq/msg.h>
 #include <rmq/broker.h>
+#include <rmq/producer.h>
 #include <rmq/version.h>
 
 int main() {
