@@ -127,8 +127,9 @@ RMQ_EXPORT rmq_err_t rmq_producer_send(rmq_producer_t *p, rmq_msg_t *msg,
 /* Sends a copy of msg without waiting: cb(err, result, opaque) is called exactly once,
  * later, on a callback-pool thread (see rmq_send_cb_t), with retries as for
  * rmq_producer_send() up to retryTimesWhenSendAsyncFailed (a stored message is reported
- * with its status whatever it is: async sends do not retry a non-OK status, as in Java). msg is copied; the caller may
- * destroy it at once (msg's own id fields are not filled). Returns RMQ_OK when the send
+ * with its status whatever it is: async sends do not retry a non-OK status, as in Java).
+ * msg is copied; the caller may destroy it at once (msg gets its UNIQ_KEY property, but its
+ * offset id, queue and offset accessors are not filled). Returns RMQ_OK when the send
  * was accepted (the callback will come), or an error (the callback will not come): the
  * checks at the top of this header, RMQ_ERR_NO_ROUTE / RMQ_ERR_TIMEOUT / RMQ_ERR_NETWORK
  * when the topic's route could not be found, RMQ_ERR_INVALID_ARG when cb is NULL. */
