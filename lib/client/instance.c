@@ -78,20 +78,39 @@ static void unref_conn(void *c) {
     net_conn_unref(c);
 }
 
+/* The open connection to addr with a reference for the caller, or NULL. Caller holds mu. */
+static net_conn_t *open_conn(client_instance_t *ci, const char *addr) {
+    net_conn_t *c = cm_map_get(ci->conns, addr);
+    return c && net_conn_is_open(c) ? net_conn_ref(c) : NULL;
+}
+
+/* No lib/net call is made under mu: net may wait for its loop thread, whose timer callbacks
+ * take mu. */
 net_conn_t *client_instance_conn(client_instance_t *ci, const char *addr, rmq_err_t *err) {
+    static const net_handler_t no_handler = {0}; /* requests from brokers get code 3 */
     pthread_mutex_lock(&ci->mu);
-    net_conn_t *c = ci->stopping ? NULL : cm_map_get(ci->conns, addr);
-    if (c && net_conn_is_open(c)) {
-        net_conn_ref(c);
-    } else if (ci->stopping) {
+    bool stopping = ci->stopping;
+    net_conn_t *c = stopping ? NULL : open_conn(ci, addr);
+    pthread_mutex_unlock(&ci->mu);
+    if (c) return c;
+    if (stopping) {
         *err = RMQ_ERR_SHUTDOWN;
-        c = NULL;
-    } else {
-        net_handler_t h = {0};
-        c = net_connect(ci->loop, addr, &h, 0, err);
-        if (c) cm_map_put(ci->conns, addr, net_conn_ref(c)); /* replaces a closed one */
+        return NULL;
+    }
+    net_conn_t *fresh = net_connect(ci->loop, addr, &no_handler, 0, err);
+    if (!fresh) return NULL;
+    net_conn_t *old = NULL;
+    pthread_mutex_lock(&ci->mu);
+    c = open_conn(ci, addr); /* another thread may have connected meanwhile */
+    if (!c) {
+        old = cm_map_take(ci->conns, addr);
+        cm_map_put(ci->conns, addr, net_conn_ref(fresh));
     }
     pthread_mutex_unlock(&ci->mu);
+    if (old) net_conn_unref(old);
+    if (!c) return fresh;
+    net_conn_close(fresh);
+    net_conn_unref(fresh);
     return c;
 }
 
