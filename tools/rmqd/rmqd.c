@@ -70,7 +70,7 @@ static int run_namesrv(int port, const sigset_t *stop) {
         rmq_conf_destroy(conf);
         return 1;
     }
-    printf("rmqd: name server listening on port %d\n", nsrv_server_port(ns)); /* -p 0: the real one */
+    printf("rmqd: name server listening on port %d\n", nsrv_server_port(ns)); /* -p 0 */
     fflush(stdout);
     int sig = wait_stop_signal(stop);
     fprintf(stderr, "rmqd: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
