@@ -43,7 +43,7 @@ static int cmp_queue_data(const void *a, const void *b) {
 
 static void add_writable(client_pub_t *p, int default_max) {
     proto_topic_route_t *r = &p->route;
-    qsort(r->queues, r->queue_count, sizeof *r->queues, cmp_queue_data);
+    if (r->queue_count > 1) qsort(r->queues, r->queue_count, sizeof *r->queues, cmp_queue_data);
     for (size_t i = 0; i < r->queue_count; i++) {
         proto_queue_data_t *q = &r->queues[i];
         if (!q->broker_name || !(q->perm & PROTO_PERM_WRITE)) continue;
