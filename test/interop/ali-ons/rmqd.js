@@ -52,13 +52,13 @@ class Rmqd {
   get addr() { return `${HOST}:${this.port}`; }
 
   writeConf() {
-    // broker.conf keys as in RocketMQ; no namesrvAddr: rmqd is its own name server.
+    // broker.conf keys as in RocketMQ; no namesrvAddr: rmqd is its own name server. No
+    // brokerIP1: empty means advertise 127.0.0.1 and listen on loopback only.
     const conf = [
       '# written by test/interop/ali-ons/rmqd.js',
       'brokerClusterName=DefaultCluster',
       'brokerName=broker-iop',
       'brokerId=0',
-      `brokerIP1=${HOST}`,
       `listenPort=${this.port}`,
       `storePathRootDir=${this.storeDir}`,
       'mappedFileSizeCommitLog=16777216',
