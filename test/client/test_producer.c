@@ -72,14 +72,20 @@ static void pulled_free(pulled_t *p) {
     p->count = 0;
 }
 
+static void pull_from(const char *addr, const char *topic, int queue, pulled_t *out);
+
 /* Every record of topic/queue from offset 0, decoded as a consumer would. */
 static void pull_all(const char *topic, int queue, pulled_t *out) {
+    pull_from(rmq_broker_addr(broker), topic, queue, out);
+}
+
+static void pull_from(const char *addr, const char *topic, int queue, pulled_t *out) {
     memset(out, 0, sizeof *out);
     rmq_err_t err;
     net_loop_t *loop = net_loop_new(NULL, &err);
     cr_assert_not_null(loop);
     net_handler_t h = {0};
-    net_conn_t *c = net_connect(loop, rmq_broker_addr(broker), &h, 0, &err);
+    net_conn_t *c = net_connect(loop, addr, &h, 0, &err);
     cr_assert_not_null(c);
     int64_t offset = 0;
     for (;;) {
@@ -514,4 +520,109 @@ Test(producer, same_instance_name_shares_one_client_and_refuses_a_second_group_c
     cr_expect_eq(rmq_producer_send(ps[1], m, NULL), RMQ_OK);
     rmq_msg_destroy(m);
     rmq_producer_destroy(ps[1]);
+}
+
+/* ---------------------------------------------------------------- failover */
+
+static rmq_broker_t *broker_at(const char *dir, const char *name, const char *namesrv) {
+    char err[256];
+    rmq_conf_t *c = rmq_conf_new();
+    cr_assert_eq(rmq_conf_set(c, "listenPort", "0", err, sizeof err), RMQ_OK);
+    cr_assert_eq(rmq_conf_set(c, "storePathRootDir", dir, err, sizeof err), RMQ_OK);
+    cr_assert_eq(rmq_conf_set(c, "brokerName", name, err, sizeof err), RMQ_OK);
+    if (namesrv) cr_assert_eq(rmq_conf_set(c, "namesrvAddr", namesrv, err, sizeof err), RMQ_OK);
+    rmq_broker_t *b = rmq_broker_new(c, err, sizeof err);
+    cr_assert_not_null(b, "%s", err);
+    cr_assert_eq(rmq_broker_start(b, err, sizeof err), RMQ_OK, "%s", err);
+    return b;
+}
+
+/* True once the name server at addr routes topic to two brokers. */
+static bool routed_to_both(const char *addr, const char *topic) {
+    rmq_err_t err;
+    net_loop_t *l = net_loop_new(NULL, &err);
+    net_handler_t h = {0};
+    net_conn_t *c = net_connect(l, addr, &h, 0, &err);
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_GET_ROUTEINFO_BY_TOPIC, 0);
+    proto_route_req_t rh;
+    proto_route_req_init(&rh);
+    rh.topic = topic;
+    proto_route_req_encode(&rh, &req.ext);
+    bool both = false;
+    if (net_conn_request_sync(c, &req, 3000, &resp) == RMQ_OK) {
+        proto_topic_route_t r = {0};
+        both = resp.code == 0 && proto_topic_route_decode(resp.body, resp.body_len, &r) == 0 &&
+               r.broker_count == 2;
+        proto_topic_route_free(&r);
+        proto_cmd_free(&resp);
+    }
+    net_conn_unref(c);
+    net_loop_destroy(l);
+    return both;
+}
+
+Test(failover, broker_killed_mid_stream_loses_nothing_acknowledged, .timeout = 120) {
+    char dir_a[64] = "/tmp/rmq-client-a-XXXXXX", dir_b[64] = "/tmp/rmq-client-b-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir_a));
+    cr_assert_not_null(mkdtemp(dir_b));
+    rmq_broker_t *a = broker_at(dir_a, "broker-a", NULL);
+    rmq_broker_t *b = broker_at(dir_b, "broker-b", rmq_broker_addr(a));
+    cr_assert_eq(rmq_broker_create_topic(a, "FailT", 2, 6), RMQ_OK);
+    cr_assert_eq(rmq_broker_create_topic(b, "FailT", 2, 6), RMQ_OK);
+    for (int i = 0; i < 500 && !routed_to_both(rmq_broker_addr(a), "FailT"); i++)
+        usleep(10000);
+    cr_assert(routed_to_both(rmq_broker_addr(a), "FailT"));
+
+    char err[256];
+    rmq_conf_t *c = rmq_conf_new();
+    rmq_conf_set(c, "namesrvAddr", rmq_broker_addr(a), err, sizeof err);
+    rmq_conf_set(c, "producerGroup", "pg_failover", err, sizeof err);
+    rmq_producer_t *p = rmq_producer_new(c, err, sizeof err);
+    cr_assert_eq(rmq_producer_start(p, err, sizeof err), RMQ_OK, "%s", err);
+    enum { N = 200 };
+    int acked = 0, on_b = 0;
+    bool stored[N] = {false};
+    for (int i = 0; i < N; i++) {
+        if (i == N / 2) {
+            rmq_broker_destroy(b); /* mid-stream */
+            b = NULL;
+        }
+        char body[32];
+        snprintf(body, sizeof body, "fail-%d", i);
+        rmq_msg_t *m = msg_of("FailT", body);
+        rmq_send_result_t r;
+        if (rmq_producer_send(p, m, &r) == RMQ_OK) {
+            stored[i] = true;
+            acked++;
+            on_b += strcmp(r.broker_name, "broker-b") == 0;
+        }
+        rmq_msg_destroy(m);
+    }
+    rmq_producer_destroy(p);
+    cr_expect_eq(acked, N, "every send failed over to broker-a");
+    cr_expect_gt(on_b, 0, "broker-b took messages before it went away");
+
+    /* Restart broker-b on its store and read both brokers back. */
+    b = broker_at(dir_b, "broker-b", NULL);
+    bool found[N] = {false};
+    rmq_broker_t *both[2] = {a, b};
+    for (int k = 0; k < 2; k++)
+        for (int q = 0; q < 2; q++) {
+            pulled_t got;
+            pull_from(rmq_broker_addr(both[k]), "FailT", q, &got);
+            for (int i = 0; i < got.count; i++) {
+                size_t len;
+                const char *body = rmq_msg_body(got.msgs[i], &len);
+                int n;
+                if (sscanf(body, "fail-%d", &n) == 1 && n >= 0 && n < N) found[n] = true;
+            }
+            pulled_free(&got);
+        }
+    for (int i = 0; i < N; i++)
+        if (stored[i]) cr_expect(found[i], "acknowledged message %d is missing", i);
+    rmq_broker_destroy(a);
+    rmq_broker_destroy(b);
+    rm_rf(dir_a);
+    rm_rf(dir_b);
 }
