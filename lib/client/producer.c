@@ -588,9 +588,11 @@ static void async_dispatch(async_send_t *a) {
             proto_cmd_t cmd;
             build_request(p, &a->o, &a->t, &cmd);
             a->t0 = cm_mono_ms();
-            a->err = net_conn_request(c, &cmd, left, async_on_response, a);
+            /* Once accepted, a belongs to async_on_response (it may be freed already). */
+            rmq_err_t sent = net_conn_request(c, &cmd, left, async_on_response, a);
             net_conn_unref(c);
-            if (a->err == RMQ_OK) return; /* async_on_response follows */
+            if (sent == RMQ_OK) return;
+            a->err = sent;
         }
         note_latency(p, a->t.broker, cm_mono_ms(), true);
         if (!retryable(a->err)) break;
