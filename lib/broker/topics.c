@@ -64,7 +64,7 @@ static broker_topic_t *topic_dup(const broker_topic_t *t) {
 
 static void topic_init(broker_topic_t *t, const char *name, int32_t queues, int32_t perm) {
     memset(t, 0, sizeof *t);
-    snprintf(t->name, sizeof t->name, "%s", name);
+    snprintf(t->name, sizeof t->name, "%.127s", name);
     t->read_queue_nums = t->write_queue_nums = queues;
     t->perm = perm;
 }
