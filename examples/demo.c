@@ -1,131 +1,202 @@
-/* demo: decodes one captured remoting frame (default: a SEND_MESSAGE_V2 request recorded
- * from the Java 4.9.8 client) and prints its header fields, ext fields and body size.
- * Usage: demo [frame.bin] */
+/* demo: what `./build.sh run` shows. Starts an embedded broker (public API) on a free
+ * loopback port with a store in a new temp directory, produces 100,000 messages to it over
+ * TCP as pipelined SEND_MESSAGE_V2 requests, consumes them back with PULL_MESSAGE, and
+ * prints throughput and where the data lives. The client side speaks raw remoting frames
+ * through lib/net (librmq's producer/consumer API comes later).
+ * Usage: demo [message-count] */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <rmq/rmq.h>
+
+#include "net/net.h"
 #include "proto/proto.h"
 
-#ifndef RMQ_SOURCE_ROOT
-#define RMQ_SOURCE_ROOT "."
-#endif
-#define DEFAULT_FRAME RMQ_SOURCE_ROOT "/test/data/rocketmq-4.9.8/frames/broker-req-310-c2s-1.bin"
+#define TOPIC "DemoTopic"
+#define QUEUES 4
+#define BODY_SIZE 128
+#define WINDOW 512 /* sends in flight */
 
-static const struct {
-    int32_t code;
-    const char *name;
-} code_names[] = {
-    {10, "SEND_MESSAGE"},
-    {11, "PULL_MESSAGE"},
-    {12, "QUERY_MESSAGE"},
-    {14, "QUERY_CONSUMER_OFFSET"},
-    {15, "UPDATE_CONSUMER_OFFSET"},
-    {17, "UPDATE_AND_CREATE_TOPIC"},
-    {29, "SEARCH_OFFSET_BY_TIMESTAMP"},
-    {30, "GET_MAX_OFFSET"},
-    {31, "GET_MIN_OFFSET"},
-    {33, "VIEW_MESSAGE_BY_ID"},
-    {34, "HEART_BEAT"},
-    {35, "UNREGISTER_CLIENT"},
-    {36, "CONSUMER_SEND_MSG_BACK"},
-    {37, "END_TRANSACTION"},
-    {38, "GET_CONSUMER_LIST_BY_GROUP"},
-    {39, "CHECK_TRANSACTION_STATE"},
-    {40, "NOTIFY_CONSUMER_IDS_CHANGED"},
-    {41, "LOCK_BATCH_MQ"},
-    {42, "UNLOCK_BATCH_MQ"},
-    {103, "REGISTER_BROKER"},
-    {104, "UNREGISTER_BROKER"},
-    {105, "GET_ROUTEINFO_BY_TOPIC"},
-    {106, "GET_BROKER_CLUSTER_INFO"},
-    {310, "SEND_MESSAGE_V2"},
-    {320, "SEND_BATCH_MESSAGE"},
-};
+typedef struct demo {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    long inflight, acked, failed;
+    int32_t first_error;
+} demo_t;
 
-static const char *const lang_names[] = {"JAVA",   "CPP",  "DOTNET", "PYTHON", "DELPHI",
-                                         "ERLANG", "RUBY", "OTHER",  "HTTP",   "GO",
-                                         "PHP",    "OMS",  "RUST",   "NODE_JS"};
-
-/* A response's code is a response code (rmq_err_name knows those); a request's is a
- * request code. */
-static const char *code_name(const proto_cmd_t *c) {
-    if (proto_cmd_is_response(c))
-        return c->code == 0 ? "SUCCESS" : rmq_err_name((rmq_err_t)c->code);
-    for (size_t i = 0; i < sizeof code_names / sizeof code_names[0]; i++)
-        if (code_names[i].code == c->code) return code_names[i].name;
-    return "?";
+static void die(const char *what, const char *why) {
+    fprintf(stderr, "demo: %s: %s\n", what, why);
+    exit(1);
 }
 
-/* Prints text with the property separators and other control bytes made visible. */
-static void print_text(const char *s) {
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch < 0x20 || ch == 0x7f)
-            printf("\\x%02x", ch);
-        else
-            putchar(ch);
+static void on_sent(rmq_err_t err, proto_cmd_t *resp, void *arg) {
+    demo_t *d = arg;
+    pthread_mutex_lock(&d->mu);
+    d->inflight--;
+    if (err == RMQ_OK && resp->code == 0) {
+        d->acked++;
+    } else {
+        d->failed++;
+        if (!d->first_error) d->first_error = err != RMQ_OK ? err : resp->code;
     }
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
 }
 
-static uint8_t *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    cm_buf_t b = CM_BUF_INIT;
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        cm_buf_append(&b, chunk, n);
-    fclose(f);
-    *len = b.len;
-    return b.data ? b.data : cm_calloc(1, 1);
+static void build_send(proto_cmd_t *cmd, long i, const char *props, const uint8_t *body) {
+    proto_cmd_request(cmd, PROTO_SEND_MESSAGE_V2, 0);
+    proto_send_req_t h;
+    proto_send_req_init(&h);
+    h.producer_group = "demo-producer";
+    h.topic = TOPIC;
+    h.queue_id = (int32_t)(i % QUEUES);
+    h.born_timestamp = cm_now_ms();
+    h.properties = props;
+    proto_send_req_encode(&h, PROTO_SEND_MESSAGE_V2, &cmd->ext);
+    proto_cmd_set_body(cmd, body, BODY_SIZE);
 }
 
-static void print_cmd(const proto_cmd_t *c) {
-    printf("code:       %d (%s)\n", c->code, code_name(c));
-    printf("flag:       %d (%s%s)\n", c->flag, proto_cmd_is_response(c) ? "response" : "request",
-           proto_cmd_is_oneway(c) ? ", oneway" : "");
-    printf("opaque:     %d\n", c->opaque);
-    bool named =
-        c->language >= 0 && c->language < (int32_t)(sizeof lang_names / sizeof *lang_names);
-    printf("language:   %d (%s)\n", c->language, named ? lang_names[c->language] : "?");
-    printf("version:    %d\n", c->version);
-    printf("serialize:  %s\n", c->serialize == PROTO_SER_JSON ? "JSON" : "ROCKETMQ");
-    printf("remark:     ");
-    if (c->remark)
-        print_text(c->remark);
-    else
-        printf("(none)");
-    printf("\nextFields:  %zu%s\n", c->ext.count, c->has_ext || c->ext.count ? "" : " (absent)");
-    for (size_t i = 0; i < c->ext.count; i++) {
-        printf("  %-22s ", c->ext.keys[i]);
-        print_text(c->ext.vals[i]);
-        putchar('\n');
+static void progress(const char *what, long done, long total, double t0) {
+    double s = (double)(cm_mono_ns() / 1000000) / 1000.0 - t0;
+    printf("  %s %7ld / %ld  (%.0f msgs/s)\n", what, done, total, s > 0 ? done / s : 0.0);
+    fflush(stdout);
+}
+
+static double now_s(void) {
+    return (double)(cm_mono_ns() / 1000000) / 1000.0;
+}
+
+static double produce(net_conn_t *conn, long count) {
+    demo_t d = {.inflight = 0};
+    pthread_mutex_init(&d.mu, NULL);
+    pthread_cond_init(&d.cv, NULL);
+    uint8_t body[BODY_SIZE];
+    for (int i = 0; i < BODY_SIZE; i++) body[i] = (uint8_t)('a' + i % 26);
+    const char props[] = "WAIT\001true\002TAGS\001demo";
+    double t0 = now_s(), next_tick = t0 + 1;
+    for (long i = 0; i < count; i++) {
+        pthread_mutex_lock(&d.mu);
+        while (d.inflight >= WINDOW) pthread_cond_wait(&d.cv, &d.mu);
+        d.inflight++;
+        pthread_mutex_unlock(&d.mu);
+        proto_cmd_t cmd;
+        build_send(&cmd, i, props, body);
+        rmq_err_t rc = net_conn_request(conn, &cmd, 30000, on_sent, &d);
+        if (rc != RMQ_OK) die("send", rmq_err_str(rc));
+        if ((i & 1023) == 0 && now_s() >= next_tick) {
+            progress("produced", d.acked, count, t0);
+            next_tick += 1;
+        }
     }
-    printf("body:       %zu bytes\n", c->body_len);
+    pthread_mutex_lock(&d.mu);
+    while (d.inflight > 0) pthread_cond_wait(&d.cv, &d.mu);
+    pthread_mutex_unlock(&d.mu);
+    double took = now_s() - t0;
+    if (d.failed) {
+        fprintf(stderr, "demo: %ld sends failed (first: %s)\n", d.failed,
+                rmq_err_name((rmq_err_t)d.first_error));
+        exit(1);
+    }
+    pthread_cond_destroy(&d.cv);
+    pthread_mutex_destroy(&d.mu);
+    return took;
+}
+
+/* Pulls one batch; returns the records read and advances *offset. */
+static int pull_once(net_conn_t *conn, int32_t queue_id, int64_t *offset) {
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_PULL_MESSAGE, 0);
+    proto_pull_req_t h;
+    proto_pull_req_init(&h);
+    h.consumer_group = "demo-consumer";
+    h.topic = TOPIC;
+    h.queue_id = queue_id;
+    h.queue_offset = *offset;
+    h.max_msg_nums = 32;
+    h.sys_flag = PULL_FLAG_SUBSCRIPTION;
+    h.subscription = "*";
+    proto_pull_req_encode(&h, &req.ext);
+    rmq_err_t rc = net_conn_request_sync(conn, &req, 30000, &resp);
+    if (rc != RMQ_OK) die("pull", rmq_err_str(rc));
+    int n = 0;
+    if (resp.code == 0) {
+        for (size_t pos = 0; pos < resp.body_len; n++) {
+            proto_record_t rec;
+            if (proto_record_decode(resp.body + pos, resp.body_len - pos, true, &rec) != RMQ_OK)
+                die("pull", "a record does not decode");
+            pos += (size_t)rec.total_size;
+        }
+    }
+    proto_pull_resp_t ph;
+    if (proto_pull_resp_decode(&resp.ext, &ph, NULL) == RMQ_OK) *offset = ph.next_begin_offset;
+    proto_cmd_free(&resp);
+    return n;
+}
+
+static double consume(net_conn_t *conn, long count) {
+    int64_t offsets[QUEUES] = {0};
+    long got = 0;
+    double t0 = now_s(), next_tick = t0 + 1;
+    while (got < count) {
+        long before = got;
+        for (int32_t q = 0; q < QUEUES; q++) got += pull_once(conn, q, &offsets[q]);
+        if (got == before) die("consume", "the queues ran dry before every message came back");
+        if (now_s() >= next_tick) {
+            progress("consumed", got, count, t0);
+            next_tick += 1;
+        }
+    }
+    return now_s() - t0;
 }
 
 int main(int argc, char **argv) {
-    const char *path = argc > 1 ? argv[1] : DEFAULT_FRAME;
-    size_t len, size;
-    uint8_t *buf = read_all(path, &len);
-    if (!buf) {
-        perror(path);
-        return 1;
-    }
-    printf("frame:      %s (%zu bytes)\n", path, len);
-    rmq_err_t err = proto_frame_size(buf, len, PROTO_MAX_FRAME, &size);
-    proto_cmd_t cmd;
-    if (err == RMQ_OK)
-        err = proto_frame_decode(buf, len < size ? len : size, PROTO_MAX_FRAME, &cmd);
-    cm_free(buf);
-    if (err != RMQ_OK) {
-        fprintf(stderr, "demo: cannot decode %s: %s (%s)\n", path, rmq_err_name(err),
-                rmq_err_str(err));
-        return 1;
-    }
-    print_cmd(&cmd);
-    proto_cmd_free(&cmd);
-    printf("\nnote: this demo only decodes a frame; the full broker demo arrives with the "
-           "broker.\n");
+    long count = argc > 1 ? atol(argv[1]) : 100000;
+    if (count <= 0) die("usage", "demo [message-count]");
+    char dir[] = "/tmp/rmq-demo-XXXXXX";
+    if (!mkdtemp(dir)) die("mkdtemp", "cannot create a temp directory");
+    char store[256], err[512];
+    snprintf(store, sizeof store, "%s/store", dir);
+    rmq_conf_t *conf = rmq_conf_new();
+    if (rmq_conf_set(conf, "listenPort", "0", err, sizeof err) ||
+        rmq_conf_set(conf, "brokerName", "demo-broker", err, sizeof err) ||
+        rmq_conf_set(conf, "storePathRootDir", store, err, sizeof err) ||
+        rmq_conf_set(conf, "mappedFileSizeCommitLog", "134217728", err, sizeof err) ||
+        rmq_conf_set(conf, "logLevel", "WARN", err, sizeof err))
+        die("conf", err);
+    rmq_broker_t *b = rmq_broker_new(conf, err, sizeof err);
+    if (!b || rmq_broker_start(b, err, sizeof err) != RMQ_OK) die("broker", err);
+    if (rmq_broker_create_topic(b, TOPIC, QUEUES, 0) != RMQ_OK) die("topic", "cannot create");
+    printf("librmq demo: broker at %s (also its name server), store in %s\n",
+           rmq_broker_addr(b), store);
+
+    rmq_err_t rc;
+    net_loop_t *loop = net_loop_new(NULL, &rc);
+    if (!loop) die("net", rmq_err_str(rc));
+    net_handler_t h = {0};
+    net_conn_t *conn = net_connect(loop, rmq_broker_addr(b), &h, 0, &rc);
+    if (!conn) die("connect", rmq_err_str(rc));
+
+    printf("producing %ld messages of %d bytes (%d in flight)...\n", count, BODY_SIZE, WINDOW);
+    double tp = produce(conn, count);
+    printf("consuming them back with PULL_MESSAGE...\n");
+    double tc = consume(conn, count);
+
+    double mb = (double)count * BODY_SIZE / (1024.0 * 1024.0);
+    printf("\nproduced %ld messages in %.2f s: %.0f msgs/s, %.1f MB/s of bodies\n", count, tp,
+           count / tp, mb / tp);
+    printf("consumed %ld messages in %.2f s: %.0f msgs/s, %.1f MB/s of bodies\n", count, tc,
+           count / tc, mb / tc);
+    char *stats = rmq_broker_stats_json(b);
+    printf("broker stats: %s\n", stats);
+    rmq_free(stats);
+
+    net_conn_unref(conn);
+    net_loop_destroy(loop);
+    rmq_broker_destroy(b);
+    printf("\nthe data lives in %s: commitlog/ (the records), consumequeue/%s/0..%d "
+           "(offsets per queue),\nindex/ (keys), config/ (topics.json, consumerOffset.json). "
+           "Remove it with: rm -rf %s\n",
+           store, TOPIC, QUEUES - 1, dir);
     return 0;
 }
