@@ -126,6 +126,16 @@ Test(broker, unknown_code_and_public_create_topic) {
     cr_assert_eq(resp.code, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED);
     cr_assert_str_eq(resp.remark, " request type 9999 not supported");
     proto_cmd_free(&resp);
+    /* Replies use the request's serialize type (binary ROCKETMQ here). */
+    proto_cmd_request(&req, PROTO_GET_MAX_OFFSET, tb_next_opaque());
+    req.serialize = PROTO_SER_ROCKETMQ;
+    proto_queue_req_t qh = {.topic = "Nothing", .queue_id = 0};
+    proto_queue_req_encode(&qh, &req.ext);
+    tb_call(fd, &req, &resp);
+    cr_assert_eq(resp.code, 0);
+    cr_assert_eq(resp.serialize, PROTO_SER_ROCKETMQ);
+    cr_assert_eq(tb_ext_int(&resp, "offset"), 0);
+    proto_cmd_free(&resp);
     cr_assert_eq(rmq_broker_create_topic(broker, "Made", 3, 0), RMQ_OK);
     cr_assert_eq(rmq_broker_create_topic(broker, "TBW102", 3, 0), RMQ_ERR_BAD_TOPIC);
     cr_assert_eq(tb_produce(fd, "Made", 2, NULL, NULL, "x", NULL), 0);
@@ -405,4 +415,23 @@ Test(broker_life, auto_create_off_gives_17) {
     rmq_broker_destroy(b);
     tb_rmrf(d);
     cm_free(d);
+}
+
+/* topics.json lost: the topic table comes back from the queues the store holds. */
+Test(broker, topics_rebuilt_from_store) {
+    int fd = tb_connect(rmq_broker_addr(broker));
+    cr_assert_eq(rmq_broker_create_topic(broker, "Rebuilt", 8, 0), RMQ_OK);
+    cr_assert_eq(tb_produce(fd, "Rebuilt", 5, NULL, NULL, "x", NULL), 0);
+    close(fd);
+    rmq_broker_destroy(broker);
+    char *cmd = cm_sprintf("rm -f '%s'/store/config/topics.json*", dir);
+    cr_assert_eq(system(cmd), 0);
+    cm_free(cmd);
+    broker = tb_broker_start(dir, "autoCreateTopicEnable", "false", NULL);
+    fd = tb_connect(rmq_broker_addr(broker));
+    cr_assert_eq(tb_produce(fd, "Rebuilt", 5, NULL, NULL, "y", NULL), 0);
+    proto_cmd_t resp;
+    cr_assert_eq(tb_produce(fd, "Rebuilt", 6, NULL, NULL, "y", &resp), RMQ_ERR_SYSTEM_ERROR);
+    proto_cmd_free(&resp);
+    close(fd);
 }
