@@ -173,6 +173,77 @@ Test(clients, producers_tracked_for_check_back) {
     fixture_fini(&f);
 }
 
+/* Connection references: each "connection" is an int counting the references the tables
+ * hold on it, so a stored pointer that could dangle shows up as a count left at zero while
+ * stored, or one left above zero once nothing holds it. */
+static void *count_ref(void *conn) {
+    ++*(int *)conn;
+    return conn;
+}
+
+static void count_unref(void *conn) {
+    cr_assert_gt(*(int *)conn, 0, "a reference released twice");
+    --*(int *)conn;
+}
+
+static const broker_conn_ops_t counting_ops = {count_ref, count_unref};
+
+/* Notifications happen while the notice holds its own reference. */
+static void notify_checks_ref(void *arg, void *conn, const char *group) {
+    cr_assert_gt(*(int *)conn, 0, "notified a connection nobody references");
+    ++*(int *)arg;
+}
+
+Test(clients, stored_connections_are_referenced) {
+    int notified = 0;
+    broker_meta_tables_t t = {0};
+    t.clients = broker_clients_new(NULL, 120000, &counting_ops, notify_checks_ref, &notified);
+    t.subgroups = broker_subgroups_new(NULL, true, NULL);
+    t.locks = broker_locks_new(60000);
+    fixture_t f; /* heartbeat() takes a fixture: lend it these tables */
+    memset(&f, 0, sizeof f);
+    f.t = t;
+    int c1 = 0, c2 = 0;
+    heartbeat(&f, &c1, "127.0.0.1@one", "g", "T");
+    heartbeat(&f, &c2, "127.0.0.1@two", "g", "T");
+    heartbeat(&f, &c2, "127.0.0.1@two", "g2", "T");
+    broker_client_id_t who = {&c2, "127.0.0.1@two", 0, 409};
+    broker_clients_register_producer(t.clients, &who, "pg", cm_mono_ms());
+    cr_assert_eq(c1, 1); /* one group */
+    cr_assert_eq(c2, 3); /* two consumer groups and a producer group */
+    cr_assert_gt(notified, 0);
+
+    /* The producer look-up hands out a reference of its own. */
+    void *p = broker_clients_producer_conn(t.clients, "pg");
+    cr_assert_eq(p, &c2);
+    cr_assert_eq(c2, 4);
+    count_unref(p);
+
+    /* Closing c2 drops all of its entries and tells c1, which is still referenced. */
+    int before = notified;
+    broker_clients_conn_closed(t.clients, &c2);
+    cr_assert_eq(c2, 0);
+    cr_assert_eq(notified, before + 1);
+    cr_assert_eq(c1, 1);
+
+    /* Expiry hands c1 back with the caller's reference. */
+    void **conns;
+    size_t n;
+    cr_assert_eq(broker_clients_expire(t.clients, cm_mono_ms() + 121000, &conns, &n), 1);
+    cr_assert_eq(conns[0], &c1);
+    cr_assert_eq(c1, 1);
+    count_unref(conns[0]);
+    cm_free(conns);
+    cr_assert_eq(c1, 0);
+
+    heartbeat(&f, &c1, "127.0.0.1@one", "g", "T");
+    cr_assert_eq(c1, 1);
+    broker_clients_destroy(t.clients); /* destroy releases what is still held */
+    cr_assert_eq(c1, 0);
+    broker_subgroups_destroy(t.subgroups);
+    broker_locks_destroy(t.locks);
+}
+
 Test(locks, grant_renew_expire_steal) {
     broker_locks_t *l = broker_locks_new(60000);
     broker_mq_t mqs[2] = {{"T", "broker-a", 0}, {"T", "broker-a", 1}};

@@ -124,6 +124,46 @@ Test(namesrv, expiry_and_unregister_and_close) {
     nsrv_destroy(ns);
 }
 
+static void *count_ref(void *conn) {
+    ++*(int *)conn;
+    return conn;
+}
+
+static void count_unref(void *conn) {
+    cr_assert_gt(*(int *)conn, 0, "a reference released twice");
+    --*(int *)conn;
+}
+
+/* A broker's connection is referenced while the tables hold it, and released with it. */
+Test(namesrv, stored_connections_are_referenced) {
+    static const broker_conn_ops_t ops = {count_ref, count_unref};
+    nsrv_t *ns = nsrv_new(&(nsrv_opts_t){.conn_ops = &ops});
+    int conn_a = 0, conn_b = 0, conn_b2 = 0;
+    reg(ns, "broker-a", "127.0.0.1:10911", 0, &conn_a, 1, "T", 4);
+    reg(ns, "broker-a", "127.0.0.1:10911", 0, &conn_a, 1, "T", 4); /* a refresh */
+    cr_assert_eq(conn_a, 1);
+    reg(ns, "broker-b", "127.0.0.1:10921", 0, &conn_b, 1, "T", 4);
+    reg(ns, "broker-b", "127.0.0.1:10921", 0, &conn_b2, 2, "T", 4); /* came back on a new one */
+    cr_assert_eq(conn_b, 0);
+    cr_assert_eq(conn_b2, 1);
+    nsrv_conn_closed(ns, &conn_b2);
+    cr_assert_eq(conn_b2, 0);
+
+    void **conns;
+    size_t n;
+    cr_assert_eq(nsrv_expire(ns, cm_mono_ms() + 121000, &conns, &n), 1);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(conn_a, 1); /* the table's went with the entry; this one is the caller's */
+    count_unref(conns[0]);
+    cm_free(conns);
+    cr_assert_eq(conn_a, 0);
+
+    reg(ns, "broker-a", "127.0.0.1:10911", 0, &conn_a, 3, "T", 4);
+    cr_assert_eq(conn_a, 1);
+    nsrv_destroy(ns);
+    cr_assert_eq(conn_a, 0);
+}
+
 static void request(proto_cmd_t *req, int32_t code, int32_t version) {
     proto_cmd_init(req);
     proto_cmd_request(req, code, 7);
