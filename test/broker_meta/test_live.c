@@ -178,6 +178,7 @@ Test(live, standalone_name_server) {
     fx_t f;
     fx_init(&f);
     char err[256];
+    setenv("HOME", f.dir, 1); /* its kvConfig.json: the temp dir's, not the user's */
     rmq_conf_t *conf = rmq_conf_new();
     nsrv_server_t *ns = nsrv_server_new_on(conf, "127.0.0.1", 0, err, sizeof err);
     cr_assert_not_null(ns, "%s", err);
