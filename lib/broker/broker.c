@@ -55,8 +55,25 @@ bool broker_send_oneway(broker_t *b, struct net_conn *conn, proto_cmd_t *cmd) {
 
 /* ---------------------------------------------------------------- send executor */
 
+/* RocketMQ's sendThreadPoolQueueCapacity; and a byte bound, so pipelined large messages
+ * cannot queue without limit while the store is slow. */
+#define SEND_QUEUE_MAX 10000
+#define SEND_QUEUE_MAX_BYTES (256L * 1024 * 1024)
+
 static void send_enqueue(broker_t *b, broker_req_t *req) {
     pthread_mutex_lock(&b->send_mu);
+    if (b->send_queued >= SEND_QUEUE_MAX || b->send_queued_bytes >= SEND_QUEUE_MAX_BYTES) {
+        long queued = b->send_queued;
+        pthread_mutex_unlock(&b->send_mu);
+        char remark[128];
+        snprintf(remark, sizeof remark,
+                 "[OVERLOAD]system busy, start flow control for a while, %ld sends queued",
+                 queued);
+        atomic_fetch_add(&b->counters.send_busy, 1);
+        broker_reply_code(b, req, RMQ_ERR_SYSTEM_BUSY, remark);
+        return;
+    }
+    b->send_queued_bytes += (long)req->cmd.body_len;
     req->next = NULL;
     if (b->send_tail) b->send_tail->next = req;
     else b->send_head = req;
@@ -94,6 +111,7 @@ static void *send_main(void *arg) {
         b->send_head = req->next;
         if (!b->send_head) b->send_tail = NULL;
         long queued = b->send_queued--;
+        b->send_queued_bytes -= (long)req->cmd.body_len;
         pthread_mutex_unlock(&b->send_mu);
         send_run(b, req, queued);
         pthread_mutex_lock(&b->send_mu);

@@ -216,7 +216,7 @@ struct rmq_broker_s {
     pthread_mutex_t send_mu;
     pthread_cond_t send_cv;
     broker_req_t *send_head, *send_tail;
-    long send_queued;
+    long send_queued, send_queued_bytes;
     bool send_stop;
     pthread_t *send_threads;
     int send_thread_count;
