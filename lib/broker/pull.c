@@ -63,7 +63,7 @@ static bool check_group(broker_t *b, pull_ctx_t *c, broker_subgroup_t *sg) {
     if (b->subgroups && !broker_subgroups_find(b->subgroups, c->h.consumer_group, sg))
         return fail(c, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
                     "subscription group [%s] does not exist, %s", c->h.consumer_group,
-                    FAQ_SUFFIX + 1);
+                    FAQ_SUFFIX);
     if (!b->subgroups) broker_subgroup_defaults(sg, c->h.consumer_group);
     if (!sg->consume_enable)
         return fail(c, RMQ_ERR_NO_PERMISSION, "subscription group no permission, %s",
@@ -74,7 +74,7 @@ static bool check_group(broker_t *b, pull_ctx_t *c, broker_subgroup_t *sg) {
 static bool check_topic(broker_t *b, pull_ctx_t *c, broker_req_t *req) {
     if (!broker_topics_find(b, c->h.topic, &c->topic))
         return fail(c, RMQ_ERR_TOPIC_NOT_EXIST, "topic[%s] not exist, apply first please! %s",
-                    c->h.topic, FAQ_SUFFIX + 1);
+                    c->h.topic, FAQ_SUFFIX);
     if (!(c->topic.perm & PROTO_PERM_READ))
         return fail(c, RMQ_ERR_NO_PERMISSION, "the topic[%s] pulling message is forbidden",
                     c->h.topic);
