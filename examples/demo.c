@@ -72,12 +72,14 @@ static double produce(net_conn_t *conn, long count) {
     pthread_mutex_init(&d.mu, NULL);
     pthread_cond_init(&d.cv, NULL);
     uint8_t body[BODY_SIZE];
-    for (int i = 0; i < BODY_SIZE; i++) body[i] = (uint8_t)('a' + i % 26);
+    for (int i = 0; i < BODY_SIZE; i++)
+        body[i] = (uint8_t)('a' + i % 26);
     const char props[] = "WAIT\001true\002TAGS\001demo";
     double t0 = now_s(), next_tick = t0 + 1;
     for (long i = 0; i < count; i++) {
         pthread_mutex_lock(&d.mu);
-        while (d.inflight >= WINDOW) pthread_cond_wait(&d.cv, &d.mu);
+        while (d.inflight >= WINDOW)
+            pthread_cond_wait(&d.cv, &d.mu);
         d.inflight++;
         pthread_mutex_unlock(&d.mu);
         proto_cmd_t cmd;
@@ -90,7 +92,8 @@ static double produce(net_conn_t *conn, long count) {
         }
     }
     pthread_mutex_lock(&d.mu);
-    while (d.inflight > 0) pthread_cond_wait(&d.cv, &d.mu);
+    while (d.inflight > 0)
+        pthread_cond_wait(&d.cv, &d.mu);
     pthread_mutex_unlock(&d.mu);
     double took = now_s() - t0;
     if (d.failed) {
@@ -140,7 +143,8 @@ static double consume(net_conn_t *conn, long count) {
     double t0 = now_s(), next_tick = t0 + 1;
     while (got < count) {
         long before = got;
-        for (int32_t q = 0; q < QUEUES; q++) got += pull_once(conn, q, &offsets[q]);
+        for (int32_t q = 0; q < QUEUES; q++)
+            got += pull_once(conn, q, &offsets[q]);
         if (got == before) die("consume", "the queues ran dry before every message came back");
         if (now_s() >= next_tick) {
             progress("consumed", got, count, t0);
@@ -167,8 +171,8 @@ int main(int argc, char **argv) {
     rmq_broker_t *b = rmq_broker_new(conf, err, sizeof err);
     if (!b || rmq_broker_start(b, err, sizeof err) != RMQ_OK) die("broker", err);
     if (rmq_broker_create_topic(b, TOPIC, QUEUES, 0) != RMQ_OK) die("topic", "cannot create");
-    printf("librmq demo: broker at %s (also its name server), store in %s\n",
-           rmq_broker_addr(b), store);
+    printf("librmq demo: broker at %s (also its name server), store in %s\n", rmq_broker_addr(b),
+           store);
 
     rmq_err_t rc;
     net_loop_t *loop = net_loop_new(NULL, &rc);

@@ -67,16 +67,17 @@ static void send_enqueue(broker_t *b, broker_req_t *req) {
         pthread_mutex_unlock(&b->send_mu);
         char remark[128];
         snprintf(remark, sizeof remark,
-                 "[OVERLOAD]system busy, start flow control for a while, %ld sends queued",
-                 queued);
+                 "[OVERLOAD]system busy, start flow control for a while, %ld sends queued", queued);
         atomic_fetch_add(&b->counters.send_busy, 1);
         broker_reply_code(b, req, RMQ_ERR_SYSTEM_BUSY, remark);
         return;
     }
     b->send_queued_bytes += (long)req->cmd.body_len;
     req->next = NULL;
-    if (b->send_tail) b->send_tail->next = req;
-    else b->send_head = req;
+    if (b->send_tail)
+        b->send_tail->next = req;
+    else
+        b->send_head = req;
     b->send_tail = req;
     b->send_queued++;
     pthread_cond_signal(&b->send_cv);
@@ -105,7 +106,8 @@ static void *send_main(void *arg) {
     broker_t *b = arg;
     pthread_mutex_lock(&b->send_mu);
     for (;;) {
-        while (!b->send_head && !b->send_stop) pthread_cond_wait(&b->send_cv, &b->send_mu);
+        while (!b->send_head && !b->send_stop)
+            pthread_cond_wait(&b->send_cv, &b->send_mu);
         broker_req_t *req = b->send_head;
         if (!req) break;
         b->send_head = req->next;
@@ -138,7 +140,8 @@ static void send_threads_stop(broker_t *b) {
     b->send_stop = true;
     pthread_cond_broadcast(&b->send_cv);
     pthread_mutex_unlock(&b->send_mu);
-    for (int i = 0; i < b->send_thread_count; i++) pthread_join(b->send_threads[i], NULL);
+    for (int i = 0; i < b->send_thread_count; i++)
+        pthread_join(b->send_threads[i], NULL);
     b->send_thread_count = 0;
     cm_free(b->send_threads);
     b->send_threads = NULL;
@@ -160,8 +163,7 @@ static void on_request(net_conn_t *conn, proto_cmd_t *cmd, void *ud) {
     /* ready is set (release) after the table is complete, stopping on this thread. */
     if (!atomic_load_explicit(&b->ready, memory_order_acquire) || b->stopping) {
         broker_reply_code(b, req, RMQ_ERR_SERVICE_NOT_AVAILABLE,
-                          b->stopping ? "the broker is shutting down"
-                                      : "the broker is starting");
+                          b->stopping ? "the broker is shutting down" : "the broker is starting");
         return;
     }
     broker_proc_fn *fn = code >= 0 && code < BROKER_MAX_CODE ? b->procs[code] : NULL;
@@ -171,8 +173,10 @@ static void on_request(net_conn_t *conn, proto_cmd_t *cmd, void *ud) {
         broker_reply_code(b, req, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED, remark);
         return;
     }
-    if (b->exec[code] == BROKER_EXEC_SEND) send_enqueue(b, req);
-    else fn(b, req);
+    if (b->exec[code] == BROKER_EXEC_SEND)
+        send_enqueue(b, req);
+    else
+        fn(b, req);
 }
 
 static void on_open(net_conn_t *conn, void *ud) {
@@ -226,7 +230,8 @@ static void read_identity(broker_t *b) {
     const char *name = cm_conf_str(b->conf, "brokerName", true);
     if (!*name) {
         char host[128] = "";
-        if (gethostname(host, sizeof host - 1) != 0 || !*host) snprintf(host, sizeof host, "broker");
+        if (gethostname(host, sizeof host - 1) != 0 || !*host)
+            snprintf(host, sizeof host, "broker");
         name = host;
         snprintf(b->name, sizeof b->name, "%s", host);
     } else {
@@ -248,8 +253,9 @@ rmq_broker_t *rmq_broker_new(rmq_conf_t *conf, char *errstr, size_t errstr_size)
     b->conf = conf;
     b->log = cm_conf_logger(conf);
     if (store_config_from_conf(conf, &b->store_cfg) != RMQ_OK) {
-        cm_errstr(errstr, errstr_size, "bad store settings (deleteWhen, messageDelayLevel or a "
-                                       "path too long)");
+        cm_errstr(errstr, errstr_size,
+                  "bad store settings (deleteWhen, messageDelayLevel or a "
+                  "path too long)");
         cm_free(b);
         return NULL;
     }
@@ -331,8 +337,8 @@ static void register_core(broker_t *b) {
 
 rmq_err_t rmq_broker_start(rmq_broker_t *b, char *errstr, size_t errstr_size) {
     if (!b) return RMQ_ERR_INVALID_ARG;
-    if (b->started || b->store) return fail_start(errstr, errstr_size, RMQ_ERR_STATE,
-                                                  "the broker was already started");
+    if (b->started || b->store)
+        return fail_start(errstr, errstr_size, RMQ_ERR_STATE, "the broker was already started");
     rmq_err_t rc = start_store(b, errstr, errstr_size);
     if (rc != RMQ_OK) return rc;
     net_opts_t opts = {.log = b->log};
@@ -350,8 +356,8 @@ rmq_err_t rmq_broker_start(rmq_broker_t *b, char *errstr, size_t errstr_size) {
     broker_meta_start(b);
     b->started = true;
     atomic_store_explicit(&b->ready, true, memory_order_release);
-    cm_info(&b->log, "broker %s (cluster %s) serving at %s, store %s", b->name, b->cluster,
-            b->addr, b->store_cfg.root_dir);
+    cm_info(&b->log, "broker %s (cluster %s) serving at %s, store %s", b->name, b->cluster, b->addr,
+            b->store_cfg.root_dir);
     return RMQ_OK;
 }
 
@@ -409,7 +415,8 @@ static void quiesce_loop(broker_t *b) {
     pthread_cond_init(&q.cv, NULL);
     if (net_loop_post(b->loop, quiesce_on_loop, &q) == RMQ_OK) {
         pthread_mutex_lock(&q.mu);
-        while (!q.done) pthread_cond_wait(&q.cv, &q.mu);
+        while (!q.done)
+            pthread_cond_wait(&q.cv, &q.mu);
         pthread_mutex_unlock(&q.mu);
     } else {
         b->stopping = true;
@@ -433,8 +440,8 @@ void rmq_broker_destroy(rmq_broker_t *b) {
     if (b->server) net_server_close(b->server);
     b->server = NULL;
     if (b->loop) quiesce_loop(b);
-    send_threads_stop(b);              /* finishes the sends already queued */
-    broker_hold_destroy(b->hold);      /* answers parked pulls */
+    send_threads_stop(b);         /* finishes the sends already queued */
+    broker_hold_destroy(b->hold); /* answers parked pulls */
     b->hold = NULL;
     if (b->started) broker_meta_stop(b);
     stop_service_thread(b);

@@ -40,11 +40,11 @@ typedef enum broker_exec { BROKER_EXEC_IO = 0, BROKER_EXEC_SEND = 1 } broker_exe
 
 /* One request in flight. Owned by the processor it was handed to until it ends. */
 typedef struct broker_req {
-    proto_cmd_t cmd;       /* the decoded request (owned) */
-    struct net_conn *conn; /* the connection it came over; a reference is held until the end */
-    proto_addr_t peer;     /* the remote address (a send's born host) */
-    char peer_text[64];    /* the same as "ip:port" */
-    int64_t received_ms;   /* cm_mono_ms() when decoded: send-queue wait, long-poll start */
+    proto_cmd_t cmd;         /* the decoded request (owned) */
+    struct net_conn *conn;   /* the connection it came over; a reference is held until the end */
+    proto_addr_t peer;       /* the remote address (a send's born host) */
+    char peer_text[64];      /* the same as "ip:port" */
+    int64_t received_ms;     /* cm_mono_ms() when decoded: send-queue wait, long-poll start */
     struct broker_req *next; /* free for the current owner's lists (send queue, hold table) */
 } broker_req_t;
 
@@ -181,8 +181,8 @@ typedef struct broker_counters {
     atomic_llong msgs_in, bytes_in;   /* stored by sends */
     atomic_llong msgs_out, bytes_out; /* returned by pulls */
     atomic_llong requests, connections;
-    atomic_llong send_busy;  /* SYSTEM_BUSY answers (send queue wait) */
-    atomic_llong pull_held;  /* pulls parked for long polling, total */
+    atomic_llong send_busy; /* SYSTEM_BUSY answers (send queue wait) */
+    atomic_llong pull_held; /* pulls parked for long polling, total */
 } broker_counters_t;
 
 struct rmq_broker_s {
@@ -190,10 +190,10 @@ struct rmq_broker_s {
     cm_logger_t log;
 
     /* identity (from conf at rmq_broker_new) */
-    char name[128];    /* brokerName */
-    char cluster[128]; /* brokerClusterName */
-    int64_t broker_id; /* brokerId */
-    char addr[128];    /* "ip:port" clients use; set at start */
+    char name[128];          /* brokerName */
+    char cluster[128];       /* brokerClusterName */
+    int64_t broker_id;       /* brokerId */
+    char addr[128];          /* "ip:port" clients use; set at start */
     proto_addr_t store_host; /* the same, parsed: STOREHOSTADDRESS of every record */
     char config_dir[1024];   /* <storePathRootDir>/config */
     bool auto_create_topic;  /* autoCreateTopicEnable */

@@ -37,7 +37,8 @@ static void set_locked(broker_offsets_t *o, const char *key, int32_t queue_id, i
     }
     if (queue_id >= q->n) {
         q->v = cm_realloc(q->v, (size_t)(queue_id + 1) * sizeof *q->v);
-        for (int32_t i = q->n; i <= queue_id; i++) q->v[i] = -1;
+        for (int32_t i = q->n; i <= queue_id; i++)
+            q->v[i] = -1;
         q->n = queue_id + 1;
     }
     q->v[queue_id] = offset;
@@ -47,7 +48,8 @@ static void set_locked(broker_offsets_t *o, const char *key, int32_t queue_id, i
 /* A queue id as fastjson writes it: a bare number, or a quoted one from other writers. */
 static bool json_queue_id(const proto_json_t *k, int32_t *out) {
     int64_t v;
-    if (k->type == PJ_NUMBER) v = k->i;
+    if (k->type == PJ_NUMBER)
+        v = k->i;
     else if (k->type == PJ_STRING && k->len > 0) {
         char *end;
         v = strtoll(k->s, &end, 10);
@@ -129,7 +131,8 @@ static char *table_json(broker_offsets_t *o, bool pretty) {
     const char **keys = cm_malloc((n ? n : 1) * sizeof *keys);
     const char *key;
     void *val;
-    while (cm_map_next(o->table, &it, &key, &val)) keys[i++] = key;
+    while (cm_map_next(o->table, &it, &key, &val))
+        keys[i++] = key;
     qsort(keys, n, sizeof *keys, cmp_names);
     cm_buf_t out = CM_BUF_INIT;
     cm_buf_append_str(&out, pretty ? "{\n\t\"offsetTable\":{" : "{\"offsetTable\":{");

@@ -62,8 +62,7 @@ static bool fail(pull_ctx_t *c, int32_t code, const char *fmt, ...) {
 static bool check_group(broker_t *b, pull_ctx_t *c, broker_subgroup_t *sg) {
     if (b->subgroups && !broker_subgroups_find(b->subgroups, c->h.consumer_group, sg))
         return fail(c, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
-                    "subscription group [%s] does not exist, %s", c->h.consumer_group,
-                    FAQ_SUFFIX);
+                    "subscription group [%s] does not exist, %s", c->h.consumer_group, FAQ_SUFFIX);
     if (!b->subgroups) broker_subgroup_defaults(sg, c->h.consumer_group);
     if (!sg->consume_enable)
         return fail(c, RMQ_ERR_NO_PERMISSION, "subscription group no permission, %s",
@@ -95,20 +94,20 @@ static bool find_subscription(broker_t *b, pull_ctx_t *c, const broker_subgroup_
         if (c->h.expression_type) c->filter.sub.expression_type = cm_strdup(c->h.expression_type);
     } else {
         char type[64], model[64], from[64];
-        if (!b->clients ||
-            !broker_clients_consumer_info(b->clients, c->h.consumer_group, type, model, from,
-                                          sizeof type))
-            return fail(c, RMQ_ERR_SUBSCRIPTION_NOT_EXIST,
-                        "the consumer's group info not exist%s", FAQ_SUFFIX);
+        if (!b->clients || !broker_clients_consumer_info(b->clients, c->h.consumer_group, type,
+                                                         model, from, sizeof type))
+            return fail(c, RMQ_ERR_SUBSCRIPTION_NOT_EXIST, "the consumer's group info not exist%s",
+                        FAQ_SUFFIX);
         if (!sg->consume_broadcast_enable && strcmp(model, "BROADCASTING") == 0)
             return fail(c, RMQ_ERR_NO_PERMISSION,
                         "the consumer group[%s] can not consume by broadcast way",
                         c->h.consumer_group);
         if (!broker_clients_find_sub(b->clients, c->h.consumer_group, c->h.topic, &c->filter.sub))
-            return fail(c, RMQ_ERR_SUBSCRIPTION_NOT_EXIST, "the consumer's subscription not exist%s",
-                        FAQ_SUFFIX);
+            return fail(c, RMQ_ERR_SUBSCRIPTION_NOT_EXIST,
+                        "the consumer's subscription not exist%s", FAQ_SUFFIX);
         if (c->filter.sub.sub_version < c->h.sub_version)
-            return fail(c, RMQ_ERR_SUBSCRIPTION_NOT_LATEST, "the consumer's subscription not latest");
+            return fail(c, RMQ_ERR_SUBSCRIPTION_NOT_LATEST,
+                        "the consumer's subscription not latest");
     }
     const char *type = c->filter.sub.expression_type;
     if (type && strcmp(type, "TAG") != 0)
@@ -221,9 +220,9 @@ struct broker_hold {
     broker_t *b;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    cm_map_t *queues;    /* "topic@queueId" -> held_queue_t */
-    atomic_long parked;  /* pulls in the table: the dispatch callback's fast exit */
-    bool pending;        /* some queue has news */
+    cm_map_t *queues;   /* "topic@queueId" -> held_queue_t */
+    atomic_long parked; /* pulls in the table: the dispatch callback's fast exit */
+    bool pending;       /* some queue has news */
     bool stop;
     bool running;
     pthread_t thread;
@@ -313,7 +312,8 @@ static void run_list(broker_hold_t *h, held_t *list, pull_mode_t mode) {
     while (list) {
         held_t *e = list;
         list = e->next;
-        if (pull_run(h->b, e->req, mode)) cm_free(e);
+        if (pull_run(h->b, e->req, mode))
+            cm_free(e);
         else {
             park(h, e->req, e->deadline_ms);
             cm_free(e);

@@ -100,8 +100,8 @@ static void on_query_message(broker_t *b, broker_req_t *req) {
     /* A UNIQ_KEY names one message, but retries and redeliveries may have stored copies. */
     int32_t max = h.unique_key_query ? DEFAULT_QUERY_MAX_NUM : h.max_num;
     store_query_result_t r = {0};
-    rmq_err_t rc = store_query_by_key(b->store, h.topic, h.key, h.begin_timestamp,
-                                      h.end_timestamp, max, &r);
+    rmq_err_t rc =
+        store_query_by_key(b->store, h.topic, h.key, h.begin_timestamp, h.end_timestamp, max, &r);
     proto_cmd_t resp;
     if (rc == RMQ_OK && r.count > 0) {
         proto_cmd_response(&resp, &req->cmd, 0, NULL);

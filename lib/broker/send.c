@@ -8,8 +8,8 @@
 #include <stdio.h>
 
 #define FAQ_SUFFIX "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
-#define ILLEGAL_REMARK                                                                         \
-    "the message is illegal, maybe msg body or properties length not matched. msg body "      \
+#define ILLEGAL_REMARK                                                                             \
+    "the message is illegal, maybe msg body or properties length not matched. msg body "           \
     "length limit 128k, msg properties length limit 32k."
 #define PROPS_MAX 32767 /* the record's properties length is an int16 */
 
@@ -26,7 +26,8 @@ void broker_props_java_order(const proto_props_t *p, size_t peak, cm_buf_t *out)
      * never shrinks, so the largest size the map ever had fixes the capacity. Iteration
      * goes bucket by bucket, insertion order inside one. */
     uint32_t cap = 16;
-    while ((double)peak > cap * 0.75) cap *= 2;
+    while ((double)peak > cap * 0.75)
+        cap *= 2;
     size_t n = p->count, done = 0;
     bool first = true;
     for (uint32_t bucket = 0; done < n && bucket < cap; bucket++) {
@@ -126,13 +127,14 @@ static bool check_request(broker_t *b, broker_req_t *req, send_ctx_t *c) {
                   c->h.topic);
         return false;
     }
-    int32_t limit = c->topic.write_queue_nums > c->topic.read_queue_nums
-                        ? c->topic.write_queue_nums
-                        : c->topic.read_queue_nums;
+    int32_t limit = c->topic.write_queue_nums > c->topic.read_queue_nums ? c->topic.write_queue_nums
+                                                                         : c->topic.read_queue_nums;
     c->queue_id = c->h.queue_id;
     if (c->queue_id >= limit) {
-        reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "request queueId[%d] is illegal, topic %s has %d "
-                  "queues, Producer: %s", c->queue_id, c->h.topic, limit, req->peer_text);
+        reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR,
+                  "request queueId[%d] is illegal, topic %s has %d "
+                  "queues, Producer: %s",
+                  c->queue_id, c->h.topic, limit, req->peer_text);
         return false;
     }
     if (c->queue_id < 0) {
@@ -303,7 +305,8 @@ static int encode_batch(broker_t *b, broker_req_t *req, const send_ctx_t *c, con
         if (item.body_len > b->max_message_size) break;
         cm_buf_reset(&props);
         cm_buf_append(&props, item.props, (size_t)item.props_len);
-        bool sep = item.props_len > 0 && bp->len > 0 && item.props[item.props_len - 1] != PROTO_PROP_SEP;
+        bool sep =
+            item.props_len > 0 && bp->len > 0 && item.props[item.props_len - 1] != PROTO_PROP_SEP;
         if (sep) cm_buf_put8(&props, PROTO_PROP_SEP);
         cm_buf_append(&props, bp->data, bp->len);
         if (props.len > PROPS_MAX) break;
@@ -316,7 +319,8 @@ static int encode_batch(broker_t *b, broker_req_t *req, const send_ctx_t *c, con
         rec.props_len = (int32_t)props.len;
         size_t before = recs->len;
         if (proto_record_encode(&rec, recs) != RMQ_OK) break;
-        if (n == cap) *sizes = cm_realloc(*sizes, (size_t)(cap = cap ? cap * 2 : 64) * sizeof(int32_t));
+        if (n == cap)
+            *sizes = cm_realloc(*sizes, (size_t)(cap = cap ? cap * 2 : 64) * sizeof(int32_t));
         (*sizes)[n++] = (int32_t)(recs->len - before);
     }
     cm_buf_free(&props);

@@ -18,15 +18,24 @@ struct broker_topics {
 };
 
 /* Topics nobody but the broker may write (TopicValidator.NOT_ALLOWED_SEND_TOPIC_SET). */
-static const char *const not_sendable[] = {
-    STORE_SCHEDULE_TOPIC,      "RMQ_SYS_TRANS_HALF_TOPIC", "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-    "TRANS_CHECK_MAX_TIME_TOPIC", "SELF_TEST_TOPIC",       "OFFSET_MOVED_EVENT",
-    NULL};
+static const char *const not_sendable[] = {STORE_SCHEDULE_TOPIC,
+                                           "RMQ_SYS_TRANS_HALF_TOPIC",
+                                           "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+                                           "TRANS_CHECK_MAX_TIME_TOPIC",
+                                           "SELF_TEST_TOPIC",
+                                           "OFFSET_MOVED_EVENT",
+                                           NULL};
 /* Names an admin may not create (TopicValidator.SYSTEM_TOPIC_SET). */
-static const char *const system_names[] = {
-    TBW102, STORE_SCHEDULE_TOPIC, "BenchmarkTest", "RMQ_SYS_TRANS_HALF_TOPIC",
-    "RMQ_SYS_TRACE_TOPIC", "RMQ_SYS_TRANS_OP_HALF_TOPIC", "TRANS_CHECK_MAX_TIME_TOPIC",
-    "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT", NULL};
+static const char *const system_names[] = {TBW102,
+                                           STORE_SCHEDULE_TOPIC,
+                                           "BenchmarkTest",
+                                           "RMQ_SYS_TRANS_HALF_TOPIC",
+                                           "RMQ_SYS_TRACE_TOPIC",
+                                           "RMQ_SYS_TRANS_OP_HALF_TOPIC",
+                                           "TRANS_CHECK_MAX_TIME_TOPIC",
+                                           "SELF_TEST_TOPIC",
+                                           "OFFSET_MOVED_EVENT",
+                                           NULL};
 
 static bool in_list(const char *const *list, const char *s) {
     for (; *list; list++)
@@ -99,7 +108,8 @@ static const char **sorted_names(broker_topics_t *t, size_t *n) {
     size_t it = 0, i = 0;
     const char *key;
     void *val;
-    while (cm_map_next(t->table, &it, &key, &val)) names[i++] = key;
+    while (cm_map_next(t->table, &it, &key, &val))
+        names[i++] = key;
     qsort(names, *n, sizeof *names, cmp_names);
     return names;
 }
@@ -113,7 +123,8 @@ static char *table_json(broker_topics_t *t) {
                   (long long)t->version.counter, (long long)t->version.timestamp);
     size_t n;
     const char **names = sorted_names(t, &n);
-    for (size_t i = 0; i < n; i++) put_topic_json(&out, cm_map_get(t->table, names[i]), i + 1 == n);
+    for (size_t i = 0; i < n; i++)
+        put_topic_json(&out, cm_map_get(t->table, names[i]), i + 1 == n);
     cm_free(names);
     cm_buf_append_str(&out, "\t}\n}\n");
     return cm_buf_take_str(&out);
@@ -203,10 +214,12 @@ static void add_builtins(broker_t *b, broker_topics_t *t) {
         if (old) t->dirty = true;
         cm_free(old);
     }
-    int32_t cperm = PROTO_PERM_INHERIT | (cm_conf_bool(b->conf, "clusterTopicEnable", true) ? rw : 0);
+    int32_t cperm =
+        PROTO_PERM_INHERIT | (cm_conf_bool(b->conf, "clusterTopicEnable", true) ? rw : 0);
     topic_init(&tc, b->cluster, 16, cperm);
     put_builtin(t, &tc);
-    int32_t bperm = PROTO_PERM_INHERIT | (cm_conf_bool(b->conf, "brokerTopicEnable", true) ? rw : 0);
+    int32_t bperm =
+        PROTO_PERM_INHERIT | (cm_conf_bool(b->conf, "brokerTopicEnable", true) ? rw : 0);
     topic_init(&tc, b->name, 1, bperm);
     put_builtin(t, &tc);
     topic_init(&tc, "OFFSET_MOVED_EVENT", 1, rw);

@@ -178,8 +178,10 @@ static inline int32_t tb_produce(int fd, const char *topic, int32_t queue_id, co
     tb_send_req(&req, topic, queue_id, tags, keys, body, strlen(body));
     tb_call(fd, &req, &resp);
     int32_t code = resp.code;
-    if (resp_out) *resp_out = resp;
-    else proto_cmd_free(&resp);
+    if (resp_out)
+        *resp_out = resp;
+    else
+        proto_cmd_free(&resp);
     return code;
 }
 

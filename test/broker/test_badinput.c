@@ -50,13 +50,15 @@ Test(badinput, thousand_bad_frames_then_a_good_send, .timeout = 120) {
         int kind = i % 3;
         if (kind == 0) { /* random bytes behind a truthful length */
             len = 8 + (size_t)(rand() % 300);
-            for (size_t j = 4; j < len; j++) frame[j] = (uint8_t)rand();
+            for (size_t j = 4; j < len; j++)
+                frame[j] = (uint8_t)rand();
             cm_wr32(frame, (uint32_t)(len - 4));
         } else { /* a real request with a few bytes changed (never its length) */
             len = good_len < sizeof frame ? good_len : sizeof frame;
             memcpy(frame, good, len);
             cm_wr32(frame, (uint32_t)(len - 4));
-            for (int k = 0; k < 1 + rand() % 3; k++) frame[4 + rand() % (len - 4)] = (uint8_t)rand();
+            for (int k = 0; k < 1 + rand() % 3; k++)
+                frame[4 + rand() % (len - 4)] = (uint8_t)rand();
         }
         if (kind == 2) { /* and cut short: the broker sees the end of the stream */
             len = 4 + (size_t)rand() % (len - 4);

@@ -73,7 +73,8 @@ Test(broker, send_then_pull_back) {
 Test(broker, tag_filter) {
     int fd = tb_connect(rmq_broker_addr(broker));
     const char *tags[] = {"A", "B", "A", "C", "B"};
-    for (int i = 0; i < 5; i++) cr_assert_eq(tb_produce(fd, "Tags", 0, tags[i], NULL, "x", NULL), 0);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(tb_produce(fd, "Tags", 0, tags[i], NULL, "x", NULL), 0);
     proto_cmd_t req, resp;
     tb_pull_req(&req, "g", "Tags", 0, 0, 32, 0, 0, "B || C");
     tb_call(fd, &req, &resp);
@@ -265,7 +266,8 @@ static void update_offset(int fd, const char *group, const char *topic, int32_t 
 
 Test(broker, offsets_survive_restart) {
     int fd = tb_connect(rmq_broker_addr(broker));
-    for (int i = 0; i < 3; i++) cr_assert_eq(tb_produce(fd, "Off", 1, NULL, NULL, "x", NULL), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(tb_produce(fd, "Off", 1, NULL, NULL, "x", NULL), 0);
     int32_t code;
     /* No offset yet, young queue: 0 (store.md §9). */
     cr_assert_eq(query_offset(fd, "og", "Off", 1, &code), 0);
@@ -359,8 +361,11 @@ Test(broker, queries) {
 
     /* QUERY_MESSAGE by key. */
     proto_cmd_request(&req, PROTO_QUERY_MESSAGE, tb_next_opaque());
-    proto_query_msg_req_t qh = {.topic = "Q", .key = "key-3", .max_num = 32,
-                                .begin_timestamp = 0, .end_timestamp = INT64_MAX};
+    proto_query_msg_req_t qh = {.topic = "Q",
+                                .key = "key-3",
+                                .max_num = 32,
+                                .begin_timestamp = 0,
+                                .end_timestamp = INT64_MAX};
     proto_query_msg_req_encode(&qh, &req.ext);
     tb_call(fd, &req, &resp);
     cr_assert_eq(resp.code, 0, "%s", resp.remark);

@@ -28,10 +28,11 @@ static void same_shape(const proto_cmd_t *ours, const char *java_file, const cha
                            java.ext.keys[i]);
     for (; same_values && *same_values; same_values++)
         cr_assert_str_eq(proto_ext_get(&ours->ext, *same_values),
-                         proto_ext_get(&java.ext, *same_values), "%s: %s", java_file,
-                         *same_values);
-    if (java.remark) cr_assert_str_eq(ours->remark, java.remark);
-    else cr_assert_null(ours->remark);
+                         proto_ext_get(&java.ext, *same_values), "%s: %s", java_file, *same_values);
+    if (java.remark)
+        cr_assert_str_eq(ours->remark, java.remark);
+    else
+        cr_assert_null(ours->remark);
     proto_cmd_free(&java);
 }
 
@@ -119,7 +120,8 @@ Test(golden, java_4_9_8_exchanges, .timeout = 60) {
     /* 50 comma-joined offset ids, as the Java broker answered. */
     const char *ids = proto_ext_get(&resp.ext, "msgId");
     size_t commas = 0;
-    for (const char *p = ids; *p; p++) commas += *p == ',';
+    for (const char *p = ids; *p; p++)
+        commas += *p == ',';
     cr_assert_eq(commas, 49);
     proto_cmd_free(&resp);
 

@@ -54,7 +54,8 @@ static int run_startup(int argc, char **argv) {
     bench_common_t common = {0};
     int runs = 100;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--runs") == 0) runs = (int)bench_int(argc, argv, &i, 1, 100000);
+        if (strcmp(argv[i], "--runs") == 0)
+            runs = (int)bench_int(argc, argv, &i, 1, 100000);
         else if (!bench_common_flag(&common, argc, argv, &i)) {
             fprintf(stderr, "rmq-bench startup: unknown flag %s\n", argv[i]);
             return 2;
@@ -73,8 +74,9 @@ static int run_startup(int argc, char **argv) {
     qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
     double p50 = ms[runs / 2], p99 = ms[(runs * 99) / 100 < runs ? (runs * 99) / 100 : runs - 1];
     if (common.json)
-        printf("{\"mode\":\"startup\",\"runs\":%d,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"rss_mb\":%.1f}\n",
-               runs, p50, p99, rss_max);
+        printf(
+            "{\"mode\":\"startup\",\"runs\":%d,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"rss_mb\":%.1f}\n",
+            runs, p50, p99, rss_max);
     else
         printf("startup runs=%d p50_ms=%.3f p99_ms=%.3f rss_mb=%.1f\n", runs, p50, p99, rss_max);
     free(ms);

@@ -84,9 +84,12 @@ int main(int argc, char **argv) {
     bool namesrv = false;
     int port = 9876;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) conf_path = argv[++i];
-        else if (strcmp(argv[i], "--namesrv") == 0) namesrv = true;
-        else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc) port = atoi(argv[++i]);
+        if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+            conf_path = argv[++i];
+        else if (strcmp(argv[i], "--namesrv") == 0)
+            namesrv = true;
+        else if (strcmp(argv[i], "-p") == 0 && i + 1 < argc)
+            port = atoi(argv[++i]);
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
