@@ -199,7 +199,7 @@ int main(int argc, char **argv) {
     net_loop_destroy(loop);
     rmq_broker_destroy(b);
     printf("\nthe data lives in %s: commitlog/ (the records), consumequeue/%s/0..%d "
-           "(offsets per queue),\nindex/ (keys), config/ (topics.json, consumerOffset.json). "
+           "(offsets per queue),\nindex/ (keys), config/ (topics.json, subscriptionGroup.json). "
            "Remove it with: rm -rf %s\n",
            store, TOPIC, QUEUES - 1, dir);
     return 0;
