@@ -158,6 +158,21 @@ Test(golden, java_4_9_8_exchanges, .timeout = 60) {
     cr_assert_str_eq(proto_ext_get(&resp.ext, "offset"), "32");
     proto_cmd_free(&resp);
 
+    /* QUERY_MESSAGE by the UNIQ_KEY the Java client gave message k-s0. */
+    proto_cmd_request(&req, PROTO_QUERY_MESSAGE, tb_next_opaque());
+    proto_query_msg_req_t qh = {.topic = "IopTopic29930",
+                                .key = "FD000000000000000000000000000002232330946E097C71C6530000",
+                                .max_num = 1,
+                                .begin_timestamp = 0,
+                                .end_timestamp = INT64_MAX,
+                                .unique_key_query = true};
+    proto_query_msg_req_encode(&qh, &req.ext);
+    tb_call(fd, &req, &resp);
+    cr_assert_eq(resp.code, 0, "%s", resp.remark ? resp.remark : "");
+    cr_assert_eq(tb_count_records(&resp), 1);
+    cr_assert_not_null(proto_ext_get(&resp.ext, "indexLastUpdateTimestamp"));
+    proto_cmd_free(&resp);
+
     close(fd);
     rmq_broker_destroy(b);
     tb_rmrf(dir);
