@@ -9,8 +9,12 @@ cd "$(dirname "$0")"
 BUILD_DIR=${BUILD_DIR:-build}
 # Packages the build and the tests need (Debian names).
 BUILD_PKGS=(meson ninja-build pkg-config gcc g++ libssl-dev libzstd-dev zlib1g-dev libcriterion-dev)
-# Interop tests drive real third-party RocketMQ clients from npm.
-TEST_PKGS=(nodejs npm)
+# Interop tests drive real third-party RocketMQ clients from npm: node and npm are needed
+# as commands (a nodesource nodejs bundles npm and conflicts with Debian's npm package).
+test_pkgs() {
+    command -v node >/dev/null || echo nodejs
+    command -v npm >/dev/null || echo npm
+}
 
 missing_pkgs() {
     local p
@@ -47,14 +51,16 @@ run)
     exec "$BUILD_DIR/examples/demo" "${@:2}"
     ;;
 test)
-    setup "${TEST_PKGS[@]}"
+    # shellcheck disable=SC2046
+    setup $(test_pkgs)
     meson test -C "$BUILD_DIR" --print-errorlogs ${MESON_TEST_ARGS:-}
     ;;
 build)
     setup
     ;;
 deps)
-    install_pkgs "${BUILD_PKGS[@]}" "${TEST_PKGS[@]}"
+    # shellcheck disable=SC2046
+    install_pkgs "${BUILD_PKGS[@]}" $(test_pkgs)
     ;;
 *)
     echo "usage: ./build.sh run | test | build | deps" >&2
