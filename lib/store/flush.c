@@ -110,9 +110,78 @@ static void populate(uint8_t *p, size_t len) {
     for (size_t i = 0; i < len; i += STORE_PAGE) (void)*(volatile uint8_t *)(p + i);
 }
 
+/* SYNC_FLUSH writes real zeros ahead instead (RocketMQ's warmMapedFileEnable): segments are
+ * preallocated as unwritten extents, and a flush over such blocks converts them, so every
+ * group commit would also write the inode (ext4 without a journal does so synchronously):
+ * two disk writes per round instead of one. Zeros written and made durable here, in steps
+ * of ZERO_CHUNK claimed from the appenders, leave the flushes only data blocks to write.
+ * Not for ASYNC_FLUSH: it would write every byte twice and halve its bandwidth. */
+enum { ZERO_CHUNK = 1 << 20, ZERO_BUF = 64 << 10 };
+
+void store_wait_zeroing(store_t *s, int64_t from, int64_t to) {
+    while (from < s->zeroing_to && s->zeroing_from < to)
+        pthread_cond_wait(&s->zero_done, &s->append_mu);
+}
+
+/* Claims [*from, to) for zeroing, moved past what the writer already wrote; false when
+ * nothing is left of it. */
+static bool claim_zeroing(store_t *s, int64_t *from, int64_t to) {
+    pthread_mutex_lock(&s->append_mu);
+    int64_t pos = (s->write_pos + STORE_PAGE - 1) & ~(int64_t)(STORE_PAGE - 1);
+    if (*from < pos) *from = pos;
+    bool claimed = *from < to;
+    if (claimed) {
+        s->zeroing_from = *from;
+        s->zeroing_to = to;
+    }
+    pthread_mutex_unlock(&s->append_mu);
+    return claimed;
+}
+
+static void end_zeroing(store_t *s) {
+    pthread_mutex_lock(&s->append_mu);
+    s->zeroing_from = s->zeroing_to = 0;
+    pthread_cond_broadcast(&s->zero_done);
+    pthread_mutex_unlock(&s->append_mu);
+}
+
+/* Writes zeros over [from, to) (log offsets) of the segment open as fd, which starts at
+ * base, where the writer has not been yet. */
+static int zero_fill(store_t *s, int fd, int64_t base, int64_t from, int64_t to) {
+    static const uint8_t zeros[ZERO_BUF];
+    int rc = 0;
+    for (int64_t at = from; at < to && rc == 0; at += ZERO_CHUNK) {
+        int64_t start = at, end = at + ZERO_CHUNK < to ? at + ZERO_CHUNK : to;
+        if (!claim_zeroing(s, &start, end)) continue;
+        for (int64_t p = start; p < end && rc == 0; p += ZERO_BUF) {
+            size_t n = end - p < ZERO_BUF ? (size_t)(end - p) : ZERO_BUF;
+            if (pwrite(fd, zeros, n, p - base) != (ssize_t)n) rc = -1;
+        }
+        end_zeroing(s);
+    }
+    /* The extent conversion and its inode write happen in this sync, not in a commit's. */
+    if (rc == 0 && fdatasync(fd) != 0) rc = -1;
+    return rc;
+}
+
+/* Warms [from, to) of g; called with the segment list read-locked. Zero-filling takes
+ * append_mu, which appenders hold while they take the list's lock (segment roll-over): it
+ * runs after the caller unlocks, on a duplicate of the descriptor that stays valid even if
+ * retention closes the segment meanwhile. Returns that descriptor or -1. */
+static int warm_range(store_t *s, seg_t *g, int64_t from, int64_t to) {
+    if (!s->cfg.sync_flush) {
+        populate(g->map + (from - g->start), (size_t)(to - from));
+        return -1;
+    }
+    int fd = fcntl(g->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) cm_warn(s->lg, "commit log: zero-fill of %s: %s", g->path, strerror(errno));
+    return fd;
+}
+
 static void warm_ahead(store_t *s, int64_t *warm_to) {
     int64_t pos = LOAD_ACQ(&s->written), seg_size = s->cl.seg_size;
-    int64_t want = pos + WARM_LEAD;
+    /* in whole steps: each zero-fill step ends in an fdatasync */
+    int64_t want = (pos + WARM_LEAD) & ~(int64_t)(WARM_STEP - 1);
     int64_t next = pos - pos % seg_size + seg_size;
     seg_t *g;
     pthread_rwlock_rdlock(&s->cl.lock);
@@ -121,13 +190,22 @@ static void warm_ahead(store_t *s, int64_t *warm_to) {
     if (want > next && (!writing || store_segment_at(s, next, &g) != RMQ_OK)) want = next;
     if (*warm_to < pos) *warm_to = pos & ~(int64_t)(STORE_PAGE - 1);
     while (*warm_to < want && !LOAD_ACQ(&s->stopping)) {
-        int64_t to = *warm_to + WARM_STEP < want ? *warm_to + WARM_STEP : want;
+        int64_t to = *warm_to + WARM_STEP < want ? *warm_to + WARM_STEP : want, base = 0;
+        int fd = -1;
         pthread_rwlock_rdlock(&s->cl.lock);
         g = segq_find(&s->cl, *warm_to);
-        if (g && to > g->start + g->size) to = g->start + g->size;
-        if (g) populate(g->map + (*warm_to - g->start), (size_t)(to - *warm_to));
+        if (g) {
+            if (to > g->start + g->size) to = g->start + g->size;
+            base = g->start;
+            fd = warm_range(s, g, *warm_to, to);
+        }
         pthread_rwlock_unlock(&s->cl.lock);
         if (!g) break;
+        if (fd >= 0) {
+            if (zero_fill(s, fd, base, *warm_to, to) != 0)
+                cm_warn(s->lg, "commit log: zero-fill failed: %s", strerror(errno));
+            close(fd);
+        }
         *warm_to = to;
     }
 }

@@ -166,6 +166,7 @@ static store_t *store_alloc(const store_config_t *cfg, const cm_logger_t *log) {
     pthread_cond_init(&s->flush_done, &ca);
     pthread_cond_init(&s->svc_cv, &ca);
     pthread_cond_init(&s->warm_cv, &ca);
+    pthread_cond_init(&s->zero_done, &ca);
     pthread_condattr_destroy(&ca);
     return s;
 }
@@ -187,6 +188,7 @@ static void store_free(store_t *s) {
     pthread_cond_destroy(&s->flush_done);
     pthread_cond_destroy(&s->svc_cv);
     pthread_cond_destroy(&s->warm_cv);
+    pthread_cond_destroy(&s->zero_done);
     cm_free(s->root);
     cm_free(s->cl_dir);
     cm_free(s->cq_dir);
@@ -369,6 +371,7 @@ static rmq_err_t place(store_t *s, size_t need, seg_t **out) {
     uint8_t blank[STORE_BLANK_MIN];
     cm_wr32(blank, (uint32_t)left);
     cm_wr32(blank + 4, (uint32_t)PROTO_MAGIC_BLANK);
+    store_wait_zeroing(s, s->write_pos, s->write_pos + (int64_t)sizeof blank);
     if (pwrite(g->fd, blank, sizeof blank, s->write_pos - g->start) != (ssize_t)sizeof blank) {
         cm_error(s->lg, "commit log: cannot write %s: %s", g->path, strerror(errno));
         return RMQ_ERR_IO;
@@ -420,6 +423,7 @@ static rmq_err_t append_locked(store_t *s, const uint8_t *buf, size_t len, parse
               now, host);
         off += (size_t)p->v[i].total_size;
     }
+    store_wait_zeroing(s, phys, phys + (int64_t)len);
     if (pwrite(g->fd, s->stage.data, len, phys - g->start) != (ssize_t)len) {
         cm_error(s->lg, "commit log: cannot write %s: %s", g->path, strerror(errno));
         return RMQ_ERR_IO;

@@ -140,6 +140,11 @@ struct store {
     int64_t written;           /* end of fully written data, published with release */
     int64_t cl_min;            /* first byte still stored, published with release */
     int64_t last_dispatch_ts;  /* store time of the newest dispatched record */
+    /* SYNC_FLUSH: the warm thread writes zeros into [zeroing_from, zeroing_to) ahead of the
+     * writer (empty when equal); an append that would overlap waits on zero_done. Both
+     * under append_mu. */
+    int64_t zeroing_from, zeroing_to;
+    pthread_cond_t zero_done;
 
     /* commit-log flush (group commit) */
     pthread_mutex_t flush_mu;
@@ -186,6 +191,8 @@ void store_write_checkpoint(store_t *s, int64_t physic, int64_t logics, int64_t 
 rmq_err_t store_read_checkpoint(store_t *s, int64_t *physic, int64_t *logics, int64_t *index);
 /* Blocks until the commit log is durable up to end or the sync timeout passes. */
 rmq_err_t store_wait_flushed(store_t *s, int64_t end);
+/* Waits (append_mu held) until the warm thread's zero-fill does not overlap [from, to). */
+void store_wait_zeroing(store_t *s, int64_t from, int64_t to);
 /* Flushes the commit log up to what is written (caller: close and store_flush). */
 void store_flush_commitlog_now(store_t *s);
 

@@ -643,6 +643,28 @@ Test(store, sync_flush_group_commit_with_readers) {
                  WRITERS * PER_WRITER);
 }
 
+/* SYNC_FLUSH makes the warm thread write zeros ahead of the writer. Appends that do not wait
+ * for the flush run as fast as they can, so the writer keeps catching up with the zero-fill
+ * (16 KiB segments): not one record may be overwritten by zeros, before or after a reopen. */
+Test(store, sync_flush_zero_fill_never_overwrites_records) {
+    cfg.sync_flush = true;
+    open_store();
+    enum { N = 20000 };
+    char body[64];
+    cm_buf_t b = CM_BUF_INIT;
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof body, "Z-0-%d", i);
+        cm_buf_reset(&b);
+        st_record(&b, "Z", 0, NULL, NULL, NULL, NULL, body, strlen(body), 0);
+        store_put_result_t r;
+        cr_assert_eq(store_append(st, b.data, b.len, NULL, i == N - 1, &r), RMQ_OK);
+    }
+    cm_buf_free(&b);
+    cr_assert_eq(read_all("Z", 0, 0), N);
+    reopen();
+    cr_assert_eq(read_all("Z", 0, 0), N);
+}
+
 Test(store, config_from_conf) {
     rmq_conf_t *conf = rmq_conf_new();
     char err[128];
