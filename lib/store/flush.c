@@ -118,9 +118,13 @@ static void populate(uint8_t *p, size_t len) {
  * Not for ASYNC_FLUSH: it would write every byte twice and halve its bandwidth. */
 enum { ZERO_CHUNK = 1 << 20, ZERO_BUF = 64 << 10 };
 
-void store_wait_zeroing(store_t *s, int64_t from, int64_t to) {
-    while (from < s->zeroing_to && s->zeroing_from < to)
+bool store_wait_zeroing(store_t *s, int64_t from, int64_t to) {
+    bool waited = false;
+    while (from < s->zeroing_to && s->zeroing_from < to) {
         pthread_cond_wait(&s->zero_done, &s->append_mu);
+        waited = true;
+    }
+    return waited;
 }
 
 /* Claims [*from, to) for zeroing, moved past what the writer already wrote; false when

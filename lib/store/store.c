@@ -358,27 +358,34 @@ rmq_err_t store_segment_at(store_t *s, int64_t start, seg_t **out) {
 }
 
 /* The segment that takes need bytes at write_pos; closes the current one with a BLANK
- * marker when they do not fit (a record never spans two segments). */
+ * marker when they do not fit (a record never spans two segments). When the bytes to write
+ * lie where the warm thread is writing zeros, waits for it and looks again: the wait
+ * releases append_mu, so another append may have moved write_pos meanwhile. On return the
+ * bytes are free until append_mu is released (the warm thread claims under it). */
 static rmq_err_t place(store_t *s, size_t need, seg_t **out) {
-    seg_t *g;
-    rmq_err_t rc = store_segment_at(s, s->write_pos, &g);
-    if (rc != RMQ_OK) return rc;
-    int64_t left = g->start + g->size - s->write_pos;
-    if ((int64_t)need + STORE_BLANK_MIN <= left) {
-        *out = g;
-        return RMQ_OK;
+    for (;;) {
+        seg_t *g;
+        rmq_err_t rc = store_segment_at(s, s->write_pos, &g);
+        if (rc != RMQ_OK) return rc;
+        int64_t left = g->start + g->size - s->write_pos;
+        bool fits = (int64_t)need + STORE_BLANK_MIN <= left;
+        int64_t end = s->write_pos + (fits ? (int64_t)need : STORE_BLANK_MIN);
+        if (store_wait_zeroing(s, s->write_pos, end)) continue;
+        if (fits) {
+            *out = g;
+            return RMQ_OK;
+        }
+        uint8_t blank[STORE_BLANK_MIN];
+        cm_wr32(blank, (uint32_t)left);
+        cm_wr32(blank + 4, (uint32_t)PROTO_MAGIC_BLANK);
+        if (pwrite(g->fd, blank, sizeof blank, s->write_pos - g->start) !=
+            (ssize_t)sizeof blank) {
+            cm_error(s->lg, "commit log: cannot write %s: %s", g->path, strerror(errno));
+            return RMQ_ERR_IO;
+        }
+        s->write_pos += left;
+        publish_written(s, 0);
     }
-    uint8_t blank[STORE_BLANK_MIN];
-    cm_wr32(blank, (uint32_t)left);
-    cm_wr32(blank + 4, (uint32_t)PROTO_MAGIC_BLANK);
-    store_wait_zeroing(s, s->write_pos, s->write_pos + (int64_t)sizeof blank);
-    if (pwrite(g->fd, blank, sizeof blank, s->write_pos - g->start) != (ssize_t)sizeof blank) {
-        cm_error(s->lg, "commit log: cannot write %s: %s", g->path, strerror(errno));
-        return RMQ_ERR_IO;
-    }
-    s->write_pos += left;
-    publish_written(s, 0);
-    return store_segment_at(s, s->write_pos, out);
 }
 
 /* Stamps what the store owns in a record copied to dst, and mirrors it in rec. */
@@ -423,7 +430,6 @@ static rmq_err_t append_locked(store_t *s, const uint8_t *buf, size_t len, parse
               now, host);
         off += (size_t)p->v[i].total_size;
     }
-    store_wait_zeroing(s, phys, phys + (int64_t)len);
     if (pwrite(g->fd, s->stage.data, len, phys - g->start) != (ssize_t)len) {
         cm_error(s->lg, "commit log: cannot write %s: %s", g->path, strerror(errno));
         return RMQ_ERR_IO;

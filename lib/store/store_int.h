@@ -191,8 +191,9 @@ void store_write_checkpoint(store_t *s, int64_t physic, int64_t logics, int64_t 
 rmq_err_t store_read_checkpoint(store_t *s, int64_t *physic, int64_t *logics, int64_t *index);
 /* Blocks until the commit log is durable up to end or the sync timeout passes. */
 rmq_err_t store_wait_flushed(store_t *s, int64_t end);
-/* Waits (append_mu held) until the warm thread's zero-fill does not overlap [from, to). */
-void store_wait_zeroing(store_t *s, int64_t from, int64_t to);
+/* Waits (append_mu held) until the warm thread's zero-fill does not overlap [from, to);
+ * true if it waited, which released append_mu for a while. */
+bool store_wait_zeroing(store_t *s, int64_t from, int64_t to);
 /* Flushes the commit log up to what is written (caller: close and store_flush). */
 void store_flush_commitlog_now(store_t *s);
 

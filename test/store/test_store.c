@@ -644,25 +644,36 @@ Test(store, sync_flush_group_commit_with_readers) {
 }
 
 /* SYNC_FLUSH makes the warm thread write zeros ahead of the writer. Appends that do not wait
- * for the flush run as fast as they can, so the writer keeps catching up with the zero-fill
- * (16 KiB segments): not one record may be overwritten by zeros, before or after a reopen. */
+ * for the flush run as fast as they can from several threads, so the writer keeps catching
+ * up with the zero-fill (16 KiB segments): not one record may be overwritten, by zeros or
+ * by another append, before or after a reopen. */
+enum { ZF_THREADS = 4, ZF_PER_THREAD = 5000 };
+
+static void *zero_fill_appender(void *arg) {
+    int32_t qid = (int32_t)(intptr_t)arg;
+    char body[64];
+    cm_buf_t b = CM_BUF_INIT;
+    for (int i = 0; i < ZF_PER_THREAD; i++) {
+        snprintf(body, sizeof body, "Z-%d-%d", (int)qid, i);
+        cm_buf_reset(&b);
+        st_record(&b, "Z", qid, NULL, NULL, NULL, NULL, body, strlen(body), 0);
+        store_put_result_t r;
+        if (store_append(st, b.data, b.len, NULL, i == ZF_PER_THREAD - 1, &r) != RMQ_OK) break;
+    }
+    cm_buf_free(&b);
+    return NULL;
+}
+
 Test(store, sync_flush_zero_fill_never_overwrites_records) {
     cfg.sync_flush = true;
     open_store();
-    enum { N = 20000 };
-    char body[64];
-    cm_buf_t b = CM_BUF_INIT;
-    for (int i = 0; i < N; i++) {
-        snprintf(body, sizeof body, "Z-0-%d", i);
-        cm_buf_reset(&b);
-        st_record(&b, "Z", 0, NULL, NULL, NULL, NULL, body, strlen(body), 0);
-        store_put_result_t r;
-        cr_assert_eq(store_append(st, b.data, b.len, NULL, i == N - 1, &r), RMQ_OK);
-    }
-    cm_buf_free(&b);
-    cr_assert_eq(read_all("Z", 0, 0), N);
+    pthread_t t[ZF_THREADS];
+    for (int i = 0; i < ZF_THREADS; i++)
+        pthread_create(&t[i], NULL, zero_fill_appender, (void *)(intptr_t)i);
+    for (int i = 0; i < ZF_THREADS; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < ZF_THREADS; i++) cr_assert_eq(read_all("Z", i, 0), ZF_PER_THREAD);
     reopen();
-    cr_assert_eq(read_all("Z", 0, 0), N);
+    for (int i = 0; i < ZF_THREADS; i++) cr_assert_eq(read_all("Z", i, 0), ZF_PER_THREAD);
 }
 
 Test(store, config_from_conf) {
