@@ -1,14 +1,18 @@
 /* The store's threads. The flush thread makes the commit log durable: with SYNC_FLUSH it is
  * a group commit (every appender waiting when a flush starts is covered by that one msync
- * and woken with the others); with ASYNC_FLUSH it flushes on an interval. The service thread
+ * and woken with the others, without a lock to take on the way out, while those that came
+ * later sleep on for the next round); with ASYNC_FLUSH it flushes on an interval. The service thread
  * flushes consume queues and index files, writes the checkpoint and runs retention. The warm
  * thread keeps the page cache ahead of the writer and creates the next segment early. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,25 +55,59 @@ void store_write_checkpoint(store_t *s, int64_t physic, int64_t logics, int64_t 
 
 /* ---- commit-log flush */
 
-/* Flushes [flushed, pub_written) and publishes the new durable end. */
-static void flush_to_written(store_t *s) {
+static long futex(uint32_t *word, int op, uint32_t val, const struct timespec *abs) {
+    return syscall(SYS_futex, word, op | FUTEX_PRIVATE_FLAG, val, abs, NULL,
+                   FUTEX_BITSET_MATCH_ANY);
+}
+
+/* Starts a round up to the written end unless nothing is new. The end is read under
+ * flush_mu: an appender that found no round in flight (pick_round) published its bytes
+ * before, so this round covers them. The time first: its record then lies below the end. */
+static bool begin_round(store_t *s, int64_t *from, int64_t *to, int64_t *ts, uint64_t *round) {
     pthread_mutex_lock(&s->flush_mu);
-    int64_t from = s->flushed, to = s->pub_written, ts = s->pub_ts;
+    *ts = LOAD_ACQ(&s->written_ts);
+    *to = LOAD_ACQ(&s->written);
+    *from = s->flushed;
+    bool go = *to > *from;
+    if (go) {
+        s->flushing = true;
+        s->round_to = *to;
+        *round = s->round;
+    }
     pthread_mutex_unlock(&s->flush_mu);
-    if (to <= from) return;
-    int rc = segq_sync(&s->cl, from, to);
+    return go;
+}
+
+/* Publishes the round's result and wakes the appenders waiting for this round. */
+static void end_round(store_t *s, uint64_t round, int64_t to, int64_t ts, int rc) {
     pthread_mutex_lock(&s->flush_mu);
-    if (rc == 0 && to > s->flushed) {
+    if (rc == 0) {
         s->flushes++;
-        s->flushed = to;
+        STORE_REL(&s->flushed, to);
         s->flushed_ts = ts;
         s->flush_failed = false;
-    } else if (rc != 0 && !s->flush_failed) {
+    } else if (!s->flush_failed) {
         s->flush_failed = true;
         cm_error(s->lg, "commit log: msync failed: %s", strerror(errno));
     }
-    pthread_cond_broadcast(&s->flush_done);
+    s->flushing = false;
+    s->round++;
+    uint32_t *word = &s->done[round & 1];
+    __atomic_add_fetch(word, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&s->flush_mu);
+    /* A failed round wakes its waiters too: they wait again for the next round. */
+    if (__atomic_load_n(&s->waiters, __ATOMIC_ACQUIRE) > 0)
+        futex(word, FUTEX_WAKE, INT32_MAX, NULL);
+}
+
+/* Flushes [flushed, written) and publishes the new durable end. */
+static void flush_to_written(store_t *s) {
+    int64_t from, to, ts;
+    uint64_t round;
+    pthread_mutex_lock(&s->sync_mu);
+    if (begin_round(s, &from, &to, &ts, &round))
+        end_round(s, round, to, ts, segq_sync(&s->cl, from, to));
+    pthread_mutex_unlock(&s->sync_mu);
 }
 
 void store_flush_commitlog_now(store_t *s) { flush_to_written(s); }
@@ -218,10 +256,9 @@ static bool async_flush_due(store_t *s, int64_t *last_flush, int64_t *last_thoro
     int64_t now = cm_mono_ms();
     if (now - *last_flush < s->cfg.flush_interval_ms) return false;
     *last_flush = now;
-    pthread_mutex_lock(&s->flush_mu);
-    int64_t dirty_pages = s->pub_written / STORE_PAGE - s->flushed / STORE_PAGE;
-    bool any = s->pub_written > s->flushed;
-    pthread_mutex_unlock(&s->flush_mu);
+    int64_t written = LOAD_ACQ(&s->written), flushed = LOAD_ACQ(&s->flushed);
+    int64_t dirty_pages = written / STORE_PAGE - flushed / STORE_PAGE;
+    bool any = written > flushed;
     if (any && now - *last_thorough >= s->cfg.flush_thorough_interval_ms) {
         *last_thorough = now;
         return true;
@@ -244,7 +281,8 @@ void *store_flush_main(void *arg) {
              * follow flushIntervalCommitLog. */
             int64_t ms = s->cfg.flush_interval_ms < 10 ? s->cfg.flush_interval_ms : 10;
             struct timespec dl = deadline_in(ms);
-            if (!(s->cfg.sync_flush && s->waiters > 0 && s->pub_written > s->flushed))
+            bool waited = __atomic_load_n(&s->waiters, __ATOMIC_ACQUIRE) > 0;
+            if (!(s->cfg.sync_flush && waited && LOAD_ACQ(&s->written) > s->flushed))
                 pthread_cond_timedwait(&s->flush_req, &s->flush_mu, &dl);
             stop = s->stopping;
         }
@@ -276,21 +314,35 @@ void *store_warm_main(void *arg) {
     return NULL;
 }
 
+/* The futex word of the first round sure to cover end, and its value now: the round in
+ * flight if it reaches end, else the next one (which starts after our bytes were
+ * published). Wakes the flush thread when no round is in flight. */
+static uint32_t *pick_round(store_t *s, int64_t end, uint32_t *seen) {
+    pthread_mutex_lock(&s->flush_mu);
+    uint64_t r = s->round + (s->flushing && s->round_to < end ? 1 : 0);
+    uint32_t *word = &s->done[r & 1];
+    *seen = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    if (!s->flushing) pthread_cond_signal(&s->flush_req);
+    pthread_mutex_unlock(&s->flush_mu);
+    return word;
+}
+
 rmq_err_t store_wait_flushed(store_t *s, int64_t end) {
+    if (LOAD_ACQ(&s->flushed) >= end) return RMQ_OK;
     struct timespec dl = deadline_in(s->cfg.sync_flush_timeout_ms);
     rmq_err_t rc = RMQ_OK;
-    pthread_mutex_lock(&s->flush_mu);
-    s->waiters++;
-    pthread_cond_signal(&s->flush_req);
-    while (s->flushed < end) {
-        if (pthread_cond_timedwait(&s->flush_done, &s->flush_mu, &dl) == ETIMEDOUT &&
-            s->flushed < end) {
+    __atomic_add_fetch(&s->waiters, 1, __ATOMIC_ACQ_REL);
+    while (LOAD_ACQ(&s->flushed) < end) {
+        uint32_t seen, *word = pick_round(s, end, &seen);
+        if (LOAD_ACQ(&s->flushed) >= end) break;
+        /* returns at once if the round ended since pick_round (the word moved on) */
+        if (futex(word, FUTEX_WAIT_BITSET, seen, &dl) != 0 && errno == ETIMEDOUT &&
+            LOAD_ACQ(&s->flushed) < end) {
             rc = RMQ_ERR_FLUSH_DISK_TIMEOUT;
             break;
         }
     }
-    s->waiters--;
-    pthread_mutex_unlock(&s->flush_mu);
+    __atomic_sub_fetch(&s->waiters, 1, __ATOMIC_ACQ_REL);
     return rc;
 }
 

@@ -253,9 +253,9 @@ rmq_err_t store_recover(store_t *s, char *err, size_t errsz) {
         cq_truncate_phys(v, end);
         cq_correct_min(v, cl_min);
     }
-    s->write_pos = s->written = s->pub_written = s->flushed = end;
+    s->write_pos = s->written = s->flushed = end;
     s->cl_min = cl_min;
-    s->pub_ts = s->flushed_ts = cp_physic;
+    s->written_ts = s->flushed_ts = cp_physic;
     cm_info(s->lg, "store %s: %s recovery, log [%lld, %lld), %lld records checked in %lld ms",
             s->root, s->abnormal ? "crash" : "normal", (long long)cl_min, (long long)end,
             (long long)records, (long long)(cm_mono_ms() - t0));

@@ -154,6 +154,7 @@ static store_t *store_alloc(const store_config_t *cfg, const cm_logger_t *log) {
     ix_init(&s->ix, s->ix_dir, cfg->index_slots, cfg->index_max);
     s->cqs = cm_map_new((cm_free_fn *)cq_free);
     pthread_mutex_init(&s->append_mu, NULL);
+    pthread_mutex_init(&s->sync_mu, NULL);
     pthread_mutex_init(&s->flush_mu, NULL);
     pthread_mutex_init(&s->svc_mu, NULL);
     pthread_mutex_init(&s->clean_mu, NULL);
@@ -163,7 +164,6 @@ static store_t *store_alloc(const store_config_t *cfg, const cm_logger_t *log) {
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->flush_req, &ca);
-    pthread_cond_init(&s->flush_done, &ca);
     pthread_cond_init(&s->svc_cv, &ca);
     pthread_cond_init(&s->warm_cv, &ca);
     pthread_cond_init(&s->zero_done, &ca);
@@ -179,13 +179,13 @@ static void store_free(store_t *s) {
     if (s->cp_fd >= 0) close(s->cp_fd);
     if (s->lock_fd >= 0) close(s->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&s->append_mu);
+    pthread_mutex_destroy(&s->sync_mu);
     pthread_mutex_destroy(&s->flush_mu);
     pthread_mutex_destroy(&s->svc_mu);
     pthread_mutex_destroy(&s->clean_mu);
     pthread_mutex_destroy(&s->roll_mu);
     pthread_rwlock_destroy(&s->cq_lock);
     pthread_cond_destroy(&s->flush_req);
-    pthread_cond_destroy(&s->flush_done);
     pthread_cond_destroy(&s->svc_cv);
     pthread_cond_destroy(&s->warm_cv);
     pthread_cond_destroy(&s->zero_done);
@@ -330,12 +330,11 @@ static rmq_err_t parse_records(const store_t *s, const uint8_t *buf, size_t len,
     return RMQ_OK;
 }
 
+/* Lock-free, so the flush thread and waking appenders never hold up the append lock.
+ * written before its time: a reader of written_ts then sees that record below written. */
 static void publish_written(store_t *s, int64_t ts) {
     STORE_REL(&s->written, s->write_pos);
-    pthread_mutex_lock(&s->flush_mu);
-    s->pub_written = s->write_pos;
-    if (ts) s->pub_ts = ts;
-    pthread_mutex_unlock(&s->flush_mu);
+    if (ts) STORE_REL(&s->written_ts, ts);
 }
 
 rmq_err_t store_segment_at(store_t *s, int64_t start, seg_t **out) {

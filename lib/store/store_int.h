@@ -146,12 +146,21 @@ struct store {
     int64_t zeroing_from, zeroing_to;
     pthread_cond_t zero_done;
 
-    /* commit-log flush (group commit) */
+    int64_t written_ts;        /* store time of a record below written, published with release */
+
+    /* commit-log flush (group commit): rounds are numbered; an appender waits on the futex
+     * word of the first round sure to cover its bytes (done[round & 1]), so the end of a
+     * round wakes only the appenders it covered, and none of them needs a lock to return */
+    pthread_mutex_t sync_mu; /* one round at a time (flush thread, store_flush, close) */
     pthread_mutex_t flush_mu;
-    pthread_cond_t flush_req, flush_done;
-    int64_t pub_written, pub_ts; /* written end and its store time, under flush_mu */
-    int64_t flushed, flushed_ts; /* durable end and its store time, under flush_mu */
-    int waiters;
+    pthread_cond_t flush_req;
+    int64_t flushed;    /* durable end: under flush_mu, published with release */
+    int64_t flushed_ts; /* its store time, under flush_mu */
+    uint64_t round;     /* the round in flight if flushing, else the next one (flush_mu) */
+    int64_t round_to;   /* the end the round in flight makes durable (flush_mu) */
+    bool flushing;      /* under flush_mu */
+    uint32_t done[2];   /* futex words, bumped when a round of that parity ends */
+    int waiters;        /* appenders waiting for a flush (atomic) */
     bool flush_failed;
     int64_t flushes; /* msync rounds that advanced the durable end (for the close log) */
 

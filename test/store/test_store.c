@@ -676,6 +676,31 @@ Test(store, sync_flush_zero_fill_never_overwrites_records) {
     for (int i = 0; i < ZF_THREADS; i++) cr_assert_eq(read_all("Z", i, 0), ZF_PER_THREAD);
 }
 
+/* A SYNC_FLUSH append that is not durable within syncFlushTimeout reports
+ * FLUSH_DISK_TIMEOUT; the record is stored all the same. A zero timeout expires at once. */
+Test(store, sync_flush_timeout_reports_and_keeps_the_record) {
+    cfg.sync_flush = true;
+    cfg.sync_flush_timeout_ms = 0;
+    open_store();
+    enum { N = 200 };
+    int timeouts = 0;
+    char body[64];
+    cm_buf_t b = CM_BUF_INIT;
+    for (int i = 0; i < N; i++) {
+        snprintf(body, sizeof body, "T-0-%d", i);
+        cm_buf_reset(&b);
+        st_record(&b, "T", 0, NULL, NULL, NULL, NULL, body, strlen(body), 0);
+        store_put_result_t r;
+        rmq_err_t rc = store_append(st, b.data, b.len, NULL, true, &r);
+        cr_assert(rc == RMQ_OK || rc == RMQ_ERR_FLUSH_DISK_TIMEOUT, "%s", rmq_err_name(rc));
+        cr_assert_eq(r.queue_offset, i);
+        timeouts += rc == RMQ_ERR_FLUSH_DISK_TIMEOUT;
+    }
+    cm_buf_free(&b);
+    cr_assert_gt(timeouts, 0);
+    cr_assert_eq(read_all("T", 0, 0), N);
+}
+
 Test(store, config_from_conf) {
     rmq_conf_t *conf = rmq_conf_new();
     char err[128];
