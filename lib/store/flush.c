@@ -1,9 +1,10 @@
 /* The store's threads. The flush thread makes the commit log durable: with SYNC_FLUSH it is
  * a group commit (every appender waiting when a flush starts is covered by that one msync
  * and woken with the others, without a lock to take on the way out, while those that came
- * later sleep on for the next round); with ASYNC_FLUSH it flushes on an interval. The service thread
- * flushes consume queues and index files, writes the checkpoint and runs retention. The warm
- * thread keeps the page cache ahead of the writer and creates the next segment early. */
+ * later sleep on for the next round); with ASYNC_FLUSH it flushes on an interval. The
+ * service thread flushes consume queues and index files, writes the checkpoint and runs
+ * retention. The warm thread keeps the page cache ahead of the writer (with SYNC_FLUSH it
+ * writes zeros there) and creates the next segment early. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -274,7 +275,7 @@ void *store_flush_main(void *arg) {
     pthread_mutex_unlock(&s->flush_mu);
     for (;;) {
         pthread_mutex_lock(&s->flush_mu);
-        bool stop = s->stopping;
+        bool stop = LOAD_ACQ(&s->stopping);
         if (!stop) {
             /* SYNC: wake as soon as someone waits, and every 10 ms for appends that did not
              * ask to wait (RocketMQ's GroupCommitService does the same). ASYNC: flushes
@@ -284,7 +285,7 @@ void *store_flush_main(void *arg) {
             bool waited = __atomic_load_n(&s->waiters, __ATOMIC_ACQUIRE) > 0;
             if (!(s->cfg.sync_flush && waited && LOAD_ACQ(&s->written) > s->flushed))
                 pthread_cond_timedwait(&s->flush_req, &s->flush_mu, &dl);
-            stop = s->stopping;
+            stop = LOAD_ACQ(&s->stopping);
         }
         pthread_mutex_unlock(&s->flush_mu);
         if (stop) break;

@@ -259,7 +259,7 @@ rmq_err_t store_flush(store_t *s) {
 void store_close(store_t *s) {
     if (!s) return;
     pthread_mutex_lock(&s->svc_mu);
-    s->stopping = true;
+    STORE_REL(&s->stopping, true); /* read without svc_mu by the flush thread and appends */
     pthread_cond_broadcast(&s->svc_cv);
     pthread_cond_broadcast(&s->warm_cv);
     pthread_mutex_unlock(&s->svc_mu);

@@ -146,7 +146,7 @@ struct store {
     int64_t zeroing_from, zeroing_to;
     pthread_cond_t zero_done;
 
-    int64_t written_ts;        /* store time of a record below written, published with release */
+    int64_t written_ts; /* store time of a record below written, published with release */
 
     /* commit-log flush (group commit): rounds are numbered; an appender waits on the futex
      * word of the first round sure to cover its bytes (done[round & 1]), so the end of a
