@@ -1,0 +1,299 @@
+/* lib/net/send.c: sending — frames encoded on the caller's thread, queued under the byte
+ * limit — and request/response correlation: opaques from a per-connection counter, a
+ * table of pending requests with timeouts, and the blocking request form. */
+#include <assert.h>
+#include <stdio.h>
+
+#include "net_int.h"
+
+/* Bodies at least this large are written from their own memory, not copied. */
+#define ZERO_COPY_BODY (32 * 1024)
+/* A loop-thread send appends to the last queued segment while it is smaller than this. */
+#define APPEND_LIMIT (64 * 1024)
+
+/* ---------------------------------------------------------------- pending table */
+
+static size_t bucket_of(const net_conn_t *c, int32_t opaque) {
+    return (uint32_t)opaque & (c->pend_cap - 1);
+}
+
+static void pend_grow(net_conn_t *c) {
+    size_t old_cap = c->pend_cap;
+    pend_t **old = c->pend;
+    c->pend_cap = old_cap ? old_cap * 2 : 64;
+    c->pend = cm_calloc(c->pend_cap, sizeof *c->pend);
+    for (size_t i = 0; i < old_cap; i++) {
+        for (pend_t *p = old[i], *next; p; p = next) {
+            next = p->next;
+            size_t b = bucket_of(c, p->opaque);
+            p->next = c->pend[b];
+            c->pend[b] = p;
+        }
+    }
+    cm_free(old);
+}
+
+static void pend_timer_fire(net_loop_t *loop, tnode_t *n, rmq_err_t err) {
+    pend_t *p = container_of(n, pend_t, timer);
+    pend_t *taken = pend_take(p->conn, p->opaque);
+    assert(taken == p);
+    (void)taken;
+    if (err == RMQ_OK) {
+        cm_debug(&loop->log, "net: %s: request opaque %d timed out", p->conn->peer_text, p->opaque);
+        err = RMQ_ERR_TIMEOUT;
+    }
+    pend_finish(p, err, NULL);
+}
+
+void pend_register(net_conn_t *c, pend_t *p) {
+    if (c->pend_count >= c->pend_cap) pend_grow(c);
+    p->conn = c;
+    size_t b = bucket_of(c, p->opaque);
+    p->next = c->pend[b];
+    c->pend[b] = p;
+    c->pend_count++;
+    tnode_arm(c->loop, &p->timer, p->deadline);
+}
+
+pend_t *pend_take(net_conn_t *c, int32_t opaque) {
+    if (c->pend_count == 0) return NULL;
+    for (pend_t **pp = &c->pend[bucket_of(c, opaque)]; *pp; pp = &(*pp)->next) {
+        pend_t *p = *pp;
+        if (p->opaque != opaque) continue;
+        *pp = p->next;
+        c->pend_count--;
+        return p;
+    }
+    return NULL;
+}
+
+void pend_finish(pend_t *p, rmq_err_t err, proto_cmd_t *resp) {
+    if (p->conn) tnode_disarm(p->conn->loop, &p->timer);
+    p->cb(err, resp, p->arg);
+    cm_free(p);
+}
+
+void pend_fail_all(net_conn_t *c, rmq_err_t err) {
+    /* Unhook them all first: a callback may look at the connection. */
+    pend_t *all = NULL;
+    for (size_t i = 0; i < c->pend_cap; i++) {
+        while (c->pend[i]) {
+            pend_t *p = c->pend[i];
+            c->pend[i] = p->next;
+            p->next = all;
+            all = p;
+        }
+    }
+    c->pend_count = 0;
+    while (all) {
+        pend_t *next = all->next;
+        pend_finish(all, err, NULL);
+        all = next;
+    }
+}
+
+/* ---------------------------------------------------------------- incoming frames */
+
+void conn_dispatch(net_conn_t *c, proto_cmd_t *cmd) {
+    if (proto_cmd_is_response(cmd)) {
+        pend_t *p = pend_take(c, cmd->opaque);
+        if (!p) {
+            cm_debug(&c->loop->log, "net: %s: response code %d with unknown opaque %d dropped",
+                     c->peer_text, cmd->code, cmd->opaque);
+            return;
+        }
+        pend_finish(p, RMQ_OK, cmd);
+        return;
+    }
+    if (c->h.on_request) {
+        c->h.on_request(c, cmd, c->h.ud);
+        return;
+    }
+    if (proto_cmd_is_oneway(cmd)) return;
+    /* What Java's NettyRemotingAbstract answers for a code nobody registered. */
+    char remark[64];
+    snprintf(remark, sizeof remark, " request type %d not supported", cmd->code);
+    proto_cmd_t resp;
+    proto_cmd_response(&resp, cmd, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED, remark);
+    net_conn_send(c, &resp);
+}
+
+/* ---------------------------------------------------------------- encoding and queueing */
+
+/* Appends cmd's frame to out. A large body is not copied: it moves to *body, and the length
+ * field counts it (the frame is the header bytes followed by the body, remoting.md §1). */
+static rmq_err_t encode(const net_loop_t *loop, proto_cmd_t *cmd, cm_buf_t *out, uint8_t **body,
+                        size_t *body_len) {
+    *body = NULL;
+    *body_len = 0;
+    size_t start = out->len;
+    if (cmd->body_len >= ZERO_COPY_BODY) {
+        *body = cmd->body;
+        *body_len = cmd->body_len;
+        cmd->body = NULL;
+        cmd->body_len = 0;
+    }
+    rmq_err_t err = proto_frame_encode(cmd, out);
+    if (err != RMQ_OK) return err;
+    uint64_t frame = (uint64_t)(out->len - start) + *body_len;
+    if (frame > loop->max_frame || frame - 4 > INT32_MAX) {
+        out->len = start;
+        return RMQ_ERR_FRAME_TOO_LARGE;
+    }
+    if (*body_len) cm_wr32(out->data + start, (uint32_t)(frame - 4));
+    return RMQ_OK;
+}
+
+/* Counts n more queued bytes unless that passes the connection's limit. */
+static bool reserve(net_conn_t *c, size_t n) {
+    size_t before = atomic_fetch_add(&c->queued, n);
+    if (before + n <= c->loop->write_limit) return true;
+    atomic_fetch_sub(&c->queued, n);
+    return false;
+}
+
+/* Loop thread: encode straight into the write queue, appending to its last segment when
+ * that is small, so a burst of replies costs no allocation and leaves in one write. */
+static rmq_err_t send_local(net_conn_t *c, proto_cmd_t *cmd, pend_t *p) {
+    seg_t *tail = c->out_tail;
+    bool append = tail && !tail->body && tail->buf.len < APPEND_LIMIT;
+    seg_t *s = append ? tail : conn_seg_new(c);
+    size_t start = s->buf.len;
+    uint8_t *body;
+    size_t body_len;
+    rmq_err_t err = encode(c->loop, cmd, &s->buf, &body, &body_len);
+    if (err == RMQ_OK && !reserve(c, s->buf.len - start + body_len)) err = RMQ_ERR_BUSY;
+    if (err != RMQ_OK) {
+        s->buf.len = start;
+        cm_free(body);
+        if (!append) seg_free(s);
+        if (err == RMQ_ERR_BUSY) conn_note_queued(c);
+        return err;
+    }
+    s->body = body;
+    s->body_len = body_len;
+    if (p) pend_register(c, p);
+    if (append)
+        conn_want_flush(c);
+    else
+        conn_enqueue(c, s);
+    conn_note_queued(c);
+    return RMQ_OK;
+}
+
+/* Another thread: encode here (spreading the work over the callers), hand over the bytes. */
+static rmq_err_t send_remote(net_conn_t *c, proto_cmd_t *cmd, pend_t *p) {
+    seg_t *s = conn_seg_new(NULL);
+    rmq_err_t err = encode(c->loop, cmd, &s->buf, &s->body, &s->body_len);
+    size_t n = s->buf.len + s->body_len;
+    if (err == RMQ_OK && !reserve(c, n)) err = RMQ_ERR_BUSY;
+    if (err == RMQ_OK) {
+        s->pend = p;
+        err = conn_push_inbox(c, s);
+        if (err != RMQ_OK) {
+            atomic_fetch_sub(&c->queued, n);
+            s->pend = NULL; /* the caller keeps p on failure */
+        }
+    }
+    if (err != RMQ_OK) seg_free(s);
+    return err;
+}
+
+static rmq_err_t send_cmd(net_conn_t *c, proto_cmd_t *cmd, pend_t *p) {
+    rmq_err_t err;
+    if (atomic_load(&c->state) == CONN_CLOSED)
+        err = RMQ_ERR_NETWORK;
+    else if (net_loop_on_thread(c->loop))
+        err = send_local(c, cmd, p);
+    else
+        err = send_remote(c, cmd, p);
+    proto_cmd_free(cmd);
+    return err;
+}
+
+static int32_t next_opaque(net_conn_t *c) {
+    return (int32_t)atomic_fetch_add(&c->next_opaque, 1u);
+}
+
+rmq_err_t net_conn_send(net_conn_t *c, proto_cmd_t *cmd) {
+    if (!c || !cmd) {
+        if (cmd) proto_cmd_free(cmd);
+        return RMQ_ERR_INVALID_ARG;
+    }
+    return send_cmd(c, cmd, NULL);
+}
+
+rmq_err_t net_conn_oneway(net_conn_t *c, proto_cmd_t *cmd) {
+    if (!c || !cmd) return net_conn_send(NULL, cmd);
+    cmd->flag = (cmd->flag & ~PROTO_FLAG_RESPONSE) | PROTO_FLAG_ONEWAY;
+    cmd->opaque = next_opaque(c);
+    return send_cmd(c, cmd, NULL);
+}
+
+rmq_err_t net_conn_request(net_conn_t *c, proto_cmd_t *cmd, int64_t timeout_ms, net_resp_fn *cb,
+                           void *arg) {
+    if (!c || !cmd || !cb || timeout_ms <= 0) return net_conn_send(NULL, cmd);
+    cmd->flag &= ~(PROTO_FLAG_RESPONSE | PROTO_FLAG_ONEWAY);
+    cmd->opaque = next_opaque(c);
+    pend_t *p = cm_calloc(1, sizeof *p);
+    p->opaque = cmd->opaque;
+    p->cb = cb;
+    p->arg = arg;
+    /* The deadline counts from now, including any time spent waiting for the loop. */
+    p->deadline = cm_mono_ms() + timeout_ms;
+    tnode_init(&p->timer, pend_timer_fire);
+    rmq_err_t err = send_cmd(c, cmd, p);
+    if (err != RMQ_OK) cm_free(p);
+    return err;
+}
+
+/* ---------------------------------------------------------------- blocking form */
+
+typedef struct sync_wait {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    rmq_err_t err;
+    proto_cmd_t resp;
+} sync_wait_t;
+
+static void sync_done(rmq_err_t err, proto_cmd_t *resp, void *arg) {
+    sync_wait_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->err = err;
+    if (resp) {
+        w->resp = *resp;
+        proto_cmd_init(resp);
+    }
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+rmq_err_t net_conn_request_sync(net_conn_t *c, proto_cmd_t *cmd, int64_t timeout_ms,
+                                proto_cmd_t *resp) {
+    if (c && net_loop_on_thread(c->loop)) {
+        proto_cmd_free(cmd);
+        return RMQ_ERR_STATE;
+    }
+    if (!resp) return net_conn_send(NULL, cmd);
+    proto_cmd_init(resp);
+    sync_wait_t w = {.done = false, .err = RMQ_OK};
+    proto_cmd_init(&w.resp);
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    rmq_err_t err = net_conn_request(c, cmd, timeout_ms, sync_done, &w);
+    if (err == RMQ_OK) {
+        /* The callback comes exactly once: on the response, the timeout, the close or the
+         * loop's stop, so this wait always ends. */
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        err = w.err;
+        *resp = w.resp;
+    }
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+    return err;
+}
