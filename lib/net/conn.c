@@ -225,7 +225,10 @@ void conn_close(net_conn_t *c, rmq_err_t why) {
     pend_fail_all(c, perr);
     /* Outgoing connections always hear of their end; accepted ones only after on_open. */
     if ((c->opened || !c->server_side) && c->h.on_close) c->h.on_close(c, why, c->h.ud);
-    net_conn_unref(c); /* the loop's reference */
+    /* The loop's reference goes at the end of the round: an event for c may still be
+     * waiting further down this epoll batch. */
+    c->dead_next = loop->dead_conns;
+    loop->dead_conns = c;
     net_conn_unref(c);
 }
 

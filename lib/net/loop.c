@@ -173,6 +173,25 @@ static void dispatch_event(net_loop_t *loop, struct epoll_event *ev) {
     }
 }
 
+void loop_reap(net_loop_t *loop) {
+    while (loop->dead_conns || loop->dead_servers) {
+        net_conn_t *c = loop->dead_conns;
+        net_server_t *s = loop->dead_servers;
+        loop->dead_conns = NULL;
+        loop->dead_servers = NULL;
+        while (c) {
+            net_conn_t *next = c->dead_next;
+            net_conn_unref(c);
+            c = next;
+        }
+        while (s) {
+            net_server_t *next = s->dead_next;
+            server_free(s);
+            s = next;
+        }
+    }
+}
+
 static void run_once(net_loop_t *loop, struct epoll_event *events) {
     conn_flush_all(loop);
     int wait = loop->again_head ? 0 : timers_next_wait(loop, cm_mono_ms());
@@ -187,6 +206,7 @@ static void run_once(net_loop_t *loop, struct epoll_event *events) {
         dispatch_event(loop, &events[i]);
     conn_read_again_all(loop);
     timers_run_due(loop, cm_mono_ms());
+    loop_reap(loop);
 }
 
 /* Closes listeners and connections, fires timers, runs posts, and repeats until a round
@@ -204,6 +224,7 @@ static void stop_sequence(net_loop_t *loop) {
         conn_flush_all(loop); /* drops the flush list's references */
         conn_read_again_all(loop);
         timers_shutdown(loop);
+        loop_reap(loop);
         pthread_mutex_lock(&loop->mu);
         if (!loop->post_head) {
             loop->accepting = false;

@@ -78,6 +78,10 @@ struct net_loop {
     net_server_t *servers;  /* every listener not yet closed (doubly linked) */
     net_conn_t *flush_head; /* connections with bytes to write this round (a ref each) */
     net_conn_t *again_head; /* connections whose transport holds unread bytes (a ref each) */
+    /* Closed this round, released at its end: a later event in the same epoll batch may
+     * still name them (the loop's reference to a connection, a closed listener). */
+    net_conn_t *dead_conns;
+    net_server_t *dead_servers;
     uint8_t *scratch;       /* shared read buffer: whole frames are decoded in place here */
     size_t scratch_cap;
 };
@@ -88,6 +92,8 @@ void loop_unref(net_loop_t *loop);
 bool loop_watch(net_loop_t *loop, io_t *io, uint32_t events);
 bool loop_rewatch(net_loop_t *loop, io_t *io, uint32_t events);
 void loop_unwatch(net_loop_t *loop, io_t *io);
+/* Releases what closed this round (loop->dead_*). (L) */
+void loop_reap(net_loop_t *loop);
 /* Posts fn(arg) and waits until it ran; runs it inline on the loop thread. RMQ_ERR_SHUTDOWN
  * when the loop no longer takes posts (fn did not run). */
 rmq_err_t loop_run_sync(net_loop_t *loop, net_post_fn *fn, void *arg);
@@ -151,7 +157,7 @@ struct net_conn {
     bool read_wants_write, write_wants_read, write_blocked;
     bool opened; /* on_open called: on_close will be */
     bool in_flush, in_again;
-    net_conn_t *flush_next, *again_next;
+    net_conn_t *flush_next, *again_next, *dead_next;
     net_conn_t *prev, *next; /* loop->conns */
     cm_buf_t rbuf;           /* the unfinished frame carried over between reads */
     seg_t *out_head, *out_tail;
@@ -222,6 +228,7 @@ struct net_server {
     /* (L) */
     bool listening;            /* registered with epoll, in loop->servers */
     net_server_t *prev, *next; /* loop->servers */
+    net_server_t *dead_next;   /* loop->dead_servers */
     tnode_t retry;             /* accept paused after EMFILE / ENFILE */
 };
 
@@ -230,6 +237,7 @@ struct sockaddr_storage;
 /* An accepted or resolved socket address as RocketMQ stores it (IPv4-mapped -> IPv4). */
 void net_addr_from_sockaddr(const struct sockaddr_storage *ss, proto_addr_t *out);
 void server_close_fd(net_server_t *s); /* stop accepting (L) */
+void server_free(net_server_t *s);     /* after server_close_fd */
 
 /* ---------------------------------------------------------------- connect (connect.c) */
 

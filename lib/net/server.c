@@ -180,14 +180,21 @@ int net_server_port(const net_server_t *s) {
     return s->port;
 }
 
+void server_free(net_server_t *s) {
+    loop_unref(s->loop);
+    cm_free(s);
+}
+
+/* Freed at the end of the round: an event for s may be further down this epoll batch. */
 static void server_close_posted(void *arg) {
-    server_close_fd(arg);
+    net_server_t *s = arg;
+    server_close_fd(s);
+    s->dead_next = s->loop->dead_servers;
+    s->loop->dead_servers = s;
 }
 
 void net_server_close(net_server_t *s) {
     if (!s) return;
     /* Refused only after the loop's stop, which closed every listener already. */
-    loop_run_sync(s->loop, server_close_posted, s);
-    loop_unref(s->loop);
-    cm_free(s);
+    if (loop_run_sync(s->loop, server_close_posted, s) != RMQ_OK) server_free(s);
 }
