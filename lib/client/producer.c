@@ -140,10 +140,11 @@ static rmq_err_t prepare_batch(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t
         cm_buf_free(&body);
         return fail(RMQ_ERR_MSG_TOO_LARGE, why);
     }
-    /* The batch itself carries an id and WAIT, as Java's MessageBatch does. */
-    proto_uniq_gen_next(client_instance_uniq(p->ci), o->uniq, sizeof o->uniq);
+    /* The batch's own properties carry only WAIT, as Java's MessageBatch does: the broker
+     * appends them to every inner message, so an id here would replace each message's own.
+     * The send result names the first message's id. */
+    snprintf(o->uniq, sizeof o->uniq, "%s", proto_props_get(&msgs[0]->props, PROP_UNIQ_KEY));
     proto_props_t props = {0};
-    proto_props_set(&props, PROP_UNIQ_KEY, o->uniq);
     const char *wait = proto_props_get(&msgs[0]->props, PROP_WAIT);
     proto_props_set(&props, PROP_WAIT, wait ? wait : "true");
     cm_buf_t pb = CM_BUF_INIT;

@@ -256,7 +256,37 @@ Test(faults, async_send_is_retried_on_the_other_broker) {
         cr_assert_eq(rmq_producer_send_async(p, m, on_sent, NULL), RMQ_OK);
         rmq_msg_destroy(m);
     }
-    rmq_producer_destroy(p); /* waits for the callbacks */
+    /* Wait for the callbacks before destroying: a retry that starts after destroy began
+     * ends with RMQ_ERR_SHUTDOWN by design (producer.h). */
+    for (int ms = 0; ms < 10000 && atomic_load(&async_done) < 20; ms += 5)
+        usleep(5000);
     cr_expect_eq(atomic_load(&async_done), 20);
     cr_expect_eq(atomic_load(&async_ok), 20);
+    rmq_producer_destroy(p);
+}
+
+static atomic_int async_shutdown;
+
+static void on_sent_count(rmq_err_t err, const rmq_send_result_t *r, void *opaque) {
+    (void)opaque;
+    if (err == RMQ_OK && strcmp(r->broker_name, "broker-b") == 0) atomic_fetch_add(&async_ok, 1);
+    if (err == RMQ_ERR_SHUTDOWN) atomic_fetch_add(&async_shutdown, 1);
+    atomic_fetch_add(&async_done, 1);
+}
+
+Test(faults, destroy_during_async_retries_calls_every_callback_once) {
+    rmq_producer_t *p = producer(fakes[0].addr);
+    atomic_store(&fakes[0].send_code, RMQ_ERR_SYSTEM_ERROR);
+    atomic_store(&async_ok, 0);
+    atomic_store(&async_done, 0);
+    atomic_store(&async_shutdown, 0);
+    for (int i = 0; i < 20; i++) {
+        rmq_msg_t *m = rmq_msg_new("T");
+        rmq_msg_set_body(m, "x", 1);
+        cr_assert_eq(rmq_producer_send_async(p, m, on_sent_count, NULL), RMQ_OK);
+        rmq_msg_destroy(m);
+    }
+    rmq_producer_destroy(p); /* waits for the callbacks */
+    cr_expect_eq(atomic_load(&async_done), 20);
+    cr_expect_eq(atomic_load(&async_ok) + atomic_load(&async_shutdown), 20);
 }
