@@ -60,7 +60,7 @@ static void arm_out_of_order(net_loop_t *loop, void *arg) {
     }
 }
 
-Test(loop, timers_fire_by_deadline_then_arming_order, .timeout = 30) {
+Test(loop, timers_fire_by_deadline_then_arming_order) {
     net_loop_t *loop = net_loop_new(NULL, NULL);
     fired_t f = {0};
     run_on_loop(loop, arm_out_of_order, &f);
@@ -98,7 +98,7 @@ static void arm_and_cancel(net_loop_t *loop, void *arg) {
     net_timer_cancel(cc->victim);
 }
 
-Test(loop, cancelled_timers_never_fire, .timeout = 30) {
+Test(loop, cancelled_timers_never_fire) {
     net_loop_t *loop = net_loop_new(NULL, NULL);
     cancel_case_t cc = {0};
     run_on_loop(loop, arm_and_cancel, &cc);
@@ -133,7 +133,7 @@ static void arm_periodic(net_loop_t *loop, void *arg) {
     p->t = net_timer_start(loop, 0, 10, tick, p);
 }
 
-Test(loop, periodic_timer_repeats_until_it_cancels_itself, .timeout = 30) {
+Test(loop, periodic_timer_repeats_until_it_cancels_itself) {
     net_loop_t *loop = net_loop_new(NULL, NULL);
     periodic_t p = {0};
     run_on_loop(loop, arm_periodic, &p);
@@ -155,7 +155,7 @@ static void arm_far(net_loop_t *loop, void *arg) {
     }
 }
 
-Test(loop, stop_fires_armed_timers_once_with_shutdown, .timeout = 30) {
+Test(loop, stop_fires_armed_timers_once_with_shutdown) {
     net_loop_t *loop = net_loop_new(NULL, NULL);
     fired_t f = {0};
     run_on_loop(loop, arm_far, &f);
@@ -209,7 +209,7 @@ static void *poster_main(void *arg) {
     return NULL;
 }
 
-Test(loop, posts_from_many_threads_all_run_in_order_on_the_loop, .timeout = 60) {
+Test(loop, posts_from_many_threads_all_run_in_order_on_the_loop) {
     post_state_t st = {0};
     st.loop = net_loop_new(NULL, NULL);
     cr_assert_not(net_loop_on_thread(st.loop));
@@ -233,7 +233,7 @@ static void count_post(void *arg) {
     atomic_fetch_add((atomic_int *)arg, 1);
 }
 
-Test(loop, stop_runs_every_accepted_post, .timeout = 30) {
+Test(loop, stop_runs_every_accepted_post) {
     atomic_int ran = 0;
     for (int round = 0; round < 20; round++) {
         net_loop_t *loop = net_loop_new(NULL, NULL);
@@ -267,7 +267,7 @@ static void nested_outer2(void *arg) {
     atomic_store(&ctx->n.step, 1);
 }
 
-Test(loop, post_from_the_loop_thread_runs_later, .timeout = 30) {
+Test(loop, post_from_the_loop_thread_runs_later) {
     nested_ctx_t ctx = {0};
     ctx.loop = net_loop_new(NULL, NULL);
     cr_assert_eq(net_loop_post(ctx.loop, nested_outer2, &ctx), RMQ_OK);
