@@ -21,7 +21,7 @@ static void teardown(void) {
     cm_free(dir);
 }
 
-TestSuite(broker, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(broker, .init = setup, .fini = teardown);
 
 Test(broker, send_then_pull_back) {
     int fd = tb_connect(rmq_broker_addr(broker));

@@ -99,7 +99,7 @@ static void heartbeat(int fd) {
     proto_cmd_free(&resp);
 }
 
-Test(golden, java_4_9_8_exchanges, .timeout = 60) {
+Test(golden, java_4_9_8_exchanges) {
     char *dir = tb_tempdir();
     rmq_broker_t *b = tb_broker_start(dir, NULL);
     int fd = tb_connect(rmq_broker_addr(b));

@@ -138,7 +138,7 @@ static void stop_fakes(void) {
     net_loop_destroy(loop);
 }
 
-TestSuite(faults, .init = start_fakes, .fini = stop_fakes, .timeout = 60);
+TestSuite(faults, .init = start_fakes, .fini = stop_fakes);
 
 static rmq_producer_t *producer(const char *namesrv) {
     char err[256];

@@ -125,7 +125,7 @@ static const net_transport_t xor_transport = {
 
 /* ---------------------------------------------------------------- tests */
 
-Test(seam, requests_of_every_size_pass_through_a_custom_transport, .timeout = 60) {
+Test(seam, requests_of_every_size_pass_through_a_custom_transport) {
     net_opts_t o = {.transport = &xor_transport};
     tsrv_t *s = tsrv_start(&o, NULL);
     net_loop_t *loop = net_loop_new(&o, NULL);
@@ -155,7 +155,7 @@ Test(seam, requests_of_every_size_pass_through_a_custom_transport, .timeout = 60
     cr_assert_eq(atomic_load(&xor_closes), atomic_load(&xor_opens), "every state freed");
 }
 
-Test(seam, a_plain_tcp_peer_cannot_talk_to_a_custom_transport, .timeout = 60) {
+Test(seam, a_plain_tcp_peer_cannot_talk_to_a_custom_transport) {
     net_opts_t o = {.transport = &xor_transport};
     tsrv_t *s = tsrv_start(&o, NULL);
     net_loop_t *plain = net_loop_new(NULL, NULL);
@@ -173,7 +173,7 @@ Test(seam, a_plain_tcp_peer_cannot_talk_to_a_custom_transport, .timeout = 60) {
     tsrv_stop(s);
 }
 
-Test(seam, a_failed_handshake_closes_before_on_open, .timeout = 60) {
+Test(seam, a_failed_handshake_closes_before_on_open) {
     client_hello = "BAD!";
     net_opts_t o = {.transport = &xor_transport};
     tsrv_t *s = tsrv_start(&o, NULL);
