@@ -34,9 +34,9 @@ static inline void tb_rmrf(const char *dir) {
     cm_free(cmd);
 }
 
-/* Starts a broker on 127.0.0.1 and a free port with a small store in dir. Extra settings
- * come as key, value pairs ending with NULL. */
-static inline rmq_broker_t *tb_broker_start(const char *dir, ...) {
+/* A broker (not started yet) for 127.0.0.1 and a free port with a small store in dir.
+ * Extra settings come as key, value pairs in ap, ending with NULL. */
+static inline rmq_broker_t *tb_broker_newv(const char *dir, va_list ap) {
     char err[512];
     rmq_conf_t *conf = rmq_conf_new();
     char *store = cm_sprintf("%s/store", dir);
@@ -51,18 +51,37 @@ static inline rmq_broker_t *tb_broker_start(const char *dir, ...) {
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
         cr_assert_eq(rmq_conf_set(conf, pairs[i][0], pairs[i][1], err, sizeof err), RMQ_OK, "%s",
                      err);
-    va_list ap;
-    va_start(ap, dir);
     for (const char *k; (k = va_arg(ap, const char *));) {
         const char *v = va_arg(ap, const char *);
         cr_assert_eq(rmq_conf_set(conf, k, v, err, sizeof err), RMQ_OK, "%s", err);
     }
-    va_end(ap);
     cm_free(store);
     rmq_broker_t *b = rmq_broker_new(conf, err, sizeof err);
     cr_assert_not_null(b, "%s", err);
+    return b;
+}
+
+static inline rmq_broker_t *tb_broker_new(const char *dir, ...) {
+    va_list ap;
+    va_start(ap, dir);
+    rmq_broker_t *b = tb_broker_newv(dir, ap);
+    va_end(ap);
+    return b;
+}
+
+static inline void tb_broker_run(rmq_broker_t *b) {
+    char err[512];
     cr_assert_eq(rmq_broker_start(b, err, sizeof err), RMQ_OK, "%s", err);
     cr_assert_not_null(rmq_broker_addr(b));
+}
+
+/* Starts a broker as tb_broker_new() makes it. */
+static inline rmq_broker_t *tb_broker_start(const char *dir, ...) {
+    va_list ap;
+    va_start(ap, dir);
+    rmq_broker_t *b = tb_broker_newv(dir, ap);
+    va_end(ap);
+    tb_broker_run(b);
     return b;
 }
 

@@ -1,0 +1,106 @@
+/* Producer flow control: a send that waited in the broker's send queue longer than
+ * waitTimeMillsInSendQueue is answered SYSTEM_BUSY (2) with RocketMQ's [TIMEOUT_CLEAN_QUEUE]
+ * remark and is not stored; a oneway send is still stored (it cannot be told to retry); the
+ * next send is served normally. The send thread is held deterministically by a processor of
+ * our own on the send executor (a private request code), so no timing guesswork is needed. */
+#include "tb.h"
+
+#include <pthread.h>
+
+#include "broker/broker_int.h"
+#include "common/cm.h"
+
+#define CODE_HOLD 1000 /* unused by RocketMQ, below BROKER_MAX_CODE */
+
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static bool holding, released;
+
+/* Send thread: blocks until the test releases it, then answers OK. */
+static void on_hold(broker_t *b, broker_req_t *req) {
+    pthread_mutex_lock(&hold_mu);
+    holding = true;
+    pthread_cond_broadcast(&hold_cv);
+    while (!released)
+        pthread_cond_wait(&hold_cv, &hold_mu);
+    pthread_mutex_unlock(&hold_mu);
+    broker_reply_code(b, req, 0, NULL);
+}
+
+static void wait_holding(void) {
+    pthread_mutex_lock(&hold_mu);
+    while (!holding)
+        pthread_cond_wait(&hold_cv, &hold_mu);
+    pthread_mutex_unlock(&hold_mu);
+}
+
+static void release(void) {
+    pthread_mutex_lock(&hold_mu);
+    released = true;
+    pthread_cond_broadcast(&hold_cv);
+    pthread_mutex_unlock(&hold_mu);
+}
+
+static int64_t max_offset(int fd, const char *topic, int32_t queue) {
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_GET_MAX_OFFSET, tb_next_opaque());
+    proto_queue_req_t qh = {.topic = topic, .queue_id = queue};
+    proto_queue_req_encode(&qh, &req.ext);
+    tb_call(fd, &req, &resp);
+    cr_assert_eq(resp.code, 0);
+    int64_t offset = tb_ext_int(&resp, "offset");
+    proto_cmd_free(&resp);
+    return offset;
+}
+
+/* Reads frames until the response with this opaque arrives. */
+static void recv_for(int fd, int32_t opaque, proto_cmd_t *resp) {
+    for (;;) {
+        cr_assert(tb_recv(fd, resp), "no response (opaque %d)", opaque);
+        if (proto_cmd_is_response(resp) && resp->opaque == opaque) return;
+        proto_cmd_free(resp);
+    }
+}
+
+Test(flowctl, send_that_waited_too_long_gets_system_busy_and_is_not_stored) {
+    char *dir = tb_tempdir();
+    rmq_broker_t *broker = tb_broker_new(dir, "waitTimeMillsInSendQueue", "50", NULL);
+    broker_set_processor((broker_t *)broker, CODE_HOLD, on_hold, BROKER_EXEC_SEND);
+    tb_broker_run(broker);
+    cr_assert_eq(rmq_broker_create_topic(broker, "FlowT", 1, 6), RMQ_OK);
+    int fd = tb_connect(rmq_broker_addr(broker));
+
+    proto_cmd_t hold, late, oneway, resp;
+    proto_cmd_request(&hold, CODE_HOLD, tb_next_opaque());
+    int32_t hold_opaque = hold.opaque;
+    cr_assert(tb_send(fd, &hold));
+    wait_holding(); /* the send thread is busy from here on */
+    tb_send_req(&late, "FlowT", 0, NULL, NULL, "late", 4);
+    int32_t late_opaque = late.opaque;
+    cr_assert(tb_send(fd, &late));
+    tb_send_req(&oneway, "FlowT", 0, NULL, NULL, "oneway", 6);
+    oneway.flag |= PROTO_FLAG_ONEWAY;
+    cr_assert(tb_send(fd, &oneway));
+    usleep(200 * 1000); /* both wait in the queue well past 50 ms */
+    release();
+
+    recv_for(fd, hold_opaque, &resp);
+    cr_assert_eq(resp.code, 0);
+    proto_cmd_free(&resp);
+    recv_for(fd, late_opaque, &resp);
+    cr_assert_eq(resp.code, RMQ_ERR_SYSTEM_BUSY, "code %d", resp.code);
+    cr_assert_not_null(resp.remark);
+    cr_assert(strstr(resp.remark, "[TIMEOUT_CLEAN_QUEUE]broker busy"), "%s", resp.remark);
+    proto_cmd_free(&resp);
+
+    /* Served normally again; the refused send was not stored, the oneway one was. */
+    cr_assert_eq(tb_produce(fd, "FlowT", 0, NULL, NULL, "after", NULL), 0);
+    cr_assert_eq(max_offset(fd, "FlowT", 0), 2);
+    char *stats = rmq_broker_stats_json(broker);
+    cr_assert(strstr(stats, "\"sendBusy\":1"), "%s", stats);
+    rmq_free(stats);
+    close(fd);
+    rmq_broker_destroy(broker);
+    tb_rmrf(dir);
+    cm_free(dir);
+}
