@@ -1,13 +1,17 @@
 /* demo: what `./build.sh run` shows. Starts an embedded broker (public API) on a free
- * loopback port with a store in a new temp directory, produces 100,000 messages to it over
- * TCP as pipelined SEND_MESSAGE_V2 requests, consumes them back with PULL_MESSAGE, and
- * prints throughput and where the data lives. The client side speaks raw remoting frames
- * through lib/net (librmq's producer/consumer API comes later).
- * Usage: demo [message-count] */
+ * loopback port with a store in a new temp directory, produces 100,000 messages to it with
+ * librmq's producer (rmq_producer_send_async, a window of sends in flight), consumes them
+ * back with PULL_MESSAGE, and prints throughput and where the data lives. The consuming side
+ * speaks raw remoting frames through lib/net until librmq's consumer API exists.
+ * Usage: demo [message-count [--remove]]   (--remove deletes the store at the end) */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include <rmq/broker.h>
+#include <rmq/producer.h>
 #include <rmq/rmq.h>
 
 #include "net/net.h"
@@ -30,31 +34,31 @@ static void die(const char *what, const char *why) {
     exit(1);
 }
 
-static void on_sent(rmq_err_t err, proto_cmd_t *resp, void *arg) {
+/* Callback-pool thread: one per accepted send. */
+static void on_sent(rmq_err_t err, const rmq_send_result_t *result, void *arg) {
     demo_t *d = arg;
     pthread_mutex_lock(&d->mu);
     d->inflight--;
-    if (err == RMQ_OK && resp->code == 0) {
+    if (err == RMQ_OK && result->status == RMQ_SEND_OK) {
         d->acked++;
     } else {
         d->failed++;
-        if (!d->first_error) d->first_error = err != RMQ_OK ? err : resp->code;
+        if (!d->first_error) d->first_error = err != RMQ_OK ? err : RMQ_ERR_FLUSH_DISK_TIMEOUT;
     }
     pthread_cond_signal(&d->cv);
     pthread_mutex_unlock(&d->mu);
 }
 
-static void build_send(proto_cmd_t *cmd, long i, const char *props, const uint8_t *body) {
-    proto_cmd_request(cmd, PROTO_SEND_MESSAGE_V2, 0);
-    proto_send_req_t h;
-    proto_send_req_init(&h);
-    h.producer_group = "demo-producer";
-    h.topic = TOPIC;
-    h.queue_id = (int32_t)(i % QUEUES);
-    h.born_timestamp = cm_now_ms();
-    h.properties = props;
-    proto_send_req_encode(&h, PROTO_SEND_MESSAGE_V2, &cmd->ext);
-    proto_cmd_set_body(cmd, body, BODY_SIZE);
+static rmq_producer_t *start_producer(const char *namesrv) {
+    char err[512];
+    rmq_conf_t *conf = rmq_conf_new();
+    if (rmq_conf_set(conf, "namesrvAddr", namesrv, err, sizeof err) ||
+        rmq_conf_set(conf, "producerGroup", "demo-producer", err, sizeof err) ||
+        rmq_conf_set(conf, "sendMsgTimeout", "30000", err, sizeof err))
+        die("producer conf", err);
+    rmq_producer_t *p = rmq_producer_new(conf, err, sizeof err);
+    if (!p || rmq_producer_start(p, err, sizeof err) != RMQ_OK) die("producer", err);
+    return p;
 }
 
 static void progress(const char *what, long done, long total, double t0) {
@@ -67,27 +71,30 @@ static double now_s(void) {
     return (double)(cm_mono_ns() / 1000000) / 1000.0;
 }
 
-static double produce(net_conn_t *conn, long count) {
+static double produce(rmq_producer_t *p, long count) {
     demo_t d = {.inflight = 0};
     pthread_mutex_init(&d.mu, NULL);
     pthread_cond_init(&d.cv, NULL);
-    uint8_t body[BODY_SIZE];
+    char body[BODY_SIZE];
     for (int i = 0; i < BODY_SIZE; i++)
-        body[i] = (uint8_t)('a' + i % 26);
-    const char props[] = "WAIT\001true\002TAGS\001demo";
+        body[i] = (char)('a' + i % 26);
     double t0 = now_s(), next_tick = t0 + 1;
     for (long i = 0; i < count; i++) {
         pthread_mutex_lock(&d.mu);
         while (d.inflight >= WINDOW)
             pthread_cond_wait(&d.cv, &d.mu);
         d.inflight++;
+        long acked = d.acked;
         pthread_mutex_unlock(&d.mu);
-        proto_cmd_t cmd;
-        build_send(&cmd, i, props, body);
-        rmq_err_t rc = net_conn_request(conn, &cmd, 30000, on_sent, &d);
-        if (rc != RMQ_OK) die("send", rmq_err_str(rc));
+        /* A new message per send: each gets its own UNIQ_KEY (a re-sent one keeps its id). */
+        rmq_msg_t *msg = rmq_msg_new(TOPIC);
+        rmq_msg_set_body(msg, body, BODY_SIZE);
+        rmq_msg_set_tags(msg, "demo");
+        rmq_err_t rc = rmq_producer_send_async(p, msg, on_sent, &d);
+        rmq_msg_destroy(msg); /* the send took a copy */
+        if (rc != RMQ_OK) die("send", rmq_producer_last_remark());
         if ((i & 1023) == 0 && now_s() >= next_tick) {
-            progress("produced", d.acked, count, t0);
+            progress("produced", acked, count, t0);
             next_tick += 1;
         }
     }
@@ -156,7 +163,8 @@ static double consume(net_conn_t *conn, long count) {
 
 int main(int argc, char **argv) {
     long count = argc > 1 ? atol(argv[1]) : 100000;
-    if (count <= 0) die("usage", "demo [message-count]");
+    bool remove_store = argc > 2 && strcmp(argv[2], "--remove") == 0;
+    if (count <= 0 || (argc > 2 && !remove_store)) die("usage", "demo [message-count [--remove]]");
     char dir[] = "/tmp/rmq-demo-XXXXXX";
     if (!mkdtemp(dir)) die("mkdtemp", "cannot create a temp directory");
     char store[256], err[512];
@@ -182,7 +190,9 @@ int main(int argc, char **argv) {
     if (!conn) die("connect", rmq_err_str(rc));
 
     printf("producing %ld messages of %d bytes (%d in flight)...\n", count, BODY_SIZE, WINDOW);
-    double tp = produce(conn, count);
+    rmq_producer_t *producer = start_producer(rmq_broker_addr(b));
+    double tp = produce(producer, count);
+    rmq_producer_destroy(producer);
     printf("consuming them back with PULL_MESSAGE...\n");
     double tc = consume(conn, count);
 
@@ -198,6 +208,13 @@ int main(int argc, char **argv) {
     net_conn_unref(conn);
     net_loop_destroy(loop);
     rmq_broker_destroy(b);
+    if (remove_store) {
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+        if (system(cmd) != 0) die("remove", dir);
+        printf("\nthe store in %s was removed (--remove)\n", dir);
+        return 0;
+    }
     printf("\nthe data lives in %s: commitlog/ (the records), consumequeue/%s/0..%d "
            "(offsets per queue),\nindex/ (keys), config/ (topics.json, subscriptionGroup.json). "
            "Remove it with: rm -rf %s\n",
