@@ -163,9 +163,11 @@ Test(seam, a_plain_tcp_peer_cannot_talk_to_a_custom_transport) {
     net_conn_t *c = connect_to(plain, "127.0.0.1", s->port, &cli);
     proto_cmd_t req, resp;
     make_req(&req, T_ECHO, "x", "x", 1);
-    /* The server takes our frame's first bytes as a bad hello and hangs up. */
+    /* The server takes our frame's first bytes as a bad hello and hangs up — or, when the
+     * plain client reads the server's hello first (slow runs, valgrind), the client drops
+     * it as an undecodable frame and the server sees the close before a whole hello. */
     cr_assert_eq(net_conn_request_sync(c, &req, 10000, &resp), RMQ_ERR_NETWORK);
-    cr_assert_eq(atomic_load(&xor_bad_hellos), 1);
+    cr_assert_leq(atomic_load(&xor_bad_hellos), 1);
     cr_assert_eq(atomic_load(&s->opens), 0, "on_open is never called before the handshake");
     cr_assert_eq(atomic_load(&s->requests), 0);
     net_conn_unref(c);
