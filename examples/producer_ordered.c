@@ -5,53 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <rmq/broker.h>
-#include <rmq/producer.h>
-#include <rmq/rmq.h>
-
-/* With no name-server address on the command line, run a broker inside this process (a
- * throw-away store under /tmp) so the example works on its own. */
-static rmq_broker_t *embedded;
-static char embedded_dir[64];
-
-static const char *name_server(int argc, char **argv) {
-    if (argc > 1) return argv[1];
-    char err[256];
-    snprintf(embedded_dir, sizeof embedded_dir, "/tmp/rmq-example-XXXXXX");
-    rmq_conf_t *conf = rmq_conf_new();
-    if (!mkdtemp(embedded_dir) || rmq_conf_set(conf, "listenPort", "0", err, sizeof err) ||
-        rmq_conf_set(conf, "storePathRootDir", embedded_dir, err, sizeof err) ||
-        !(embedded = rmq_broker_new(conf, err, sizeof err)) ||
-        rmq_broker_start(embedded, err, sizeof err)) {
-        fprintf(stderr, "embedded broker: %s\n", err);
-        exit(1);
-    }
-    return rmq_broker_addr(embedded);
-}
-
-static void stop_embedded(void) {
-    if (!embedded) return;
-    rmq_broker_destroy(embedded);
-    char cmd[96];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", embedded_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", embedded_dir);
-}
-
-static rmq_producer_t *start_producer(const char *namesrv) {
-    char err[256];
-    rmq_conf_t *conf = rmq_conf_new();
-    if (rmq_conf_set(conf, "namesrvAddr", namesrv, err, sizeof err) ||
-        rmq_conf_set(conf, "producerGroup", "example_producers", err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        exit(1);
-    }
-    rmq_producer_t *p = rmq_producer_new(conf, err, sizeof err);
-    if (!p || rmq_producer_start(p, err, sizeof err)) {
-        fprintf(stderr, "producer: %s\n", err);
-        exit(1);
-    }
-    return p;
-}
+#include "example.h"
 
 /* A user selector: order number modulo the queue count. The built-in one (selector NULL)
  * hashes the message's sharding key as Java's SelectMessageQueueByHash does. */
