@@ -249,6 +249,26 @@ Test(producer, new_refuses_missing_group_and_name_server) {
     rmq_conf_destroy(c);
 }
 
+Test(producer, name_server_from_NAMESRV_ADDR_when_the_conf_has_none) {
+    char err[256] = "";
+    unsetenv("NAMESRV_ADDR");
+    rmq_conf_t *c = rmq_conf_new();
+    rmq_conf_set(c, "producerGroup", "pg", err, sizeof err);
+    cr_expect_null(rmq_producer_new(c, err, sizeof err));
+    cr_expect(strstr(err, "NAMESRV_ADDR"), "%s", err);
+    /* Criterion runs each test in its own process: the variable stays in this one. */
+    setenv("NAMESRV_ADDR", rmq_broker_addr(broker), 1);
+    rmq_producer_t *p = rmq_producer_new(c, err, sizeof err);
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_eq(rmq_producer_start(p, err, sizeof err), RMQ_OK, "%s", err);
+    cr_assert_eq(rmq_broker_create_topic(broker, "EnvT", 1, 6), RMQ_OK);
+    rmq_msg_t *m = msg_of("EnvT", "via NAMESRV_ADDR");
+    rmq_send_result_t r;
+    cr_expect_eq(rmq_producer_send(p, m, &r), RMQ_OK, "%s", rmq_producer_last_remark());
+    rmq_msg_destroy(m);
+    rmq_producer_destroy(p);
+}
+
 /* ---------------------------------------------------------------- async */
 
 typedef struct async_tally {
