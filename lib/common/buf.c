@@ -34,6 +34,28 @@ void cm_buf_printf(cm_buf_t *b, const char *fmt, ...) {
 
 void cm_buf_put8(cm_buf_t *b, uint8_t v) { cm_buf_append(b, &v, 1); }
 
+size_t cm_i64_text(int64_t v, char *dst) {
+    /* Unsigned arithmetic so that INT64_MIN has a magnitude. */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    char tmp[CM_I64_TEXT];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t len = 0;
+    if (v < 0) dst[len++] = '-';
+    while (n)
+        dst[len++] = tmp[--n];
+    dst[len] = '\0';
+    return len;
+}
+
+void cm_buf_put_i64(cm_buf_t *b, int64_t v) {
+    char text[CM_I64_TEXT];
+    cm_buf_append(b, text, cm_i64_text(v, text));
+}
+
 void cm_buf_put16(cm_buf_t *b, uint16_t v) {
     cm_buf_reserve(b, 2);
     cm_wr16(b->data + b->len, v);

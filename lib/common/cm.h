@@ -68,6 +68,12 @@ void cm_buf_put8(cm_buf_t *b, uint8_t v);
 void cm_buf_put16(cm_buf_t *b, uint16_t v);
 void cm_buf_put32(cm_buf_t *b, uint32_t v);
 void cm_buf_put64(cm_buf_t *b, uint64_t v);
+/* Decimal text of v, as printf's %lld would write it (no locale, no vfprintf: hot paths
+ * format header numbers per frame). cm_i64_text writes at most CM_I64_TEXT bytes with the
+ * NUL and returns the length without it. */
+#define CM_I64_TEXT 21
+size_t cm_i64_text(int64_t v, char *dst);
+void cm_buf_put_i64(cm_buf_t *b, int64_t v);
 /* Returns the data NUL-terminated (the NUL is not counted in len) and resets b. */
 char *cm_buf_take_str(cm_buf_t *b);
 void cm_buf_reset(cm_buf_t *b); /* len = 0, keeps the memory */

@@ -7,14 +7,60 @@
 
 #include "proto.h"
 
+/* A block of the text pool; texts are bump-allocated from the newest block. */
+struct proto_ext_pool {
+    proto_ext_pool_t *next;
+    size_t used, cap;
+    char data[];
+};
+
+/* A send request's header (14 fields) fits the first block. */
+#define POOL_FIRST 512
+#define POOL_MAX_STEP (64 * 1024)
+
 void proto_ext_free(proto_ext_t *ext) {
-    for (size_t i = 0; i < ext->count; i++) {
-        cm_free(ext->keys[i]);
-        cm_free(ext->vals[i]);
+    for (proto_ext_pool_t *p = ext->pool, *next; p; p = next) {
+        next = p->next;
+        cm_free(p);
     }
-    cm_free(ext->keys);
-    cm_free(ext->vals);
+    cm_free(ext->keys); /* vals shares the block */
     memset(ext, 0, sizeof *ext);
+}
+
+char *proto_ext_text(proto_ext_t *ext, const char *s, size_t n) {
+    proto_ext_pool_t *p = ext->pool;
+    if (!p || p->cap - p->used < n + 1) {
+        /* Blocks double (bounded), so a large header costs few allocations. */
+        size_t cap = p ? (p->cap < POOL_MAX_STEP ? p->cap * 2 : p->cap) : POOL_FIRST;
+        if (cap < n + 1) cap = n + 1;
+        proto_ext_pool_t *b = cm_malloc(sizeof *b + cap);
+        b->next = p;
+        b->used = 0;
+        b->cap = cap;
+        ext->pool = p = b;
+    }
+    char *d = p->data + p->used;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    p->used += n + 1;
+    return d;
+}
+
+void proto_ext_append(proto_ext_t *ext, char *key, char *val) {
+    if (ext->count == ext->cap) {
+        size_t cap = ext->cap ? ext->cap * 2 : 16;
+        char **block = cm_malloc(2 * cap * sizeof *block);
+        if (ext->count) {
+            memcpy(block, ext->keys, ext->count * sizeof *block);
+            memcpy(block + cap, ext->vals, ext->count * sizeof *block);
+        }
+        cm_free(ext->keys);
+        ext->keys = block;
+        ext->vals = block + cap;
+        ext->cap = cap;
+    }
+    ext->keys[ext->count] = key;
+    ext->vals[ext->count++] = val;
 }
 
 static ssize_t ext_find(const proto_ext_t *ext, const char *key) {
@@ -24,8 +70,6 @@ static ssize_t ext_find(const proto_ext_t *ext, const char *key) {
 }
 
 static void ext_remove(proto_ext_t *ext, size_t at) {
-    cm_free(ext->keys[at]);
-    cm_free(ext->vals[at]);
     size_t tail = ext->count - at - 1;
     memmove(ext->keys + at, ext->keys + at + 1, tail * sizeof *ext->keys);
     memmove(ext->vals + at, ext->vals + at + 1, tail * sizeof *ext->vals);
@@ -39,23 +83,17 @@ void proto_ext_set(proto_ext_t *ext, const char *key, const char *val) {
         if (at >= 0) ext_remove(ext, (size_t)at);
         return;
     }
+    char *v = proto_ext_text(ext, val, strlen(val));
     if (at >= 0) {
-        cm_free(ext->vals[at]);
-        ext->vals[at] = cm_strdup(val);
+        ext->vals[at] = v;
         return;
     }
-    if (ext->count == ext->cap) {
-        ext->cap = ext->cap ? ext->cap * 2 : 8;
-        ext->keys = cm_realloc(ext->keys, ext->cap * sizeof *ext->keys);
-        ext->vals = cm_realloc(ext->vals, ext->cap * sizeof *ext->vals);
-    }
-    ext->keys[ext->count] = cm_strdup(key);
-    ext->vals[ext->count++] = cm_strdup(val);
+    proto_ext_append(ext, proto_ext_text(ext, key, strlen(key)), v);
 }
 
 void proto_ext_set_int(proto_ext_t *ext, const char *key, int64_t val) {
-    char text[24];
-    snprintf(text, sizeof text, "%" PRId64, val);
+    char text[CM_I64_TEXT];
+    cm_i64_text(val, text);
     proto_ext_set(ext, key, text);
 }
 

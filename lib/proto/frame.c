@@ -80,17 +80,6 @@ rmq_err_t proto_frame_size(const uint8_t *buf, size_t len, size_t max_frame, siz
 
 /* ================================================================ decoded ext fields */
 
-/* Appends without looking for the key; ext takes ownership of key and val. */
-static void ext_append(proto_ext_t *ext, char *key, char *val) {
-    if (ext->count == ext->cap) {
-        ext->cap = ext->cap ? ext->cap * 2 : 16;
-        ext->keys = cm_realloc(ext->keys, ext->cap * sizeof *ext->keys);
-        ext->vals = cm_realloc(ext->vals, ext->cap * sizeof *ext->vals);
-    }
-    ext->keys[ext->count] = key;
-    ext->vals[ext->count++] = val;
-}
-
 typedef struct ext_ref {
     const char *key;
     size_t pos;
@@ -103,15 +92,8 @@ static int ext_ref_cmp(const void *a, const void *b) {
 }
 
 /* A repeated key keeps its first place and takes its last value, as proto_ext_set would do
- * (and as Java's HashMap reads it). Sorting rather than proto_ext_set's linear look-up keeps
- * a 16 MiB frame of tiny fields at O(n log n) instead of quadratic. */
-static void ext_dedupe(proto_ext_t *ext) {
-    size_t n = ext->count, w = 0;
-    if (n < 2) return;
-    ext_ref_t *refs = cm_malloc(n * sizeof *refs);
-    for (size_t i = 0; i < n; i++)
-        refs[i] = (ext_ref_t){ext->keys[i], i};
-    qsort(refs, n, sizeof *refs, ext_ref_cmp);
+ * (and as Java's HashMap reads it). The texts stay in the ext's pool. */
+static void ext_drop_dupes(proto_ext_t *ext, ext_ref_t *refs, size_t n) {
     for (size_t i = 0, j; i < n; i = j + 1) {
         for (j = i; j + 1 < n && strcmp(refs[j + 1].key, refs[i].key) == 0;)
             j++;
@@ -119,19 +101,38 @@ static void ext_dedupe(proto_ext_t *ext) {
         char *last = ext->vals[refs[j].pos];
         ext->vals[refs[j].pos] = ext->vals[refs[i].pos];
         ext->vals[refs[i].pos] = last;
-        for (size_t k = i + 1; k <= j; k++) {
-            cm_free(ext->keys[refs[k].pos]);
-            cm_free(ext->vals[refs[k].pos]);
+        for (size_t k = i + 1; k <= j; k++)
             ext->keys[refs[k].pos] = NULL;
-        }
     }
-    cm_free(refs);
+    size_t w = 0;
     for (size_t r = 0; r < n; r++) {
         if (!ext->keys[r]) continue;
         ext->keys[w] = ext->keys[r];
         ext->vals[w++] = ext->vals[r];
     }
     ext->count = w;
+}
+
+/* A header of a few dozen fields is checked pair by pair, with no allocation (every frame
+ * comes here); sorting keeps a 16 MiB frame of tiny fields at O(n log n), not quadratic. */
+#define DEDUPE_SCAN_MAX 32
+
+static bool ext_has_dupes(const proto_ext_t *ext) {
+    for (size_t i = 1; i < ext->count; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(ext->keys[i], ext->keys[j]) == 0) return true;
+    return false;
+}
+
+static void ext_dedupe(proto_ext_t *ext) {
+    size_t n = ext->count;
+    if (n < 2 || (n <= DEDUPE_SCAN_MAX && !ext_has_dupes(ext))) return;
+    ext_ref_t *refs = cm_malloc(n * sizeof *refs);
+    for (size_t i = 0; i < n; i++)
+        refs[i] = (ext_ref_t){ext->keys[i], i};
+    qsort(refs, n, sizeof *refs, ext_ref_cmp);
+    ext_drop_dupes(ext, refs, n);
+    cm_free(refs);
 }
 
 /* ================================================================ JSON header */
@@ -162,20 +163,24 @@ static bool json_language(const proto_json_t *v, int32_t *out) {
     return json_int32(v, out);
 }
 
-/* Text of an extFields value: strings as they are, numbers and booleans as Java would print
- * them, nested JSON as JSON text. NULL for a JSON null (skipped, as Java skips nulls). */
-static char *json_to_text(const proto_json_t *v) {
-    cm_buf_t b = CM_BUF_INIT;
+/* Text of an extFields value, in ext's pool: strings as they are, numbers and booleans as
+ * Java would print them, nested JSON as JSON text. NULL for a JSON null (skipped, as Java
+ * skips nulls). */
+static char *json_to_text(proto_ext_t *ext, const proto_json_t *v) {
     switch (v->type) {
     case PJ_NULL:
         return NULL;
     case PJ_STRING:
-        return cm_strndup(v->s, v->len);
+        return proto_ext_text(ext, v->s, v->len);
     case PJ_BOOL:
-        return cm_strdup(v->b ? "true" : "false");
-    default:
+        return proto_ext_text(ext, v->b ? "true" : "false", v->b ? 4 : 5);
+    default: {
+        cm_buf_t b = CM_BUF_INIT;
         proto_json_write(&b, v);
-        return cm_buf_take_str(&b);
+        char *t = proto_ext_text(ext, (const char *)b.data, b.len);
+        cm_buf_free(&b);
+        return t;
+    }
     }
 }
 
@@ -192,8 +197,8 @@ static rmq_err_t json_ext(const proto_json_t *obj, proto_cmd_t *cmd) {
         const proto_json_t *k = obj->keys[i], *v = obj->items[i];
         if (k->type != PJ_STRING && k->type != PJ_NUMBER) return RMQ_ERR_BAD_JSON;
         if (has_nul(k) || has_nul(v)) return RMQ_ERR_MALFORMED;
-        char *val = json_to_text(v);
-        if (val) ext_append(&cmd->ext, json_to_text(k), val);
+        char *val = json_to_text(&cmd->ext, v);
+        if (val) proto_ext_append(&cmd->ext, json_to_text(&cmd->ext, k), val);
     }
     ext_dedupe(&cmd->ext);
     return RMQ_OK;
@@ -216,7 +221,153 @@ static rmq_err_t json_header_fields(const proto_json_t *h, proto_cmd_t *cmd) {
     return json_ext(proto_json_get(h, "extFields"), cmd);
 }
 
+/* ---------------------------------------------------------------- JSON header fast path
+ *
+ * Every frame's header is JSON from Java and from librmq, in one plain shape: a flat object
+ * with the known keys, integers, and extFields of escape-free strings. Reading that shape
+ * straight into cmd saves building a JSON tree (dozens of allocations per frame). Anything
+ * else (escapes, other value types, unknown or repeated keys, odd numbers) makes the fast
+ * path give up and the general parser decide, so what is accepted and what it means do not
+ * change. */
+
+typedef struct lex {
+    const char *p, *end;
+} lex_t;
+
+static void lex_ws(lex_t *l) {
+    while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\n' || *l->p == '\r'))
+        l->p++;
+}
+
+/* Skips whitespace, then takes c if it comes next. */
+static bool lex_char(lex_t *l, char c) {
+    lex_ws(l);
+    if (l->p >= l->end || *l->p != c) return false;
+    l->p++;
+    return true;
+}
+
+/* A string without escapes or control characters: its bytes, in place. */
+static bool lex_plain_str(lex_t *l, const char **s, size_t *n) {
+    if (!lex_char(l, '"')) return false;
+    const char *start = l->p;
+    while (l->p < l->end && *l->p != '"' && *l->p != '\\' && (unsigned char)*l->p >= 0x20)
+        l->p++;
+    if (l->p >= l->end || *l->p != '"') return false;
+    *s = start;
+    *n = (size_t)(l->p - start);
+    l->p++;
+    return true;
+}
+
+static bool lex_null(lex_t *l) {
+    lex_ws(l);
+    if (l->end - l->p < 4 || memcmp(l->p, "null", 4) != 0) return false;
+    l->p += 4;
+    return true;
+}
+
+/* -?digits fitting int32, no leading zero, not followed by a fraction or exponent. */
+static bool lex_int32(lex_t *l, int32_t *out) {
+    lex_ws(l);
+    bool neg = l->p < l->end && *l->p == '-';
+    const char *d = l->p + neg, *q = d;
+    int64_t v = 0;
+    while (q < l->end && *q >= '0' && *q <= '9' && q - d < 11)
+        v = v * 10 + (*q++ - '0');
+    size_t digits = (size_t)(q - d);
+    if (digits == 0 || digits > 10 || (digits > 1 && *d == '0')) return false;
+    if (q < l->end && (*q == '.' || *q == 'e' || *q == 'E' || (*q >= '0' && *q <= '9')))
+        return false;
+    v = neg ? -v : v;
+    if (v < INT32_MIN || v > INT32_MAX) return false;
+    *out = (int32_t)v;
+    l->p = q;
+    return true;
+}
+
+static bool fast_language(lex_t *l, int32_t *out) {
+    const char *s;
+    size_t n;
+    if (!lex_plain_str(l, &s, &n)) return false;
+    *out = PROTO_LANG_OTHER;
+    for (int32_t i = 0; i < LANG_COUNT; i++)
+        if (strlen(lang_names[i]) == n && memcmp(s, lang_names[i], n) == 0) *out = i;
+    return true;
+}
+
+static bool fast_remark(lex_t *l, proto_cmd_t *cmd) {
+    const char *s;
+    size_t n;
+    if (lex_null(l)) return true;
+    if (!lex_plain_str(l, &s, &n)) return false;
+    cmd->remark = cm_strndup(s, n);
+    return true;
+}
+
+static bool fast_ext(lex_t *l, proto_cmd_t *cmd) {
+    if (lex_null(l)) return true;
+    if (!lex_char(l, '{')) return false;
+    cmd->has_ext = true;
+    if (lex_char(l, '}')) return true;
+    do {
+        const char *k, *v;
+        size_t kn, vn;
+        if (!lex_plain_str(l, &k, &kn) || !lex_char(l, ':')) return false;
+        if (lex_null(l)) continue; /* Java skips null fields */
+        if (!lex_plain_str(l, &v, &vn)) return false;
+        proto_ext_append(&cmd->ext, proto_ext_text(&cmd->ext, k, kn),
+                         proto_ext_text(&cmd->ext, v, vn));
+    } while (lex_char(l, ','));
+    if (!lex_char(l, '}')) return false;
+    ext_dedupe(&cmd->ext);
+    return true;
+}
+
+/* The value of one known top-level key; false for an unknown or repeated one. */
+static bool fast_member(lex_t *l, const char *k, size_t n, unsigned *seen, proto_cmd_t *cmd) {
+    static const char *const names[] = {"code",    "flag",   "opaque",   "version",
+                                        "language", "remark", "extFields", "serializeTypeCurrentRPC"};
+    int idx = -1;
+    for (int i = 0; i < 8; i++)
+        if (strlen(names[i]) == n && memcmp(k, names[i], n) == 0) idx = i;
+    if (idx < 0 || (*seen & (1u << idx))) return false;
+    *seen |= 1u << idx;
+    const char *s;
+    size_t sn;
+    switch (idx) {
+    case 0: return lex_int32(l, &cmd->code);
+    case 1: return lex_int32(l, &cmd->flag);
+    case 2: return lex_int32(l, &cmd->opaque);
+    case 3: return lex_int32(l, &cmd->version);
+    case 4: return fast_language(l, &cmd->language);
+    case 5: return fast_remark(l, cmd);
+    case 6: return fast_ext(l, cmd);
+    default: return lex_plain_str(l, &s, &sn);
+    }
+}
+
+static bool json_header_fast(const char *text, size_t len, proto_cmd_t *cmd) {
+    lex_t l = {text, text + len};
+    unsigned seen = 0;
+    if (!lex_char(&l, '{')) return false;
+    if (!lex_char(&l, '}')) {
+        do {
+            const char *k;
+            size_t n;
+            if (!lex_plain_str(&l, &k, &n) || !lex_char(&l, ':') ||
+                !fast_member(&l, k, n, &seen, cmd))
+                return false;
+        } while (lex_char(&l, ','));
+        if (!lex_char(&l, '}')) return false;
+    }
+    lex_ws(&l);
+    return l.p == l.end;
+}
+
 static rmq_err_t json_header_decode(const uint8_t *hdr, size_t len, proto_cmd_t *cmd) {
+    if (json_header_fast((const char *)hdr, len, cmd)) return RMQ_OK;
+    proto_cmd_free(cmd); /* whatever the fast path filled in before it gave up */
     proto_json_t *h;
     rmq_err_t err = proto_json_parse((const char *)hdr, len, &h);
     if (err != RMQ_OK) return err;
@@ -225,13 +376,18 @@ static rmq_err_t json_header_decode(const uint8_t *hdr, size_t len, proto_cmd_t 
     return err;
 }
 
+/* ,"key": */
 static void json_key(cm_buf_t *out, const char *key) {
-    cm_buf_printf(out, ",\"%s\":", key);
+    cm_buf_append(out, ",\"", 2);
+    cm_buf_append_str(out, key);
+    cm_buf_append(out, "\":", 2);
 }
 
-/* Keys in the order fastjson writes them (sorted), nulls left out. */
+/* Keys in the order fastjson writes them (sorted), nulls left out. Numbers go through
+ * cm_buf_put_i64, not printf: this runs for every frame sent. */
 static void json_header_encode(const proto_cmd_t *cmd, cm_buf_t *out) {
-    cm_buf_printf(out, "{\"code\":%" PRId32, cmd->code);
+    cm_buf_append_str(out, "{\"code\":");
+    cm_buf_put_i64(out, cmd->code);
     if (cmd->has_ext || cmd->ext.count) {
         json_key(out, "extFields");
         cm_buf_put8(out, '{');
@@ -243,19 +399,25 @@ static void json_header_encode(const proto_cmd_t *cmd, cm_buf_t *out) {
         }
         cm_buf_put8(out, '}');
     }
-    cm_buf_printf(out, ",\"flag\":%" PRId32, cmd->flag);
+    json_key(out, "flag");
+    cm_buf_put_i64(out, cmd->flag);
     json_key(out, "language");
-    if (cmd->language >= 0 && cmd->language < LANG_COUNT)
-        cm_buf_printf(out, "\"%s\"", lang_names[cmd->language]);
-    else
-        cm_buf_printf(out, "%" PRId32, cmd->language);
-    cm_buf_printf(out, ",\"opaque\":%" PRId32, cmd->opaque);
+    if (cmd->language >= 0 && cmd->language < LANG_COUNT) {
+        cm_buf_put8(out, '"');
+        cm_buf_append_str(out, lang_names[cmd->language]);
+        cm_buf_put8(out, '"');
+    } else {
+        cm_buf_put_i64(out, cmd->language);
+    }
+    json_key(out, "opaque");
+    cm_buf_put_i64(out, cmd->opaque);
     if (cmd->remark) {
         json_key(out, "remark");
         proto_json_put_str(out, cmd->remark, strlen(cmd->remark));
     }
-    cm_buf_printf(out, ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":%" PRId32 "}",
-                  cmd->version);
+    cm_buf_append_str(out, ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
+    cm_buf_put_i64(out, cmd->version);
+    cm_buf_put8(out, '}');
 }
 
 /* ================================================================ ROCKETMQ binary header */
@@ -288,10 +450,17 @@ static bool rd_i32(reader_t *r, int32_t *v) {
 
 /* A length-prefixed text: fails when the length is negative, exceeds what is left, or the
  * text holds a NUL (see has_nul). */
-static bool rd_text(reader_t *r, int32_t n, char **out) {
+static bool rd_span(reader_t *r, int32_t n, const char **text) {
     if (n < 0 || (size_t)n > r->left || memchr(r->p, '\0', (size_t)n)) return false;
-    *out = cm_strndup((const char *)r->p, (size_t)n);
+    *text = (const char *)r->p;
     r->p += n, r->left -= (size_t)n;
+    return true;
+}
+
+static bool rd_text(reader_t *r, int32_t n, char **out) {
+    const char *t;
+    if (!rd_span(r, n, &t)) return false;
+    *out = cm_strndup(t, (size_t)n);
     return true;
 }
 
@@ -300,15 +469,12 @@ static bool bin_ext_decode(reader_t *r, proto_cmd_t *cmd) {
     while (r->left) {
         int16_t klen;
         int32_t vlen;
-        char *key = NULL, *val = NULL;
-        bool ok = rd_i16(r, &klen) && rd_text(r, klen, &key) && rd_i32(r, &vlen) &&
-                  rd_text(r, vlen, &val);
-        if (!ok) {
-            cm_free(key);
-            cm_free(val);
+        const char *key, *val;
+        if (!rd_i16(r, &klen) || !rd_span(r, klen, &key) || !rd_i32(r, &vlen) ||
+            !rd_span(r, vlen, &val))
             return false;
-        }
-        ext_append(&cmd->ext, key, val);
+        proto_ext_append(&cmd->ext, proto_ext_text(&cmd->ext, key, (size_t)klen),
+                         proto_ext_text(&cmd->ext, val, (size_t)vlen));
     }
     ext_dedupe(&cmd->ext);
     return true;

@@ -63,11 +63,17 @@ enum proto_code {
     PROTO_QUERY_DATA_VERSION = 322,
 };
 
-/* extFields: an ordered list of string pairs (the typed header, flattened). */
+/* extFields: an ordered list of string pairs (the typed header, flattened). Every frame
+ * carries one, so its texts live in a pool of a few blocks owned by the ext (freed together
+ * by proto_ext_free) instead of two allocations per field; keys and vals share one array
+ * block. A replaced or removed text stays in the pool until then. Move an ext by struct
+ * copy (then forget the source); never free one of its texts alone. */
+typedef struct proto_ext_pool proto_ext_pool_t;
 typedef struct proto_ext {
     char **keys;
-    char **vals;
+    char **vals; /* keys + cap */
     size_t count, cap;
+    proto_ext_pool_t *pool;
 } proto_ext_t;
 
 void proto_ext_free(proto_ext_t *ext);
@@ -79,6 +85,10 @@ const char *proto_ext_get(const proto_ext_t *ext, const char *key); /* NULL if a
 /* Typed reads: RMQ_ERR_NOT_FOUND if absent, RMQ_ERR_MALFORMED if not a number/bool. */
 rmq_err_t proto_ext_get_int(const proto_ext_t *ext, const char *key, int64_t *out);
 rmq_err_t proto_ext_get_bool(const proto_ext_t *ext, const char *key, bool *out);
+/* For decoders: a copy of s[0..n) (NUL added) in ext's pool, and an append that does not
+ * look for an existing key (the caller dedupes). */
+char *proto_ext_text(proto_ext_t *ext, const char *s, size_t n);
+void proto_ext_append(proto_ext_t *ext, char *key, char *val);
 
 /* One remoting command (request or response). Owns every pointer in it. */
 typedef struct proto_cmd {
