@@ -156,9 +156,19 @@ void broker_topics_flush(broker_t *b) {
     if (dirty) persist(b);
 }
 
-/* After any change: file, then name servers (which read the new version). */
+/* After an explicit change (admin create/update): the file at once, then the name servers
+ * (which read the new version from memory). */
 static void changed(broker_t *b) {
     persist(b);
+    if (b->started) broker_meta_topics_changed(b);
+}
+
+/* After a topic created by a send (auto-creation, retry topics): the name servers at once,
+ * the file from the service thread within a second (put_if_absent marked the table dirty).
+ * A write and fsync here would hold the send thread — and every send queued behind it —
+ * for as long as the disk takes, which under load exceeds waitTimeMillsInSendQueue; the
+ * topic is rebuilt from the store's queues if the broker dies before the write. */
+static void changed_by_send(broker_t *b) {
     if (b->started) broker_meta_topics_changed(b);
 }
 
@@ -315,6 +325,7 @@ static bool put_if_absent(broker_t *b, const broker_topic_t *tc, broker_topic_t 
         cur = topic_dup(tc);
         cm_map_put(t->table, tc->name, cur);
         version_bump(t);
+        t->dirty = true;
     }
     if (out) *out = *cur;
     pthread_mutex_unlock(&t->mu);
@@ -329,7 +340,7 @@ bool broker_topics_ensure(broker_t *b, const char *topic, int32_t queue_nums, in
     tc.sys_flag = sys_flag;
     if (put_if_absent(b, &tc, NULL)) {
         cm_info(&b->log, "topic %s created (%d queues)", topic, queue_nums);
-        changed(b);
+        changed_by_send(b);
     }
     return true;
 }
@@ -356,7 +367,7 @@ rmq_err_t broker_topics_create_on_send(broker_t *b, const char *topic, const cha
     tc.multi_tag = def.multi_tag;
     if (put_if_absent(b, &tc, out)) {
         cm_info(&b->log, "topic %s auto-created from %s (%d queues)", topic, default_topic, n);
-        changed(b);
+        changed_by_send(b);
     }
     return RMQ_OK;
 }
