@@ -250,12 +250,17 @@ void broker_hold_on_dispatch(void *arg, const char *topic, int32_t queue_id, int
 }
 
 /* Parks req. A message that landed between the pull's read and this insert would not have
- * seen the entry, so the queue's max offset is checked once more after inserting. */
+ * seen the entry, so the queue's max offset is checked once more after inserting. Once req
+ * is in the table the hold thread may answer and free it at any moment: what the check
+ * needs is copied out first, and the queue is looked up again under the lock. */
 static void park(broker_hold_t *h, broker_req_t *req, int64_t deadline_ms) {
     proto_pull_req_t ph;
     if (proto_pull_req_decode(&req->cmd.ext, &ph, NULL) != RMQ_OK) return; /* decoded before */
     char key[200];
     queue_key(key, sizeof key, ph.topic, ph.queue_id);
+    char *topic = cm_strdup(ph.topic);
+    int32_t queue_id = ph.queue_id;
+    int64_t offset = ph.queue_offset;
     held_t *e = cm_malloc(sizeof *e);
     e->req = req;
     e->deadline_ms = deadline_ms;
@@ -270,13 +275,15 @@ static void park(broker_hold_t *h, broker_req_t *req, int64_t deadline_ms) {
     atomic_fetch_add(&h->parked, 1);
     pthread_cond_signal(&h->cv); /* the deadline may be the earliest now */
     pthread_mutex_unlock(&h->mu);
-    if (store_max_offset(h->b->store, ph.topic, ph.queue_id) > ph.queue_offset) {
+    if (store_max_offset(h->b->store, topic, queue_id) > offset) {
         pthread_mutex_lock(&h->mu);
-        q->news = true;
+        q = cm_map_get(h->queues, key);
+        if (q) q->news = true;
         h->pending = true;
         pthread_cond_signal(&h->cv);
         pthread_mutex_unlock(&h->mu);
     }
+    cm_free(topic);
 }
 
 /* Moves the entries to re-run out of the table: every entry of a queue with news, and every
