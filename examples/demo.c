@@ -174,6 +174,10 @@ int main(int argc, char **argv) {
         rmq_conf_set(conf, "brokerName", "demo-broker", err, sizeof err) ||
         rmq_conf_set(conf, "storePathRootDir", store, err, sizeof err) ||
         rmq_conf_set(conf, "mappedFileSizeCommitLog", "134217728", err, sizeof err) ||
+        /* The demo keeps WINDOW sends in flight: on a slow machine (or a sanitizer build)
+         * the last of them can wait in the send queue past the 200 ms default and be
+         * refused with SYSTEM_BUSY. This broker serves only the demo, so let it wait. */
+        rmq_conf_set(conf, "waitTimeMillsInSendQueue", "2000", err, sizeof err) ||
         rmq_conf_set(conf, "logLevel", "WARN", err, sizeof err))
         die("conf", err);
     rmq_broker_t *b = rmq_broker_new(conf, err, sizeof err);
