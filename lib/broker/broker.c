@@ -242,6 +242,7 @@ static void read_identity(broker_t *b) {
     b->auto_create_topic = cm_conf_bool(b->conf, "autoCreateTopicEnable", true);
     b->max_message_size = (int32_t)cm_conf_int(b->conf, "maxMessageSize", true);
     b->send_wait_max_ms = cm_conf_int(b->conf, "waitTimeMillsInSendQueue", true);
+    b->sync_master = strcmp(cm_conf_str(b->conf, "brokerRole", true), "SYNC_MASTER") == 0;
 }
 
 rmq_broker_t *rmq_broker_new(rmq_conf_t *conf, char *errstr, size_t errstr_size) {

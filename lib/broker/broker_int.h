@@ -199,6 +199,7 @@ struct rmq_broker_s {
     bool auto_create_topic;  /* autoCreateTopicEnable */
     int32_t max_message_size;
     int64_t send_wait_max_ms; /* waitTimeMillsInSendQueue */
+    bool sync_master;         /* brokerRole SYNC_MASTER (read once: every send reply asks) */
 
     /* storage */
     store_config_t store_cfg;

@@ -124,16 +124,22 @@ static bool parse_int64(const char *s, int64_t *out) {
     return true;
 }
 
-rmq_err_t proto_ext_get_int(const proto_ext_t *ext, const char *key, int64_t *out) {
-    const char *v = proto_ext_get(ext, key);
+rmq_err_t proto_ext_parse_int(const char *v, int64_t *out) {
     if (!v) return RMQ_ERR_NOT_FOUND;
     return parse_int64(v, out) ? RMQ_OK : RMQ_ERR_MALFORMED;
+}
+
+rmq_err_t proto_ext_get_int(const proto_ext_t *ext, const char *key, int64_t *out) {
+    return proto_ext_parse_int(proto_ext_get(ext, key), out);
 }
 
 /* Java's Boolean.parseBoolean ignores case; anything but true/false is refused here rather
  * than silently read as false. */
 rmq_err_t proto_ext_get_bool(const proto_ext_t *ext, const char *key, bool *out) {
-    const char *v = proto_ext_get(ext, key);
+    return proto_ext_parse_bool(proto_ext_get(ext, key), out);
+}
+
+rmq_err_t proto_ext_parse_bool(const char *v, bool *out) {
     if (!v) return RMQ_ERR_NOT_FOUND;
     if (strcasecmp(v, "true") == 0)
         *out = true;

@@ -260,6 +260,58 @@ static bool lex_plain_str(lex_t *l, const char **s, size_t *n) {
     return true;
 }
 
+/* Undoes, in place, the escapes of a NUL-terminated string: the one-character ones and
+ * \u00XX for ASCII (Java writes the property separators \u0001 and \u0002 that way).
+ * False for any other \u escape (NUL, non-ASCII, surrogates: the general parser's job). */
+static bool unescape_ascii(char *t) {
+    static const char names[] = "\"\\/bfnrt", bytes[] = "\"\\/\b\f\n\r\t";
+    char *w = t;
+    for (const char *r = t; *r;) {
+        if (*r != '\\') {
+            *w++ = *r++;
+            continue;
+        }
+        r++;
+        if (*r == 'u') {
+            int v = 0;
+            for (int i = 1; i <= 4; i++) {
+                char c = r[i]; /* the NUL stops this before the end */
+                int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                if (d < 0) return false;
+                v = v * 16 + d;
+            }
+            if (v == 0 || v >= 0x80) return false;
+            *w++ = (char)v;
+            r += 5;
+            continue;
+        }
+        const char *at = *r ? memchr(names, *r, sizeof names - 1) : NULL;
+        if (!at) return false;
+        *w++ = bytes[at - names];
+        r++;
+    }
+    *w = '\0';
+    return true;
+}
+
+/* An extFields string, copied into ext's pool with its escapes undone (see above). */
+static bool lex_ext_str(lex_t *l, proto_ext_t *ext, char **out) {
+    if (!lex_char(l, '"')) return false;
+    const char *start = l->p;
+    bool escaped = false;
+    for (; l->p < l->end && *l->p != '"'; l->p++) {
+        if ((unsigned char)*l->p < 0x20) return false;
+        if (*l->p != '\\') continue;
+        escaped = true;
+        if (++l->p >= l->end) return false; /* the escaped byte is skipped, a quote too */
+    }
+    if (l->p >= l->end) return false;
+    *out = proto_ext_text(ext, start, (size_t)(l->p - start));
+    l->p++;
+    return !escaped || unescape_ascii(*out);
+}
+
 static bool lex_null(lex_t *l) {
     lex_ws(l);
     if (l->end - l->p < 4 || memcmp(l->p, "null", 4) != 0) return false;
@@ -311,13 +363,11 @@ static bool fast_ext(lex_t *l, proto_cmd_t *cmd) {
     cmd->has_ext = true;
     if (lex_char(l, '}')) return true;
     do {
-        const char *k, *v;
-        size_t kn, vn;
-        if (!lex_plain_str(l, &k, &kn) || !lex_char(l, ':')) return false;
+        char *k, *v;
+        if (!lex_ext_str(l, &cmd->ext, &k) || !lex_char(l, ':')) return false;
         if (lex_null(l)) continue; /* Java skips null fields */
-        if (!lex_plain_str(l, &v, &vn)) return false;
-        proto_ext_append(&cmd->ext, proto_ext_text(&cmd->ext, k, kn),
-                         proto_ext_text(&cmd->ext, v, vn));
+        if (!lex_ext_str(l, &cmd->ext, &v)) return false;
+        proto_ext_append(&cmd->ext, k, v);
     } while (lex_char(l, ','));
     if (!lex_char(l, '}')) return false;
     ext_dedupe(&cmd->ext);

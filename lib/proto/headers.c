@@ -81,64 +81,96 @@ static rmq_err_t field_fail(proto_hdr_err_t *err, const hdr_field_t *f, const ch
     return RMQ_ERR_MALFORMED;
 }
 
-/* Reads one present field; false when its text is not of the field's type. Integers follow
- * Java's Integer.parseInt / Long.parseLong: an int field refuses values beyond int32. */
-static bool field_read(const hdr_field_t *f, const proto_ext_t *ext, void *h) {
+/* Reads one present field (its text val); false when val is not of the field's type.
+ * Integers follow Java's Integer.parseInt / Long.parseLong: an int field refuses values
+ * beyond int32. */
+static bool field_read(const hdr_field_t *f, const char *val, void *h) {
     int64_t v;
     switch (f->type) {
     case HF_STR:
-        *(const char **)at(h, f->off) = proto_ext_get(ext, f->key);
+        *(const char **)at(h, f->off) = val;
         return true;
     case HF_I32:
-        if (proto_ext_get_int(ext, f->key, &v) != RMQ_OK || v < INT32_MIN || v > INT32_MAX)
+        if (proto_ext_parse_int(val, &v) != RMQ_OK || v < INT32_MIN || v > INT32_MAX)
             return false;
         *(int32_t *)at(h, f->off) = (int32_t)v;
         return true;
     case HF_I64:
-        if (proto_ext_get_int(ext, f->key, &v) != RMQ_OK) return false;
+        if (proto_ext_parse_int(val, &v) != RMQ_OK) return false;
         *(int64_t *)at(h, f->off) = v;
         return true;
     case HF_BOOL:
-        return proto_ext_get_bool(ext, f->key, (bool *)at(h, f->off)) == RMQ_OK;
+        return proto_ext_parse_bool(val, (bool *)at(h, f->off)) == RMQ_OK;
     }
     return false;
+}
+
+/* key's value, looked for first where the previous field was found + 1: a header written
+ * by hdr_encode (librmq's own frames) has its fields in table order, so each look-up is
+ * one comparison; other orders (Java's HashMap) fall back to the full scan. */
+static const char *ext_get_near(const proto_ext_t *ext, const char *key, size_t *hint) {
+    if (*hint < ext->count && strcmp(ext->keys[*hint], key) == 0) return ext->vals[(*hint)++];
+    for (size_t i = 0; i < ext->count; i++) {
+        if (strcmp(ext->keys[i], key) != 0) continue;
+        *hint = i + 1;
+        return ext->vals[i];
+    }
+    return NULL;
 }
 
 static rmq_err_t hdr_decode(const hdr_desc_t *d, const proto_ext_t *ext, void *h,
                             proto_hdr_err_t *err) {
     hdr_init(d, h);
+    size_t hint = 0;
     for (size_t i = 0; i < d->count; i++) {
         const hdr_field_t *f = &d->fields[i];
-        const char *val = proto_ext_get(ext, f->key);
+        const char *val = ext_get_near(ext, f->key, &hint);
         if (!val) {
             if (f->flags & HF_REQ) return field_fail(err, f, NULL);
             continue;
         }
-        if (!field_read(f, ext, h)) return field_fail(err, f, val);
+        if (!field_read(f, val, h)) return field_fail(err, f, val);
         if (f->flags & HF_HAS) *(bool *)at(h, f->has_off) = true;
     }
     return RMQ_OK;
 }
 
+/* Sets key: appended without a look-up when the header went into an empty ext (the table's
+ * keys are distinct), which is every send and reply. */
+static void hdr_put(proto_ext_t *ext, bool fresh, const char *key, const char *val) {
+    if (fresh)
+        proto_ext_append(ext, proto_ext_text(ext, key, strlen(key)),
+                         proto_ext_text(ext, val, strlen(val)));
+    else
+        proto_ext_set(ext, key, val);
+}
+
+static void hdr_put_int(proto_ext_t *ext, bool fresh, const char *key, int64_t v) {
+    char text[CM_I64_TEXT];
+    cm_i64_text(v, text);
+    hdr_put(ext, fresh, key, text);
+}
+
 static void hdr_encode(const hdr_desc_t *d, const void *h, proto_ext_t *ext) {
+    bool fresh = ext->count == 0;
     for (size_t i = 0; i < d->count; i++) {
         const hdr_field_t *f = &d->fields[i];
         if ((f->flags & HF_HAS) && !*(const bool *)cat(h, f->has_off)) continue;
         switch (f->type) {
         case HF_STR: {
             const char *s = *(const char *const *)cat(h, f->off);
-            if (s || (f->flags & HF_REQ)) proto_ext_set(ext, f->key, s ? s : "");
+            if (s || (f->flags & HF_REQ)) hdr_put(ext, fresh, f->key, s ? s : "");
             break;
         }
         case HF_I32:
-            proto_ext_set_int(ext, f->key, *(const int32_t *)cat(h, f->off));
+            hdr_put_int(ext, fresh, f->key, *(const int32_t *)cat(h, f->off));
             break;
         case HF_I64:
-            proto_ext_set_int(ext, f->key, *(const int64_t *)cat(h, f->off));
+            hdr_put_int(ext, fresh, f->key, *(const int64_t *)cat(h, f->off));
             break;
         case HF_BOOL: {
             bool b = *(const bool *)cat(h, f->off);
-            if (b || !(f->flags & HF_SPARSE)) proto_ext_set_bool(ext, f->key, b);
+            if (b || !(f->flags & HF_SPARSE)) hdr_put(ext, fresh, f->key, b ? "true" : "false");
             break;
         }
         }

@@ -85,6 +85,9 @@ const char *proto_ext_get(const proto_ext_t *ext, const char *key); /* NULL if a
 /* Typed reads: RMQ_ERR_NOT_FOUND if absent, RMQ_ERR_MALFORMED if not a number/bool. */
 rmq_err_t proto_ext_get_int(const proto_ext_t *ext, const char *key, int64_t *out);
 rmq_err_t proto_ext_get_bool(const proto_ext_t *ext, const char *key, bool *out);
+/* The same reads of a value already looked up (NULL = absent). */
+rmq_err_t proto_ext_parse_int(const char *val, int64_t *out);
+rmq_err_t proto_ext_parse_bool(const char *val, bool *out);
 /* For decoders: a copy of s[0..n) (NUL added) in ext's pool, and an append that does not
  * look for an existing key (the caller dedupes). */
 char *proto_ext_text(proto_ext_t *ext, const char *s, size_t n);

@@ -246,6 +246,20 @@ Test(frame, json_header_fast_and_general_paths_agree) {
     }
 }
 
+/* Property texts carry \u0001 / \u0002 separators: the fast path undoes ASCII escapes and
+ * hands anything else (non-ASCII, NUL) to the general parser. */
+Test(frame, json_header_ext_escapes) {
+    proto_cmd_t c;
+    cr_assert_eq(decode_json_header("{\"code\":1,\"extFields\":{\"i\":\"a\\u0001b\\u0002c\\\"d"
+                                    "\\\\e\\/f\\t\",\"k\\u0041\":\"\\u00e9\"}}",
+                                    &c),
+                 RMQ_OK);
+    cr_assert_eq(c.ext.count, 2);
+    cr_assert_str_eq(proto_ext_get(&c.ext, "i"), "a\x01" "b\x02" "c\"d\\e/f\t");
+    cr_assert_str_eq(proto_ext_get(&c.ext, "kA"), "\xc3\xa9");
+    proto_cmd_free(&c);
+}
+
 Test(frame, bad_json_headers) {
     proto_cmd_t c;
     const char *bad[] = {
