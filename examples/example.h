@@ -26,6 +26,10 @@ static const char *name_server(int argc, char **argv) {
     rmq_conf_t *conf = rmq_conf_new();
     if (!mkdtemp(embedded_dir) || rmq_conf_set(conf, "listenPort", "0", err, sizeof err) ||
         rmq_conf_set(conf, "storePathRootDir", embedded_dir, err, sizeof err) ||
+        /* A burst of sends on a slow machine (or a sanitizer build) can wait in the send
+         * queue past the 200 ms default and be refused with SYSTEM_BUSY, RocketMQ's flow
+         * control. This broker serves only the example, so it may keep them waiting. */
+        rmq_conf_set(conf, "waitTimeMillsInSendQueue", "2000", err, sizeof err) ||
         !(embedded = rmq_broker_new(conf, err, sizeof err)) ||
         rmq_broker_start(embedded, err, sizeof err)) {
         fprintf(stderr, "embedded broker: %s\n", err);
