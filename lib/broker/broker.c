@@ -157,7 +157,7 @@ static void on_request(net_conn_t *conn, proto_cmd_t *cmd, void *ud) {
     proto_cmd_init(cmd);
     req->conn = net_conn_ref(conn);
     req->peer = *net_conn_peer(conn);
-    snprintf(req->peer_text, sizeof req->peer_text, "%s", net_conn_peer_text(conn));
+    cm_strcpy_cut(req->peer_text, sizeof req->peer_text, net_conn_peer_text(conn));
     req->received_ms = cm_mono_ms();
     int32_t code = req->cmd.code;
     /* ready is set (release) after the table is complete, stopping on this thread. */

@@ -21,18 +21,25 @@ static uint32_t java_bucket(const char *name, uint32_t cap) {
     return (h ^ (h >> 16)) & (cap - 1);
 }
 
+/* Properties a message usually has fit this many bucket slots on the stack. */
+#define JAVA_ORDER_STACK 32
+
 void broker_props_java_order(const proto_props_t *p, size_t peak, cm_buf_t *out) {
     /* A default HashMap doubles from 16 whenever its size passes 3/4 of the capacity; it
      * never shrinks, so the largest size the map ever had fixes the capacity. Iteration
-     * goes bucket by bucket, insertion order inside one. */
+     * goes bucket by bucket, insertion order inside one. Each name is hashed once. */
     uint32_t cap = 16;
     while ((double)peak > cap * 0.75)
         cap *= 2;
     size_t n = p->count, done = 0;
+    uint32_t stack[JAVA_ORDER_STACK];
+    uint32_t *bucket_of = n <= JAVA_ORDER_STACK ? stack : cm_malloc(n * sizeof *bucket_of);
+    for (size_t i = 0; i < n; i++)
+        bucket_of[i] = java_bucket(p->names[i], cap);
     bool first = true;
     for (uint32_t bucket = 0; done < n && bucket < cap; bucket++) {
         for (size_t i = 0; i < n; i++) {
-            if (java_bucket(p->names[i], cap) != bucket) continue;
+            if (bucket_of[i] != bucket) continue;
             if (!first) cm_buf_put8(out, PROTO_PROP_SEP);
             cm_buf_append_str(out, p->names[i]);
             cm_buf_put8(out, PROTO_NAME_SEP);
@@ -41,6 +48,7 @@ void broker_props_java_order(const proto_props_t *p, size_t peak, cm_buf_t *out)
             done++;
         }
     }
+    if (bucket_of != stack) cm_free(bucket_of);
 }
 
 /* The stored properties of a single send: the request's, plus CLUSTER, minus WAIT (as

@@ -104,7 +104,7 @@ static rmq_err_t prepare(rmq_producer_t *p, rmq_msg_t *msg, outgoing_t *o) {
     rmq_err_t err = client_check_msg(msg, p->max_size, why, sizeof why);
     if (err) return fail(err, why);
     memset(o, 0, sizeof *o);
-    snprintf(o->uniq, sizeof o->uniq, "%s", ensure_uniq(p, msg));
+    cm_strcpy_cut(o->uniq, sizeof o->uniq, ensure_uniq(p, msg));
     o->topic = cm_strdup(msg->topic);
     o->flag = msg->flag;
     o->props = encode_props(&msg->props);
@@ -237,15 +237,15 @@ static rmq_err_t read_response(const outgoing_t *o, const target_t *t, proto_cmd
     proto_hdr_err_t herr;
     if (proto_send_resp_decode(&resp->ext, &h, &herr) != RMQ_OK)
         return fail(RMQ_ERR_MALFORMED, "the broker's send response lacks a field");
-    snprintf(r->msg_id, sizeof r->msg_id, "%s", o->uniq);
+    cm_strcpy_cut(r->msg_id, sizeof r->msg_id, o->uniq);
     /* A batch answers comma-joined offset ids: the first is the first message's. */
-    snprintf(r->offset_msg_id, sizeof r->offset_msg_id, "%.*s",
-             (int)strcspn(h.msg_id ? h.msg_id : "", ","), h.msg_id ? h.msg_id : "");
+    size_t cut = strcspn(h.msg_id ? h.msg_id : "", ",") + 1;
+    cm_strcpy_cut(r->offset_msg_id, cut < sizeof r->offset_msg_id ? cut : sizeof r->offset_msg_id,
+                  h.msg_id);
     r->queue_id = h.queue_id;
     r->queue_offset = h.queue_offset;
-    snprintf(r->broker_name, sizeof r->broker_name, "%s", t->broker);
-    snprintf(r->transaction_id, sizeof r->transaction_id, "%s",
-             h.transaction_id ? h.transaction_id : "");
+    cm_strcpy_cut(r->broker_name, sizeof r->broker_name, t->broker);
+    cm_strcpy_cut(r->transaction_id, sizeof r->transaction_id, h.transaction_id);
     return RMQ_OK;
 }
 
@@ -253,7 +253,7 @@ static rmq_err_t pick(rmq_producer_t *p, client_pub_t *pub, const char *avoid, t
     client_faults_t *faults = p->fault_enable ? client_instance_faults(p->ci) : NULL;
     const client_queue_t *q = client_pub_select(pub, avoid, faults, cm_mono_ms());
     if (!q) return fail(RMQ_ERR_NO_ROUTE, "the topic has no writable queue");
-    snprintf(t->broker, sizeof t->broker, "%s", q->broker_name);
+    cm_strcpy_cut(t->broker, sizeof t->broker, q->broker_name);
     t->queue_id = q->queue_id;
     return RMQ_OK;
 }

@@ -39,6 +39,12 @@ char *cm_strndup(const char *s, size_t n) {
     return d;
 }
 
+void cm_strcpy_cut(char *dst, size_t size, const char *src) {
+    size_t n = src ? strnlen(src, size - 1) : 0;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
 char *cm_sprintf(const char *fmt, ...) {
     va_list ap, ap2;
     va_start(ap, fmt);

@@ -32,7 +32,6 @@ void cm_buf_printf(cm_buf_t *b, const char *fmt, ...) {
     b->len += (size_t)n;
 }
 
-void cm_buf_put8(cm_buf_t *b, uint8_t v) { cm_buf_append(b, &v, 1); }
 
 size_t cm_i64_text(int64_t v, char *dst) {
     /* Unsigned arithmetic so that INT64_MIN has a magnitude. */

@@ -22,6 +22,9 @@ void *cm_realloc(void *p, size_t n);
 char *cm_strdup(const char *s);
 char *cm_strndup(const char *s, size_t n);
 void cm_free(void *p);
+/* Copies src (NULL = "") into dst[size], cut to fit and always NUL-terminated (size > 0):
+ * what snprintf(dst, size, "%s", src) does, without the formatting machinery. */
+void cm_strcpy_cut(char *dst, size_t size, const char *src);
 /* printf into a new string. */
 char *cm_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -64,7 +67,13 @@ void cm_buf_reserve(cm_buf_t *b, size_t extra);
 void cm_buf_append(cm_buf_t *b, const void *data, size_t n);
 void cm_buf_append_str(cm_buf_t *b, const char *s);
 void cm_buf_printf(cm_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void cm_buf_put8(cm_buf_t *b, uint8_t v);
+/* Inline: encoders put single bytes (quotes, separators) several times per frame. */
+static inline void cm_buf_put8(cm_buf_t *b, uint8_t v) {
+    if (b->len < b->cap)
+        b->data[b->len++] = v;
+    else
+        cm_buf_append(b, &v, 1);
+}
 void cm_buf_put16(cm_buf_t *b, uint16_t v);
 void cm_buf_put32(cm_buf_t *b, uint32_t v);
 void cm_buf_put64(cm_buf_t *b, uint64_t v);
