@@ -19,10 +19,13 @@ struct rmq_producer_s {
     int retries_sync, retries_async, default_queues, compress_type, compress_level;
     bool retry_not_ok, fault_enable;
 
+    /* state and inflight are atomics: every send reads state and every async send counts
+     * itself in and out, from the caller's and the pool's threads; a shared mutex there made
+     * them queue on each other. mu and idle serve only destroy's wait for inflight == 0. */
     pthread_mutex_t mu;
     pthread_cond_t idle; /* inflight reached 0 */
-    int state;
-    int inflight; /* accepted async sends whose callback has not returned yet */
+    atomic_int state;
+    atomic_int inflight; /* accepted async sends whose callback has not returned yet */
 };
 
 /* What rmq_producer_last_remark() answers. */
@@ -69,14 +72,18 @@ static const char *ensure_uniq(rmq_producer_t *p, rmq_msg_t *msg) {
     return id;
 }
 
-/* msg's properties as sent: its own plus WAIT=true when absent (the Java default). */
+/* msg's properties as sent: its own plus WAIT=true when absent (the Java default), last,
+ * where setting it on a copy would put it — written straight out, no copy. */
 static char *encode_props(const proto_props_t *props) {
-    proto_props_t copy = {0};
-    proto_props_copy(&copy, props);
-    if (!proto_props_get(&copy, PROP_WAIT)) proto_props_set(&copy, PROP_WAIT, "true");
     cm_buf_t b = CM_BUF_INIT;
-    proto_props_encode(&copy, &b);
-    proto_props_free(&copy);
+    cm_buf_reserve(&b, 128);
+    proto_props_encode(props, &b);
+    if (!proto_props_get(props, PROP_WAIT)) {
+        if (props->count) cm_buf_put8(&b, PROTO_PROP_SEP);
+        cm_buf_append_str(&b, PROP_WAIT);
+        cm_buf_put8(&b, PROTO_NAME_SEP);
+        cm_buf_append_str(&b, "true");
+    }
     return cm_buf_take_str(&b);
 }
 
@@ -293,9 +300,7 @@ static rmq_err_t attempt_sync(rmq_producer_t *p, const outgoing_t *o, client_pub
 /* ================================================================ sync sends */
 
 static rmq_err_t check_running(rmq_producer_t *p) {
-    pthread_mutex_lock(&p->mu);
-    int state = p->state;
-    pthread_mutex_unlock(&p->mu);
+    int state = atomic_load(&p->state);
     if (state == STATE_NEW) return fail(RMQ_ERR_NOT_STARTED, "the producer is not started");
     if (state == STATE_STOPPING) return fail(RMQ_ERR_SHUTDOWN, "the producer is shutting down");
     return RMQ_OK;
@@ -494,6 +499,15 @@ typedef struct async_send {
 
 static void async_dispatch(async_send_t *a);
 
+/* An async send is over. The last one wakes destroy; the broadcast happens under mu, so
+ * a destroy between its check and its wait cannot miss it. */
+static void inflight_done(rmq_producer_t *p) {
+    if (atomic_fetch_sub(&p->inflight, 1) != 1) return;
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->idle);
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* Pool thread: the user's callback, then the send is over. */
 static void async_complete(async_send_t *a, const rmq_send_result_t *r) {
     rmq_producer_t *p = a->p;
@@ -502,9 +516,7 @@ static void async_complete(async_send_t *a, const rmq_send_result_t *r) {
     outgoing_free(&a->o);
     proto_cmd_free(&a->resp);
     cm_free(a);
-    pthread_mutex_lock(&p->mu);
-    if (--p->inflight == 0) pthread_cond_broadcast(&p->idle);
-    pthread_mutex_unlock(&p->mu);
+    inflight_done(p);
 }
 
 static void async_fail_job(void *arg) {
@@ -519,10 +531,7 @@ static void async_fail(async_send_t *a) {
 }
 
 static bool async_stopping(const async_send_t *a) {
-    pthread_mutex_lock(&a->p->mu);
-    bool s = a->p->state == STATE_STOPPING;
-    pthread_mutex_unlock(&a->p->mu);
-    return s;
+    return atomic_load(&a->p->state) == STATE_STOPPING;
 }
 
 /* Pool thread: the response (or the transport's error) of one attempt. */
@@ -610,12 +619,14 @@ rmq_err_t rmq_producer_send_async(rmq_producer_t *p, rmq_msg_t *msg, rmq_send_cb
     if (!err) err = prepare(p, msg, &a->o);
     if (!err) err = get_pub(p, a->o.topic, p->send_timeout_ms, &a->pub);
     if (!err) {
-        pthread_mutex_lock(&p->mu);
-        if (p->state == STATE_STOPPING)
+        /* Counted in first, then the state checked: destroy sets the state first, then
+         * waits for the count (both seq_cst), so either this sees STOPPING or destroy
+         * waits for this send. */
+        atomic_fetch_add(&p->inflight, 1);
+        if (atomic_load(&p->state) == STATE_STOPPING) {
+            inflight_done(p);
             err = fail(RMQ_ERR_SHUTDOWN, NULL);
-        else
-            p->inflight++;
-        pthread_mutex_unlock(&p->mu);
+        }
     }
     if (err) {
         client_pub_unref(a->pub);
@@ -688,7 +699,8 @@ rmq_producer_t *rmq_producer_new(rmq_conf_t *conf, char *errstr, size_t errstr_s
     p->fault_enable = cm_conf_bool(conf, "sendLatencyFaultEnable", false);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->idle, NULL);
-    p->state = STATE_NEW;
+    atomic_init(&p->state, STATE_NEW);
+    atomic_init(&p->inflight, 0);
     return p;
 }
 
@@ -708,18 +720,16 @@ rmq_err_t rmq_producer_start(rmq_producer_t *p, char *errstr, size_t errstr_size
     }
     p->ci = ci;
     client_instance_heartbeat(ci);
-    pthread_mutex_lock(&p->mu);
-    p->state = STATE_STARTED;
-    pthread_mutex_unlock(&p->mu);
+    atomic_store(&p->state, STATE_STARTED);
     cm_info(&p->log, "producer %s started on client %s", p->group, client_instance_id(ci));
     return RMQ_OK;
 }
 
 void rmq_producer_destroy(rmq_producer_t *p) {
     if (!p) return;
+    atomic_store(&p->state, STATE_STOPPING);
     pthread_mutex_lock(&p->mu);
-    p->state = STATE_STOPPING;
-    while (p->inflight > 0)
+    while (atomic_load(&p->inflight) > 0)
         pthread_cond_wait(&p->idle, &p->mu);
     pthread_mutex_unlock(&p->mu);
     if (p->ci) {

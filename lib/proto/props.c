@@ -27,6 +27,25 @@ const char *proto_props_get(const proto_props_t *p, const char *name) {
     return i < 0 ? NULL : p->vals[i];
 }
 
+/* proto_props_set with name and val already copied: p takes them (frees them if unused). */
+static void set_owned(proto_props_t *p, char *name, char *val) {
+    ssize_t i = find_index(p, name);
+    if (i >= 0) {
+        cm_free(name);
+        cm_free(p->vals[i]);
+        p->vals[i] = val;
+        return;
+    }
+    if (p->count == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 8;
+        p->names = cm_realloc(p->names, p->cap * sizeof(char *));
+        p->vals = cm_realloc(p->vals, p->cap * sizeof(char *));
+    }
+    p->names[p->count] = name;
+    p->vals[p->count] = val;
+    p->count++;
+}
+
 void proto_props_set(proto_props_t *p, const char *name, const char *val) {
     ssize_t i = find_index(p, name);
     if (i >= 0) {
@@ -105,11 +124,7 @@ rmq_err_t proto_props_parse(const char *text, size_t len, proto_props_t *out) {
             proto_props_free(out);
             return RMQ_ERR_BAD_PROPERTIES;
         }
-        char *name = cm_strndup(pair, name_len);
-        char *val = cm_strndup(sep + 1, val_len);
-        proto_props_set(out, name, val);
-        cm_free(name);
-        cm_free(val);
+        set_owned(out, cm_strndup(pair, name_len), cm_strndup(sep + 1, val_len));
     }
     return RMQ_OK;
 }
