@@ -408,8 +408,10 @@ Test(producer, orderly_by_sharding_key_over_8_queues) {
         for (int i = 0; i < got.count; i++) {
             size_t len;
             const char *b = rmq_msg_body(got.msgs[i], &len);
+            char text[64]; /* bodies are not NUL-terminated: sscanf must not run past one */
+            snprintf(text, sizeof text, "%.*s", (int)len, b);
             int k, s;
-            cr_assert_eq(sscanf(b, "order-%d:%d", &k, &s), 2);
+            cr_assert_eq(sscanf(text, "order-%d:%d", &k, &s), 2);
             cr_expect_eq(client_hash_index(rmq_msg_property(got.msgs[i], "__SHARDINGKEY"), 8), q);
             cr_expect_eq(s, next[k], "key %d out of order", k);
             next[k] = s + 1;
@@ -640,8 +642,10 @@ Test(failover, broker_killed_mid_stream_loses_nothing_acknowledged) {
             for (int i = 0; i < got.count; i++) {
                 size_t len;
                 const char *body = rmq_msg_body(got.msgs[i], &len);
+                char text[64]; /* bodies are not NUL-terminated: sscanf must not run past */
+                snprintf(text, sizeof text, "%.*s", (int)len, body);
                 int n;
-                if (sscanf(body, "fail-%d", &n) == 1 && n >= 0 && n < N) found[n] = true;
+                if (sscanf(text, "fail-%d", &n) == 1 && n >= 0 && n < N) found[n] = true;
             }
             pulled_free(&got);
         }
