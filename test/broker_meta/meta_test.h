@@ -7,32 +7,11 @@
 #include <stdlib.h>
 
 #include "proto/proto.h"
-
-static inline uint8_t *meta_read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    cr_assert_geq(n, 0);
-    rewind(f);
-    uint8_t *b = cm_malloc(n ? (size_t)n : 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
+#include "../testdata.h"
 
 /* Decodes test/data/rocketmq-4.9.8/frames/<file>. */
 static inline void meta_frame(const char *file, proto_cmd_t *cmd) {
-    const char *data = getenv("TEST_DATA");
-    cr_assert_not_null(data, "TEST_DATA not set");
-    char *path = cm_sprintf("%s/rocketmq-4.9.8/frames/%s", data, file);
-    size_t len;
-    uint8_t *b = meta_read_file(path, &len);
-    proto_cmd_init(cmd);
-    cr_assert_eq(proto_frame_decode(b, len, PROTO_MAX_FRAME, cmd), RMQ_OK, "%s", file);
-    cm_free(b);
-    cm_free(path);
+    td_frame("rocketmq-4.9.8/frames", file, cmd);
 }
 
 static inline proto_json_t *meta_parse(const void *text, size_t len) {

@@ -351,7 +351,7 @@ Test(subgroups, persisted_in_rocketmq_shape) {
     broker_subgroups_destroy(sg);
 
     size_t len;
-    uint8_t *text = meta_read_file(path, &len);
+    uint8_t *text = td_read_path(path, &len);
     proto_json_t *root = meta_parse(text, len);
     const proto_json_t *e = proto_json_get(proto_json_get(root, "subscriptionGroupTable"), "cg");
     cr_assert_not_null(e);

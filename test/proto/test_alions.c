@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "proto/proto.h"
+#include "../testdata.h"
 
 static const char *const lang_names[] = {"JAVA",   "CPP",  "DOTNET", "PYTHON", "DELPHI",
                                          "ERLANG", "RUBY", "OTHER",  "HTTP",   "GO",
@@ -36,20 +37,6 @@ static char *frames_dir(void) {
     return path;
 }
 
-static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    cr_assert_geq(n, 0);
-    rewind(f);
-    uint8_t *b = cm_malloc(n ? (size_t)n : 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 typedef struct captures {
     char *dir;
     proto_json_t *index;
@@ -59,7 +46,7 @@ static void captures_load(captures_t *cap) {
     cap->dir = frames_dir();
     char *path = cm_sprintf("%s/index.json", cap->dir);
     size_t len;
-    uint8_t *text = read_file(path, &len);
+    uint8_t *text = td_read_path(path, &len);
     cr_assert_eq(proto_json_parse((char *)text, len, &cap->index), RMQ_OK, "%s", path);
     cr_assert_eq(cap->index->type, PJ_ARRAY);
     cr_assert_gt(cap->index->len, 0, "%s lists no frames", path);
@@ -77,7 +64,7 @@ static rmq_err_t decode_entry(const captures_t *cap, const proto_json_t *e, prot
     const char *file = proto_json_get_str(e, "file", NULL);
     cr_assert_not_null(file);
     char *path = cm_sprintf("%s/%s", cap->dir, file);
-    uint8_t *b = read_file(path, file_len);
+    uint8_t *b = td_read_path(path, file_len);
     rmq_err_t err = proto_frame_decode(b, *file_len, PROTO_MAX_FRAME, c);
     cm_free(b);
     cm_free(path);

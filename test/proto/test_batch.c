@@ -5,18 +5,12 @@
 #include <stdlib.h>
 
 #include "proto/proto.h"
+#include "../testdata.h"
 
 static uint8_t *read_frame(const char *name, size_t *len) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/rocketmq-4.9.8/frames/%s", getenv("TEST_DATA"), name);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    uint8_t *d = malloc(*len);
-    cr_assert_eq(fread(d, 1, *len, f), *len);
-    fclose(f);
+    char *rel = cm_sprintf("rocketmq-4.9.8/frames/%s", name);
+    uint8_t *d = td_read(rel, len);
+    cm_free(rel);
     return d;
 }
 
@@ -59,7 +53,7 @@ Test(batch, golden_send_batch_body) {
     cr_assert_eq(again.len, blen);
     cr_assert_eq(memcmp(again.data, body, blen), 0, "re-encoding differs from the Java client");
     cm_buf_free(&again);
-    free(f);
+    cm_free(f);
 }
 
 Test(batch, round_trip_and_empty_parts) {

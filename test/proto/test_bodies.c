@@ -7,30 +7,10 @@
 #include <zlib.h>
 
 #include "proto/proto.h"
-
-static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    cr_assert_geq(n, 0);
-    rewind(f);
-    uint8_t *b = cm_malloc(n ? (size_t)n : 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
+#include "../testdata.h"
 
 static void load(const char *dir, const char *file, proto_cmd_t *cmd) {
-    const char *data = getenv("TEST_DATA");
-    cr_assert_not_null(data, "TEST_DATA not set");
-    char *path = cm_sprintf("%s/%s/%s", data, dir, file);
-    size_t len;
-    uint8_t *b = read_file(path, &len);
-    cr_assert_eq(proto_frame_decode(b, len, PROTO_MAX_FRAME, cmd), RMQ_OK, "%s", file);
-    cm_free(b);
-    cm_free(path);
+    td_frame(dir, file, cmd);
 }
 
 static void java(const char *file, proto_cmd_t *cmd) {

@@ -5,12 +5,13 @@
 #include <stdlib.h>
 
 #include "proto/proto.h"
+#include "../testdata.h"
 
 #define MIB (1024 * 1024)
 
 /* Half text-like, half noise, so both the compressor's match and literal paths run. */
 static uint8_t *make_data(size_t n) {
-    uint8_t *d = malloc(n ? n : 1);
+    uint8_t *d = cm_malloc(n ? n : 1);
     uint32_t x = 2463534242u;
     for (size_t i = 0; i < n; i++) {
         x ^= x << 13, x ^= x >> 17, x ^= x << 5;
@@ -49,7 +50,7 @@ static void round_trip(int32_t type, int level, size_t n) {
     }
     cm_buf_free(&z);
     cm_buf_free(&back);
-    free(d);
+    cm_free(d);
 }
 
 Test(compress, zlib_round_trips) {
@@ -112,7 +113,7 @@ static void check_corrupt(int32_t type) {
     cm_buf_free(&trail);
     cm_buf_free(&z);
     cm_buf_free(&out);
-    free(d);
+    cm_free(d);
 }
 
 Test(compress, corrupt_zlib) {
@@ -129,7 +130,7 @@ Test(compress, corrupt_zlib) {
     cr_assert_eq(proto_decompress(0x1, "", 0, 10, &out), RMQ_ERR_COMPRESSION);
     cm_buf_free(&z);
     cm_buf_free(&out);
-    free(d);
+    cm_free(d);
 }
 
 Test(compress, corrupt_zstd) {
@@ -164,16 +165,9 @@ Test(compress, bombs_are_bounded) {
 /* ---- streams made by other implementations (test/data/compress/README.md) */
 
 static uint8_t *read_data(const char *rel, size_t *len) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/compress/%s", getenv("TEST_DATA"), rel);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "%s", path);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    rewind(f);
-    uint8_t *d = malloc(*len);
-    cr_assert_eq(fread(d, 1, *len, f), *len);
-    fclose(f);
+    char *path = cm_sprintf("compress/%s", rel);
+    uint8_t *d = td_read(path, len);
+    cm_free(path);
     return d;
 }
 

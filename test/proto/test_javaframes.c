@@ -6,41 +6,23 @@
 #include <stdlib.h>
 
 #include "proto/proto.h"
+#include "../testdata.h"
 
 static char *frames_path(const char *file) {
-    const char *data = getenv("TEST_DATA");
-    cr_assert_not_null(data, "TEST_DATA not set");
-    return cm_sprintf("%s/rocketmq-4.9.8/frames/%s", data, file);
-}
-
-/* Reads a whole file into an exactly-sized buffer (ASan sees any read past it). */
-static uint8_t *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    cr_assert_geq(n, 0);
-    rewind(f);
-    uint8_t *b = cm_malloc(n ? (size_t)n : 1);
-    cr_assert_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
+    char *rel = cm_sprintf("rocketmq-4.9.8/frames/%s", file);
+    char *path = td_path(rel);
+    cm_free(rel);
+    return path;
 }
 
 static void decode_file(const char *file, proto_cmd_t *cmd) {
-    char *path = frames_path(file);
-    size_t len;
-    uint8_t *b = read_file(path, &len);
-    cr_assert_eq(proto_frame_decode(b, len, PROTO_MAX_FRAME, cmd), RMQ_OK, "%s", file);
-    cm_free(b);
-    cm_free(path);
+    td_frame("rocketmq-4.9.8/frames", file, cmd);
 }
 
 static proto_json_t *load_index(void) {
     char *path = frames_path("index.json");
     size_t len;
-    uint8_t *text = read_file(path, &len);
+    uint8_t *text = td_read_path(path, &len);
     proto_json_t *idx;
     cr_assert_eq(proto_json_parse((char *)text, len, &idx), RMQ_OK);
     cr_assert_eq(idx->type, PJ_ARRAY);
@@ -86,7 +68,7 @@ Test(javaframes, every_frame_matches_index_and_reencodes) {
         cr_assert_not_null(file);
         char *path = frames_path(file);
         size_t len, size;
-        uint8_t *b = read_file(path, &len);
+        uint8_t *b = td_read_path(path, &len);
         cm_free(path);
         cr_assert_eq(len, (size_t)proto_json_get_int(e, "frame_len", -1), "%s", file);
         cr_assert_eq(proto_frame_size(b, len, 0, &size), RMQ_OK);
