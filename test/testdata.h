@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "proto/proto.h"
 
@@ -48,6 +49,20 @@ static inline void td_frame(const char *dir, const char *file, proto_cmd_t *cmd)
     cr_assert_eq(proto_frame_decode(b, len, PROTO_MAX_FRAME, cmd), RMQ_OK, "%s", rel);
     cm_free(b);
     cm_free(rel);
+}
+
+/* A new directory /tmp/<prefix>-XXXXXX for a test's files. */
+static inline char *td_tempdir(const char *prefix) {
+    char *tmpl = cm_sprintf("/tmp/%s-XXXXXX", prefix);
+    cr_assert_not_null(mkdtemp(tmpl), "mkdtemp %s", tmpl);
+    return tmpl;
+}
+
+/* Removes dir and everything under it. */
+static inline void td_rmrf(const char *dir) {
+    char *cmd = cm_sprintf("rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+    cm_free(cmd);
 }
 
 #endif

@@ -19,19 +19,16 @@
 #include <rmq/rmq.h>
 
 #include "proto/proto.h"
+#include "../testdata.h"
 
 /* ---------------------------------------------------------------- broker */
 
 static inline char *tb_tempdir(void) {
-    char tmpl[] = "/tmp/rmq-broker-test-XXXXXX";
-    cr_assert_not_null(mkdtemp(tmpl));
-    return cm_strdup(tmpl);
+    return td_tempdir("rmq-broker-test");
 }
 
 static inline void tb_rmrf(const char *dir) {
-    char *cmd = cm_sprintf("rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-    cm_free(cmd);
+    td_rmrf(dir);
 }
 
 /* A broker (not started yet) for 127.0.0.1 and a free port with a small store in dir.

@@ -16,20 +16,17 @@
 
 #include "net/net.h"
 #include "proto/proto.h"
+#include "../testdata.h"
 
 /* Every wait for something asynchronous gives up after this long (generous: CI is slow). */
 #define LIVE_WAIT_MS 15000
 
 static inline char *live_tempdir(void) {
-    char tmpl[] = "/tmp/rmq-meta-live-XXXXXX";
-    cr_assert_not_null(mkdtemp(tmpl));
-    return cm_strdup(tmpl);
+    return td_tempdir("rmq-meta-live");
 }
 
 static inline void live_rmrf(const char *dir) {
-    char *cmd = cm_sprintf("rm -rf '%s'", dir);
-    cr_assert_eq(system(cmd), 0);
-    cm_free(cmd);
+    td_rmrf(dir);
 }
 
 /* A broker on 127.0.0.1 (brokerIP1 unset: it listens on loopback only) and a free port, its
