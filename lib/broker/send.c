@@ -204,8 +204,7 @@ static int32_t status_code(broker_t *b, rmq_err_t st, bool wait, const char **re
     switch (st) {
     case RMQ_OK:
         /* SYNC_MASTER without a slave: stored, not replicated (there is no HA yet). */
-        if (wait && b->sync_master)
-            return RMQ_ERR_SLAVE_NOT_AVAILABLE;
+        if (wait && b->sync_master) return RMQ_ERR_SLAVE_NOT_AVAILABLE;
         return 0;
     case RMQ_ERR_FLUSH_DISK_TIMEOUT:
         return RMQ_ERR_FLUSH_DISK_TIMEOUT;

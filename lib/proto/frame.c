@@ -260,6 +260,13 @@ static bool lex_plain_str(lex_t *l, const char **s, size_t *n) {
     return true;
 }
 
+static int hex_val(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 /* Undoes, in place, the escapes of a NUL-terminated string: the one-character ones and
  * \u00XX for ASCII (Java writes the property separators \u0001 and \u0002 that way).
  * False for any other \u escape (NUL, non-ASCII, surrogates: the general parser's job). */
@@ -275,9 +282,7 @@ static bool unescape_ascii(char *t) {
         if (*r == 'u') {
             int v = 0;
             for (int i = 1; i <= 4; i++) {
-                char c = r[i]; /* the NUL stops this before the end */
-                int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                        : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+                int d = hex_val(r[i]); /* the NUL stops this before the end */
                 if (d < 0) return false;
                 v = v * 16 + d;
             }
@@ -376,8 +381,9 @@ static bool fast_ext(lex_t *l, proto_cmd_t *cmd) {
 
 /* The value of one known top-level key; false for an unknown or repeated one. */
 static bool fast_member(lex_t *l, const char *k, size_t n, unsigned *seen, proto_cmd_t *cmd) {
-    static const char *const names[] = {"code",    "flag",   "opaque",   "version",
-                                        "language", "remark", "extFields", "serializeTypeCurrentRPC"};
+    static const char *const names[] = {
+        "code",     "flag",   "opaque",    "version",
+        "language", "remark", "extFields", "serializeTypeCurrentRPC"};
     int idx = -1;
     for (int i = 0; i < 8; i++)
         if (strlen(names[i]) == n && memcmp(k, names[i], n) == 0) idx = i;
@@ -386,14 +392,22 @@ static bool fast_member(lex_t *l, const char *k, size_t n, unsigned *seen, proto
     const char *s;
     size_t sn;
     switch (idx) {
-    case 0: return lex_int32(l, &cmd->code);
-    case 1: return lex_int32(l, &cmd->flag);
-    case 2: return lex_int32(l, &cmd->opaque);
-    case 3: return lex_int32(l, &cmd->version);
-    case 4: return fast_language(l, &cmd->language);
-    case 5: return fast_remark(l, cmd);
-    case 6: return fast_ext(l, cmd);
-    default: return lex_plain_str(l, &s, &sn);
+    case 0:
+        return lex_int32(l, &cmd->code);
+    case 1:
+        return lex_int32(l, &cmd->flag);
+    case 2:
+        return lex_int32(l, &cmd->opaque);
+    case 3:
+        return lex_int32(l, &cmd->version);
+    case 4:
+        return fast_language(l, &cmd->language);
+    case 5:
+        return fast_remark(l, cmd);
+    case 6:
+        return fast_ext(l, cmd);
+    default:
+        return lex_plain_str(l, &s, &sn);
     }
 }
 

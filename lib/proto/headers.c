@@ -91,8 +91,7 @@ static bool field_read(const hdr_field_t *f, const char *val, void *h) {
         *(const char **)at(h, f->off) = val;
         return true;
     case HF_I32:
-        if (proto_ext_parse_int(val, &v) != RMQ_OK || v < INT32_MIN || v > INT32_MAX)
-            return false;
+        if (proto_ext_parse_int(val, &v) != RMQ_OK || v < INT32_MIN || v > INT32_MAX) return false;
         *(int32_t *)at(h, f->off) = (int32_t)v;
         return true;
     case HF_I64:

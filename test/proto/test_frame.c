@@ -255,7 +255,9 @@ Test(frame, json_header_ext_escapes) {
                                     &c),
                  RMQ_OK);
     cr_assert_eq(c.ext.count, 2);
-    cr_assert_str_eq(proto_ext_get(&c.ext, "i"), "a\x01" "b\x02" "c\"d\\e/f\t");
+    cr_assert_str_eq(proto_ext_get(&c.ext, "i"), "a\x01"
+                                                 "b\x02"
+                                                 "c\"d\\e/f\t");
     cr_assert_str_eq(proto_ext_get(&c.ext, "kA"), "\xc3\xa9");
     proto_cmd_free(&c);
 }
