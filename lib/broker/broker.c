@@ -197,9 +197,10 @@ static void on_close(net_conn_t *conn, rmq_err_t why, void *ud) {
 
 /* ---------------------------------------------------------------- service thread */
 
-/* Wakes every second: writes topics.json when the table changed (the first time right
- * after start) and consumer offsets every flushConsumerOffsetInterval. File I/O stays off
- * the loop and send threads. */
+/* Wakes every second: writes topics.json and subscriptionGroup.json when they changed
+ * (topics the first time right after start) and consumer offsets every
+ * flushConsumerOffsetInterval. File I/O (and its fsync) stays off the loop and send
+ * threads. */
 static void *service_main(void *arg) {
     broker_t *b = arg;
     int64_t interval = cm_conf_int(b->conf, "flushConsumerOffsetInterval", true);
@@ -208,6 +209,7 @@ static void *service_main(void *arg) {
     while (!b->svc_stop) {
         pthread_mutex_unlock(&b->svc_mu);
         broker_topics_flush(b);
+        if (b->subgroups) broker_subgroups_persist(b->subgroups);
         if (cm_mono_ms() >= next_offsets) {
             broker_offsets_persist(b);
             next_offsets = cm_mono_ms() + interval;
@@ -353,8 +355,9 @@ rmq_err_t rmq_broker_start(rmq_broker_t *b, char *errstr, size_t errstr_size) {
     register_core(b);
     if (!send_threads_start(b))
         return fail_start(errstr, errstr_size, RMQ_ERR_IO, "cannot start the send thread");
-    b->svc_running = pthread_create(&b->svc_thread, NULL, service_main, b) == 0;
     broker_meta_start(b);
+    /* After the meta tables exist: the service thread persists them too. */
+    b->svc_running = pthread_create(&b->svc_thread, NULL, service_main, b) == 0;
     b->started = true;
     atomic_store_explicit(&b->ready, true, memory_order_release);
     cm_info(&b->log, "broker %s (cluster %s) serving at %s, store %s", b->name, b->cluster, b->addr,
@@ -444,8 +447,8 @@ void rmq_broker_destroy(rmq_broker_t *b) {
     send_threads_stop(b);         /* finishes the sends already queued */
     broker_hold_destroy(b->hold); /* answers parked pulls */
     b->hold = NULL;
+    stop_service_thread(b); /* before the meta tables it writes go away */
     if (b->started) broker_meta_stop(b);
-    stop_service_thread(b);
     if (b->offsets) broker_offsets_persist(b);
     broker_topics_flush(b);
     broker_offsets_destroy(b->offsets);

@@ -1,7 +1,8 @@
 /* lib/broker/register.c: the metadata managers live inside the broker — their processors,
- * timers (broker and client-channel expiry, subscription-group persist, registration), the
- * broker's registration in its own name-server tables (in-process) and with the name
- * servers of namesrvAddr (over lib/net), NOTIFY_CONSUMER_IDS_CHANGED, and the teardown.
+ * timers (broker and client-channel expiry, registration; the service thread in broker.c
+ * writes subscriptionGroup.json), the broker's registration in its own name-server tables
+ * (in-process) and with the name servers of namesrvAddr (over lib/net),
+ * NOTIFY_CONSUMER_IDS_CHANGED, and the teardown.
  *
  * Threads. Tables are thread-safe on their own. Everything about the name-server peers
  * (connections, in-flight registrations, timers) happens on the loop thread; other threads
@@ -21,7 +22,6 @@
 #define REGISTER_TIMEOUT_MS 6000
 #define UNREGISTER_WAIT_MS 3000
 /* How often a changed subscription-group table is written (coalesces auto-creations). */
-#define SUBGROUP_PERSIST_MS 1000
 
 typedef struct peer {
     char addr[128];
@@ -41,7 +41,7 @@ typedef struct registrar {
     /* loop thread only */
     peer_t *peers;
     size_t n_peers;
-    net_timer_t *t_register, *t_nsrv_scan, *t_client_scan, *t_persist;
+    net_timer_t *t_register, *t_nsrv_scan, *t_client_scan;
     int64_t register_period_ms;
     bool stopping;
 
@@ -313,12 +313,6 @@ static void on_client_scan(net_loop_t *loop, rmq_err_t err, void *arg) {
     close_all(conns, n);
 }
 
-static void on_persist(net_loop_t *loop, rmq_err_t err, void *arg) {
-    registrar_t *r = arg;
-    if (err != RMQ_OK || r->stopping) return;
-    broker_subgroups_persist(r->b->subgroups);
-}
-
 static void start_on_loop(void *arg) {
     registrar_t *r = arg;
     net_loop_t *loop = r->b->loop;
@@ -326,7 +320,6 @@ static void start_on_loop(void *arg) {
         net_timer_start(loop, NSRV_SCAN_INTERVAL_MS, NSRV_SCAN_INTERVAL_MS, on_nsrv_scan, r);
     r->t_client_scan = net_timer_start(loop, BROKER_CLIENT_SCAN_INTERVAL_MS,
                                        BROKER_CLIENT_SCAN_INTERVAL_MS, on_client_scan, r);
-    r->t_persist = net_timer_start(loop, SUBGROUP_PERSIST_MS, SUBGROUP_PERSIST_MS, on_persist, r);
     r->t_register =
         net_timer_start(loop, r->register_period_ms, r->register_period_ms, on_register_timer, r);
     register_peers(r); /* at start, as BrokerController.start() does */
@@ -453,8 +446,8 @@ static void unregister_peer(registrar_t *r, size_t i) {
 static void stop_on_loop(void *arg) {
     registrar_t *r = arg;
     r->stopping = true;
-    net_timer_t **timers[] = {&r->t_register, &r->t_nsrv_scan, &r->t_client_scan, &r->t_persist};
-    for (size_t i = 0; i < 4; i++) {
+    net_timer_t **timers[] = {&r->t_register, &r->t_nsrv_scan, &r->t_client_scan};
+    for (size_t i = 0; i < sizeof timers / sizeof timers[0]; i++) {
         if (*timers[i]) net_timer_cancel(*timers[i]);
         *timers[i] = NULL;
     }
