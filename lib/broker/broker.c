@@ -228,6 +228,16 @@ static void *service_main(void *arg) {
 
 /* ---------------------------------------------------------------- new */
 
+/* The store's dispatch hook: parked pulls, and the delivery thread for schedule entries
+ * (whose tags code is the due time). */
+static void on_dispatch(void *arg, const char *topic, int32_t queue_id, int64_t max_offset,
+                        int64_t tags_code, int64_t store_timestamp) {
+    broker_t *b = arg;
+    broker_hold_on_dispatch(arg, topic, queue_id, max_offset, tags_code, store_timestamp);
+    if (strcmp(topic, STORE_SCHEDULE_TOPIC) == 0)
+        broker_sched_on_dispatch(atomic_load(&b->sched), tags_code);
+}
+
 static void read_identity(broker_t *b) {
     const char *name = cm_conf_str(b->conf, "brokerName", true);
     if (!*name) {
@@ -272,7 +282,7 @@ rmq_broker_t *rmq_broker_new(rmq_conf_t *conf, char *errstr, size_t errstr_size)
         return NULL;
     }
     snprintf(b->config_dir, sizeof b->config_dir, "%s/config", b->store_cfg.root_dir);
-    b->store_cfg.on_dispatch = broker_hold_on_dispatch;
+    b->store_cfg.on_dispatch = on_dispatch;
     b->store_cfg.dispatch_arg = b;
     pthread_mutex_init(&b->send_mu, NULL);
     pthread_cond_init(&b->send_cv, NULL);
@@ -352,6 +362,7 @@ rmq_err_t rmq_broker_start(rmq_broker_t *b, char *errstr, size_t errstr_size) {
     b->topics = broker_topics_new(b);
     b->offsets = broker_offsets_new(b);
     b->hold = broker_hold_new(b);
+    atomic_store(&b->sched, broker_sched_new(b));
     register_core(b);
     if (!send_threads_start(b))
         return fail_start(errstr, errstr_size, RMQ_ERR_IO, "cannot start the send thread");
@@ -444,7 +455,10 @@ void rmq_broker_destroy(rmq_broker_t *b) {
     if (b->server) net_server_close(b->server);
     b->server = NULL;
     if (b->loop) quiesce_loop(b);
-    send_threads_stop(b);         /* finishes the sends already queued */
+    send_threads_stop(b); /* finishes the sends already queued */
+    /* No send runs any more: the delivery thread is the last appender (and its dispatches
+     * still reach the hold table). */
+    broker_sched_destroy(atomic_exchange(&b->sched, NULL));
     broker_hold_destroy(b->hold); /* answers parked pulls */
     b->hold = NULL;
     stop_service_thread(b); /* before the meta tables it writes go away */

@@ -149,6 +149,21 @@ void broker_hold_destroy(broker_hold_t *h);
 void broker_hold_on_dispatch(void *arg, const char *topic, int32_t queue_id, int64_t max_offset,
                              int64_t tags_code, int64_t store_timestamp);
 
+/* ---------------------------------------------------------------- delayed delivery (schedule.c) */
+
+typedef struct broker_sched broker_sched_t;
+
+/* Loads config/delayOffset.json and starts the delivery thread (after the store is open). */
+broker_sched_t *broker_sched_new(broker_t *b);
+/* Stops and joins the thread, then writes delayOffset.json. Call once no send runs. */
+void broker_sched_destroy(broker_sched_t *s);
+/* A schedule-topic entry due at the wall time due was dispatched (any thread, under the
+ * store's append lock): wakes the thread if it sleeps past due. NULL s is ignored. */
+void broker_sched_on_dispatch(broker_sched_t *s, int64_t due);
+/* The DELAY property of an encoded properties string as Java parses it: 0 when absent or
+ * negative, -1 when not a number. Not clamped to the configured levels. */
+int32_t broker_sched_level(const char *props, size_t len);
+
 /* ---------------------------------------------------------------- send helpers (send.c) */
 
 /* Encodes properties in the order a java.util.HashMap holds them, which is how a Java broker
@@ -226,6 +241,7 @@ struct rmq_broker_s {
     broker_topics_t *topics;
     broker_offsets_t *offsets;
     broker_hold_t *hold;
+    broker_sched_t *_Atomic sched; /* read by the store's dispatch callback */
 
     /* metadata managers (owned by broker_meta_start / broker_meta_stop) */
     nsrv_t *namesrv;

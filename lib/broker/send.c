@@ -51,9 +51,19 @@ void broker_props_java_order(const proto_props_t *p, size_t peak, cm_buf_t *out)
     if (bucket_of != stack) cm_free(bucket_of);
 }
 
+typedef struct send_ctx {
+    proto_send_req_t h;
+    broker_topic_t topic;
+    int32_t queue_id;
+} send_ctx_t;
+
 /* The stored properties of a single send: the request's, plus CLUSTER, minus WAIT (as
- * 4.9.8 saves those 9 bytes). *wait tells whether the producer waits for the store. */
-static rmq_err_t stored_props(broker_t *b, const char *text, cm_buf_t *out, bool *wait) {
+ * 4.9.8 saves those 9 bytes). *wait tells whether the producer waits for the store. A
+ * delayed send (level > 0) keeps WAIT and gets REAL_TOPIC and REAL_QID, and a DELAY above
+ * the last level becomes the last level, as CommitLog.putMessage rewrites it. */
+static rmq_err_t stored_props(broker_t *b, const send_ctx_t *c, int32_t level, cm_buf_t *out,
+                              bool *wait) {
+    const char *text = c->h.properties;
     proto_props_t p = {0};
     rmq_err_t rc = proto_props_parse(text ? text : "", text ? strlen(text) : 0, &p);
     if (rc != RMQ_OK) {
@@ -64,19 +74,30 @@ static rmq_err_t stored_props(broker_t *b, const char *text, cm_buf_t *out, bool
     *wait = !w || strcmp(w, "false") != 0;
     size_t peak = p.count + (proto_props_get(&p, PROP_CLUSTER) ? 0 : 1);
     proto_props_set(&p, PROP_CLUSTER, b->cluster);
+    char *wait_val = w ? cm_strdup(w) : NULL;
     proto_props_set(&p, PROP_WAIT, NULL);
+    if (level > 0) {
+        /* SendMessageProcessor puts WAIT back (last in insertion order) after dropping it
+         * from the first string; the delay rewrite then re-encodes the whole map, so a
+         * delayed record keeps WAIT (observed in a 4.9.8 store). */
+        if (wait_val) proto_props_set(&p, PROP_WAIT, wait_val);
+        char num[16];
+        if (level > b->store_cfg.delay_levels) {
+            snprintf(num, sizeof num, "%d", b->store_cfg.delay_levels);
+            proto_props_set(&p, PROP_DELAY, num);
+        }
+        proto_props_set(&p, PROP_REAL_TOPIC, c->h.topic);
+        snprintf(num, sizeof num, "%d", c->queue_id);
+        proto_props_set(&p, PROP_REAL_QID, num);
+        if (p.count > peak) peak = p.count;
+    }
+    cm_free(wait_val);
     broker_props_java_order(&p, peak, out);
     proto_props_free(&p);
     return RMQ_OK;
 }
 
 /* ---------------------------------------------------------------- checks */
-
-typedef struct send_ctx {
-    proto_send_req_t h;
-    broker_topic_t topic;
-    int32_t queue_id;
-} send_ctx_t;
 
 static void reply_fmt(broker_t *b, broker_req_t *req, int32_t code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -155,9 +176,8 @@ static bool check_request(broker_t *b, broker_req_t *req, send_ctx_t *c) {
     return true;
 }
 
-/* Features that arrive with later work (delayed delivery, transactions, retry limits and
- * the dead-letter queue) are refused here rather than stored as plain messages, which
- * would deliver them at the wrong time or without their semantics. */
+/* Transactions arrive with later work: refused here rather than stored as plain messages,
+ * which would deliver them without their semantics. */
 static bool refuse_unsupported(broker_t *b, broker_req_t *req, const send_ctx_t *c) {
     const char *props = c->h.properties ? c->h.properties : "";
     const char *val;
@@ -169,14 +189,20 @@ static bool refuse_unsupported(broker_t *b, broker_req_t *req, const send_ctx_t 
                   "the broker[%s] sending transaction message is forbidden", b->addr);
         return true;
     }
-    if (proto_props_find(props, strlen(props), PROP_DELAY, &val, &len) && len > 0 &&
-        !(len == 1 && val[0] == '0')) {
-        reply_fmt(b, req, RMQ_ERR_NO_PERMISSION,
-                  "the broker[%s] does not deliver delayed messages (DELAY=%.*s) yet", b->addr,
-                  (int)len, val);
-        return true;
-    }
     return false;
+}
+
+/* The send's delay level (0 = none; above the last level is kept as sent, stored_props
+ * clamps it), as CommitLog.putMessage reads it: only for non-transactional and committed
+ * messages. -1 (answered) when DELAY is not a number, where Java's parseInt throws. */
+static int32_t delay_level(broker_t *b, broker_req_t *req, const send_ctx_t *c) {
+    int32_t tx = c->h.sys_flag & SYSFLAG_TX_MASK;
+    if (tx != SYSFLAG_TX_NOT && tx != SYSFLAG_TX_COMMIT) return 0;
+    const char *props = c->h.properties ? c->h.properties : "";
+    int32_t level = broker_sched_level(props, strlen(props));
+    if (level < 0)
+        broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, "the DELAY property is not a number");
+    return level;
 }
 
 /* ---------------------------------------------------------------- record and reply */
@@ -253,19 +279,27 @@ static void reply_put(broker_t *b, broker_req_t *req, rmq_err_t st, bool wait,
 static void on_send(broker_t *b, broker_req_t *req) {
     send_ctx_t c;
     if (!check_request(b, req, &c) || refuse_unsupported(b, req, &c)) return;
+    int32_t level = delay_level(b, req, &c);
+    if (level < 0) return;
     if (req->cmd.body_len > (size_t)b->max_message_size) {
         broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
         return;
     }
     cm_buf_t props = CM_BUF_INIT, rec_buf = CM_BUF_INIT;
     bool wait = true;
-    if (stored_props(b, c.h.properties, &props, &wait) != RMQ_OK || props.len > PROPS_MAX) {
+    if (stored_props(b, &c, level, &props, &wait) != RMQ_OK || props.len > PROPS_MAX) {
         cm_buf_free(&props);
         broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
         return;
     }
     proto_record_t rec;
     fill_record(b, req, &c, &rec);
+    if (level > 0) { /* kept on the schedule topic until due (schedule.c) */
+        rec.topic = STORE_SCHEDULE_TOPIC;
+        rec.topic_len = (int32_t)strlen(STORE_SCHEDULE_TOPIC);
+        int32_t max = b->store_cfg.delay_levels;
+        rec.queue_id = (level > max ? max : level) - 1;
+    }
     rec.body = req->cmd.body;
     rec.body_len = (int32_t)req->cmd.body_len;
     rec.props = (const char *)props.data;
@@ -337,6 +371,12 @@ static int encode_batch(broker_t *b, broker_req_t *req, const send_ctx_t *c, con
 static void on_send_batch(broker_t *b, broker_req_t *req) {
     send_ctx_t c;
     if (!check_request(b, req, &c) || refuse_unsupported(b, req, &c)) return;
+    /* CommitLog.putMessages refuses a delayed batch (the batch's own DELAY). */
+    const char *bprops = c.h.properties ? c.h.properties : "";
+    if (broker_sched_level(bprops, strlen(bprops)) != 0) {
+        broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
+        return;
+    }
     if (strncmp(c.h.topic, "%RETRY%", 7) == 0) {
         reply_fmt(b, req, RMQ_ERR_MESSAGE_ILLEGAL, "batch request does not support retry group %s",
                   c.h.topic);
