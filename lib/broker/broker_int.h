@@ -173,11 +173,12 @@ void broker_props_java_order(const proto_props_t *p, size_t peak, cm_buf_t *out)
 
 /* ---------------------------------------------------------------- core processors */
 
-void broker_send_register(broker_t *b);    /* send.c: 10, 310, 320 */
-void broker_pull_register(broker_t *b);    /* pull.c: 11 */
-void broker_offsets_register(broker_t *b); /* offsets.c: 14, 15, 43 */
-void broker_query_register(broker_t *b);   /* query.c: 12, 29-33 */
-void broker_topics_register(broker_t *b);  /* topics.c: 17 */
+void broker_send_register(broker_t *b);     /* send.c: 10, 310, 320 */
+void broker_pull_register(broker_t *b);     /* pull.c: 11 */
+void broker_offsets_register(broker_t *b);  /* offsets.c: 14, 15, 43 */
+void broker_query_register(broker_t *b);    /* query.c: 12, 29-33 */
+void broker_topics_register(broker_t *b);   /* topics.c: 17 */
+void broker_sendback_register(broker_t *b); /* sendback.c: 36 */
 
 /* ---------------------------------------------------------------- metadata managers */
 
