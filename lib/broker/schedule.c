@@ -5,7 +5,7 @@
  *
  * Instead of polling every 100 ms the thread sleeps until the earliest due time among the
  * queue heads; the store's dispatch of a schedule-topic entry due earlier wakes it. Offsets
- * are written every 10 s (flushDelayOffsetInterval) and at stop. After a crash the messages
+ * are written every flushDelayOffsetInterval (10 s) and at stop. After a crash the messages
  * delivered since the last write are delivered again (at least once, as RocketMQ); a clean
  * stop repeats nothing. */
 #include "broker/broker_int.h"
@@ -15,8 +15,7 @@
 #include <stdlib.h>
 
 #define DELAY_OFFSET_FILE "delayOffset.json"
-#define FLUSH_INTERVAL_MS 10000 /* flushDelayOffsetInterval */
-#define RETRY_MS 1000           /* after a failed re-store (RocketMQ retries in 100 ms) */
+#define RETRY_MS 1000 /* after a failed re-store (RocketMQ retries in 100 ms) */
 
 struct broker_sched {
     broker_t *b;
@@ -224,7 +223,8 @@ static int64_t deliver_level(broker_sched_t *s, int level) {
 
 static void *sched_main(void *arg) {
     broker_sched_t *s = arg;
-    int64_t next_flush = cm_mono_ms() + FLUSH_INTERVAL_MS;
+    int64_t flush_interval = cm_conf_int(s->b->conf, "flushDelayOffsetInterval", true);
+    int64_t next_flush = cm_mono_ms() + flush_interval;
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         s->kick = false;
@@ -237,7 +237,7 @@ static void *sched_main(void *arg) {
         }
         if (cm_mono_ms() >= next_flush) {
             persist(s);
-            next_flush = cm_mono_ms() + FLUSH_INTERVAL_MS;
+            next_flush = cm_mono_ms() + flush_interval;
         }
         pthread_mutex_lock(&s->mu);
         s->scanning = false;
@@ -276,6 +276,8 @@ broker_sched_t *broker_sched_new(broker_t *b) {
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
     load(s);
+    /* Like RocketMQ, only a master delivers: a slave's copies arrive by replication. */
+    if (strcmp(cm_conf_str(b->conf, "brokerRole", true), "SLAVE") == 0) return s;
     s->scanning = true;
     s->running = pthread_create(&s->thread, NULL, sched_main, s) == 0;
     if (!s->running) cm_error(&b->log, "cannot start the delayed-delivery thread");

@@ -120,6 +120,8 @@ const cm_conf_key_t cm_conf_keys[] = {
       "A send queued longer than this is answered SYSTEM_BUSY, ms"),
     I("flushConsumerOffsetInterval", "5000", 100, MS_MAX,
       "Broker: consumerOffset.json is written this often, ms"),
+    I("flushDelayOffsetInterval", "10000", 100, MS_MAX,
+      "Broker: delayOffset.json (delayed-delivery progress) is written this often, ms"),
     I("channelExpiredTimeout", "120000", 1000, MS_MAX, "Client idle expiry on the broker, ms"),
     I("registerNameServerPeriod", "30000", 10000, 60000, "Broker registration interval, ms"),
     I("transactionCheckInterval", "60000", 100, MS_MAX, "Transaction check-back pass interval, ms"),

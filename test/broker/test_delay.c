@@ -260,3 +260,23 @@ Test(delay, stored_properties_match_java) {
     close(fd);
     rmq_broker_destroy(b);
 }
+
+/* Progress is written while the broker runs (every flushDelayOffsetInterval), not only at
+ * destroy, so a crash repeats at most that interval's deliveries. */
+Test(delay, offsets_written_periodically) {
+    rmq_broker_t *b =
+        tb_broker_start(dir, "messageDelayLevel", LEVELS, "flushDelayOffsetInterval", "200", NULL);
+    int fd = tb_connect(rmq_broker_addr(b));
+    cr_assert_eq(send_delayed(fd, "Periodic", 0, "1", "p0", NULL, NULL), 0);
+    wait_count(fd, "Periodic", 0, 1);
+    char *path = cm_sprintf("%s/store/config/delayOffset.json", dir);
+    int64_t start = cm_mono_ms();
+    const char *text;
+    while (!(text = read_text(path)) || strcmp(text, "{\n\t\"offsetTable\":{1:1\n\t}\n}") != 0) {
+        cr_assert_lt(cm_mono_ms() - start, 10000, "delayOffset.json: %s", text ? text : "none");
+        usleep(50000);
+    }
+    cm_free(path);
+    close(fd);
+    rmq_broker_destroy(b);
+}
