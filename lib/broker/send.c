@@ -205,6 +205,32 @@ static int32_t delay_level(broker_t *b, broker_req_t *req, const send_ctx_t *c) 
     return level;
 }
 
+/* handleRetryAndDLQ: a send to %RETRY%<group> (a consumer's fallback when its send-back
+ * failed) that has been consumed the group's maximum number of times goes to %DLQ%<group>
+ * queue 0 instead. As in 4.9.8 the request's properties are kept whole, so a DELAY they
+ * carry still applies (Java's DELAY=0 lands in a map that is replaced right after). On
+ * false the request was answered. dlq holds the new topic name c->h.topic points to. */
+static bool retry_and_dlq(broker_t *b, broker_req_t *req, send_ctx_t *c, char *dlq, size_t size) {
+    if (strncmp(c->h.topic, "%RETRY%", 7) != 0) return true;
+    const char *group = c->h.topic + 7;
+    broker_subgroup_t g;
+    if (!b->subgroups || !broker_subgroups_find(b->subgroups, group, &g)) {
+        reply_fmt(b, req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
+                  "subscription group not exist, %s %s", group, FAQ_SUFFIX);
+        return false;
+    }
+    int32_t max = c->h.has_max_reconsume_times ? c->h.max_reconsume_times : g.retry_max_times;
+    if (c->h.reconsume_times < max) return true;
+    snprintf(dlq, size, "%%DLQ%%%s", group);
+    if (!broker_topics_ensure(b, dlq, 1, PROTO_PERM_READ | PROTO_PERM_WRITE, 0)) {
+        reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", dlq);
+        return false;
+    }
+    c->h.topic = dlq;
+    c->queue_id = 0; /* DLQ_NUMS_PER_GROUP = 1 */
+    return true;
+}
+
 /* ---------------------------------------------------------------- record and reply */
 
 static void fill_record(broker_t *b, const broker_req_t *req, const send_ctx_t *c,
@@ -279,6 +305,9 @@ static void reply_put(broker_t *b, broker_req_t *req, rmq_err_t st, bool wait,
 static void on_send(broker_t *b, broker_req_t *req) {
     send_ctx_t c;
     if (!check_request(b, req, &c) || refuse_unsupported(b, req, &c)) return;
+    int32_t reply_qid = c.queue_id; /* Java answers the queue it picked, even for the DLQ */
+    char dlq[300];
+    if (!retry_and_dlq(b, req, &c, dlq, sizeof dlq)) return;
     int32_t level = delay_level(b, req, &c);
     if (level < 0) return;
     if (req->cmd.body_len > (size_t)b->max_message_size) {
@@ -312,7 +341,7 @@ static void on_send(broker_t *b, broker_req_t *req) {
     proto_offset_id_format(&b->store_host, res.phys_offset, id, sizeof id);
     cm_buf_free(&props);
     cm_buf_free(&rec_buf);
-    reply_put(b, req, st, wait, &res, id, c.queue_id);
+    reply_put(b, req, st, wait, &res, id, reply_qid);
 }
 
 /* ---------------------------------------------------------------- batch send */

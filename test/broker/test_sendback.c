@@ -203,3 +203,46 @@ Test(sendback, stored_properties_match_java) {
     proto_cmd_free(&resp);
     cm_free(java);
 }
+
+/* A consumer whose send-back failed sends the message to %RETRY%<group> itself; past the
+ * group's limit the broker stores it on %DLQ%<group> (handleRetryAndDLQ). */
+static int32_t send_retry(const char *topic, int32_t reconsume, int32_t max) {
+    proto_cmd_t cmd, resp;
+    proto_cmd_request(&cmd, PROTO_SEND_MESSAGE_V2, tb_next_opaque());
+    proto_send_req_t h;
+    proto_send_req_init(&h);
+    h.producer_group = "tpg";
+    h.topic = topic;
+    h.queue_id = 0;
+    h.born_timestamp = cm_now_ms();
+    h.properties = "TAGS\001T";
+    h.reconsume_times = reconsume;
+    h.has_max_reconsume_times = max >= 0;
+    h.max_reconsume_times = max;
+    proto_send_req_encode(&h, PROTO_SEND_MESSAGE_V2, &cmd.ext);
+    proto_cmd_set_body(&cmd, "r", 1);
+    tb_call(fd, &cmd, &resp);
+    int32_t code = resp.code;
+    if (code == 0) cr_assert_eq(tb_ext_int(&resp, "queueId"), 0);
+    proto_cmd_free(&resp);
+    return code;
+}
+
+Test(sendback, retry_topic_send_past_limit_goes_to_dlq) {
+    proto_cmd_t resp;
+    proto_record_t rec;
+    cr_assert_eq(send_retry("%RETRY%gsend", 15, -1), 0);
+    cr_assert(pull_one("%RETRY%gsend", 0, &resp, &rec), "under the limit: the retry topic");
+    cr_assert_eq(rec.reconsume_times, 15);
+    proto_cmd_free(&resp);
+    cr_assert_not(pull_one("%DLQ%gsend", 0, &resp, &rec));
+    cr_assert_eq(send_retry("%RETRY%gsend", 16, -1), 0); /* group limit 16 */
+    cr_assert(pull_one("%DLQ%gsend", 0, &resp, &rec));
+    cr_assert_eq(rec.reconsume_times, 16);
+    cr_assert_eq(rec.queue_id, 0);
+    proto_cmd_free(&resp);
+    cr_assert_eq(send_retry("%RETRY%gsend", 2, 2), 0); /* the request's limit */
+    cr_assert(pull_one("%DLQ%gsend", 1, &resp, &rec));
+    cr_assert_eq(rec.reconsume_times, 2);
+    proto_cmd_free(&resp);
+}
