@@ -30,7 +30,11 @@ struct broker_sched {
     int64_t offsets[STORE_MAX_DELAY_LEVELS]; /* next offset per level (thread only) */
     bool present[STORE_MAX_DELAY_LEVELS];    /* level has an entry in the table */
     bool dirty;
+    int64_t flush_interval, next_flush; /* mono ms (thread only) */
 };
+
+/* Messages one level delivers per pass before the others get their turn. */
+#define LEVEL_BATCH 256
 
 /* ---------------------------------------------------------------- delayOffset.json */
 
@@ -151,16 +155,24 @@ static bool stopping(broker_sched_t *s) {
     return stop;
 }
 
-/* Delivers level's due entries; returns the wall time its head falls due (INT64_MAX when
- * the queue is drained). */
+/* Delivers level's due entries (at most LEVEL_BATCH); returns the wall time its head falls
+ * due (INT64_MAX when the queue is drained, INT64_MIN when more are due now). */
 static int64_t deliver_level(broker_sched_t *s, int level) {
     broker_t *b = s->b;
     int64_t delay = b->store_cfg.delay_level_ms[level - 1];
     int64_t off = s->offsets[level - 1];
     cm_buf_t rec_buf = CM_BUF_INIT;
     int64_t wake = INT64_MAX;
-    for (;;) {
+    for (int n = 0;; n++) {
         if (stopping(s)) break;
+        if (n == LEVEL_BATCH) { /* a backlog: let the other levels run, come back at once */
+            wake = INT64_MIN;
+            break;
+        }
+        if (cm_mono_ms() >= s->next_flush) { /* keeps a crash's repeats to one interval */
+            persist(s);
+            s->next_flush = cm_mono_ms() + s->flush_interval;
+        }
         store_get_result_t res = {0};
         int64_t tags = 0;
         store_get_messages(b->store, STORE_SCHEDULE_TOPIC, level - 1, off, 1, 0, capture_tags,
@@ -223,8 +235,8 @@ static int64_t deliver_level(broker_sched_t *s, int level) {
 
 static void *sched_main(void *arg) {
     broker_sched_t *s = arg;
-    int64_t flush_interval = cm_conf_int(s->b->conf, "flushDelayOffsetInterval", true);
-    int64_t next_flush = cm_mono_ms() + flush_interval;
+    s->flush_interval = cm_conf_int(s->b->conf, "flushDelayOffsetInterval", true);
+    s->next_flush = cm_mono_ms() + s->flush_interval;
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {
         s->kick = false;
@@ -235,15 +247,16 @@ static void *sched_main(void *arg) {
             int64_t w = deliver_level(s, level);
             if (w < wake) wake = w;
         }
-        if (cm_mono_ms() >= next_flush) {
+        if (cm_mono_ms() >= s->next_flush) {
             persist(s);
-            next_flush = cm_mono_ms() + flush_interval;
+            s->next_flush = cm_mono_ms() + s->flush_interval;
         }
         pthread_mutex_lock(&s->mu);
         s->scanning = false;
+        if (wake == INT64_MIN) continue; /* a level has more due messages */
         s->wake_at = wake;
         int64_t now = cm_now_ms();
-        int64_t sleep_ms = next_flush - cm_mono_ms();
+        int64_t sleep_ms = s->next_flush - cm_mono_ms();
         if (wake != INT64_MAX && wake - now < sleep_ms) sleep_ms = wake - now;
         if (sleep_ms < 1) sleep_ms = 1;
         struct timespec ts;

@@ -280,3 +280,48 @@ Test(delay, offsets_written_periodically) {
     close(fd);
     rmq_broker_destroy(b);
 }
+
+static int64_t max_offset(int fd, const char *topic, int32_t queue_id) {
+    proto_cmd_t resp;
+    pull(fd, topic, queue_id, &resp);
+    int64_t max = 0;
+    proto_ext_get_int(&resp.ext, "maxOffset", &max);
+    proto_cmd_free(&resp);
+    return max;
+}
+
+/* More due messages than one pass delivers per level: all arrive, once, in order, and
+ * another level's message is not held up behind the backlog. */
+Test(delay, backlog_delivered_once_in_order) {
+    rmq_broker_t *b = tb_broker_start(dir, "messageDelayLevel", LEVELS, NULL);
+    int fd = tb_connect(rmq_broker_addr(b));
+    enum { N = 700 };
+    for (int i = 0; i < N; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "b-%04d", i);
+        cr_assert_eq(send_delayed(fd, "Backlog", 0, "1", body, NULL, NULL), 0);
+    }
+    cr_assert_eq(send_delayed(fd, "Backlog", 1, "2", "other", NULL, NULL), 0);
+    int64_t start = cm_mono_ms();
+    while (max_offset(fd, "Backlog", 0) < N) {
+        cr_assert_lt(cm_mono_ms() - start, 20000, "backlog not delivered");
+        usleep(20000);
+    }
+    wait_count(fd, "Backlog", 1, 1);
+    usleep(1200 * 1000);
+    cr_assert_eq(max_offset(fd, "Backlog", 0), N, "repeated deliveries");
+    cr_assert_eq(count(fd, "Backlog", 1), 1);
+    proto_cmd_t req, resp;
+    tb_pull_req(&req, "gd", "Backlog", 0, N - 1, 1, 0, 0, "*");
+    tb_call(fd, &req, &resp);
+    proto_record_t rec;
+    cr_assert_eq(proto_record_decode(resp.body, resp.body_len, true, &rec), RMQ_OK);
+    cr_assert_eq(rec.body_len, 6);
+    cr_assert_eq(memcmp(rec.body, "b-0699", 6), 0);
+    proto_cmd_free(&resp);
+    close(fd);
+    rmq_broker_destroy(b);
+    char *path = cm_sprintf("%s/store/config/delayOffset.json", dir);
+    cr_assert_str_eq(read_text(path), "{\n\t\"offsetTable\":{1:700,2:1\n\t}\n}");
+    cm_free(path);
+}
