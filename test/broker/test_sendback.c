@@ -96,7 +96,10 @@ Test(sendback, retries_then_dead_letter) {
     int64_t sent = cm_now_ms();
     cr_assert_eq(send_back(phys, "gsb", 0, 2, &resp), 0, "%s", resp.remark);
     proto_cmd_free(&resp);
-    cr_assert_not(pull_one("%RETRY%gsb", 0, &resp, &rec), "retry delivered at once");
+    if (pull_one("%RETRY%gsb", 0, &resp, &rec)) { /* only on a machine slower than 3 s */
+        cr_assert_geq(cm_now_ms(), sent + 3000, "retry delivered early");
+        proto_cmd_free(&resp);
+    }
     int64_t waited = wait_one("%RETRY%gsb", 0, &resp, &rec);
     fprintf(stderr, "retry 1 (level 3, 3000 ms): visible after %lld ms, stored +%lld ms\n",
             (long long)waited, (long long)(rec.store_timestamp - sent));
