@@ -1,6 +1,6 @@
 /* lib/client: the client side — client instances shared per client id (connections, routes,
- * heartbeats, a callback pool) and the producer. The public API (include/rmq/producer.h) sits
- * on top; this header is what the layer's own files and its unit tests share.
+ * heartbeats, a callback pool), the producer and the pull consumer. The public API
+ * (include/rmq/producer.h, consumer.h) sits on top; this header is what the layer's own files and its unit tests share.
  *
  * Threads. An instance owns one net loop (its I/O thread) and a callback pool. The loop
  * thread only moves responses into pool jobs; everything that may block or call user code
@@ -122,6 +122,29 @@ proto_uniq_gen_t *client_instance_uniq(client_instance_t *ci);
 rmq_err_t client_instance_register_producer(client_instance_t *ci, const char *group);
 /* Removes the group and sends UNREGISTER_CLIENT for it to every known broker. */
 void client_instance_unregister_producer(client_instance_t *ci, const char *group);
+/* What a consumer gives its instance. Both hooks are called with the instance's lock held
+ * (so never after client_instance_unregister_consumer returns): they must not call back into
+ * the instance, and must take only locks that are never held while calling it.
+ *   heartbeat: fills c (a zeroed entry of the heartbeat being built) with the group's
+ *     consumer data; any thread of the instance, or a thread calling client_instance_heartbeat.
+ *   ids_changed: a broker sent NOTIFY_CONSUMER_IDS_CHANGED for the group (rebalance soon);
+ *     the loop thread, so it must not block. May be NULL. */
+typedef struct client_consumer_hooks {
+    void (*heartbeat)(void *opaque, proto_consumer_data_t *c);
+    void (*ids_changed)(void *opaque);
+} client_consumer_hooks_t;
+
+/* Consumer groups announced in heartbeats. RMQ_ERR_STATE if the group already has a consumer
+ * on this instance (Java refuses that too). */
+rmq_err_t client_instance_register_consumer(client_instance_t *ci, const char *group,
+                                            const client_consumer_hooks_t *hooks, void *opaque);
+/* Removes the group (its hooks are not called again) and sends UNREGISTER_CLIENT for it to
+ * every known broker, whose NOTIFY_CONSUMER_IDS_CHANGED then tells the rest of the group. */
+void client_instance_unregister_consumer(client_instance_t *ci, const char *group);
+
+/* The master address of broker_name as last seen in a route (a new string), or NULL. */
+char *client_instance_master(client_instance_t *ci, const char *broker_name);
+
 /* Sends a heartbeat to every known master now (blocking, from a non-loop thread). */
 void client_instance_heartbeat(client_instance_t *ci);
 

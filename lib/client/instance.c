@@ -1,7 +1,8 @@
 /* Client instances: one per client id in a process (clientIP@instanceName), shared by every
- * producer that names it, as MQClientInstance is in Java. An instance owns the net loop,
- * the callback pool, connections, the route cache and the periodic route refresh and
- * heartbeats (client.md §1-§2). */
+ * producer and consumer that names it, as MQClientInstance is in Java. An instance owns the
+ * net loop, the callback pool, connections, the route cache, the periodic route refresh and
+ * heartbeats (client.md §1-§2), and passes brokers' NOTIFY_CONSUMER_IDS_CHANGED to the
+ * consumer of that group. */
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct client_instance {
     cm_map_t *routes;   /* topic -> client_pub_t (a reference) */
     cm_map_t *masters;  /* broker name -> master address (owned string) */
     cm_map_t *groups;   /* producer group -> non-NULL marker */
+    cm_map_t *consumers; /* consumer group -> consumer_reg_t (owned) */
     net_timer_t *timers[2];
     bool refresh_queued, heartbeat_queued; /* a periodic job waits in the pool */
     bool stopping;
@@ -37,6 +39,17 @@ struct client_instance {
 /* The one process-wide table the conventions allow: client id -> instance. */
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static cm_map_t *registry;
+
+typedef struct consumer_reg {
+    client_consumer_hooks_t hooks;
+    void *opaque;
+} consumer_reg_t;
+
+/* Heartbeats are sent while the instance has any producer or consumer group. Caller holds
+ * mu. */
+static bool has_groups(const client_instance_t *ci) {
+    return cm_map_count(ci->groups) > 0 || cm_map_count(ci->consumers) > 0;
+}
 
 /* ---------------------------------------------------------------- identity */
 
@@ -84,10 +97,32 @@ static net_conn_t *open_conn(client_instance_t *ci, const char *addr) {
     return c && net_conn_is_open(c) ? net_conn_ref(c) : NULL;
 }
 
+/* Loop thread: requests brokers send to clients. NOTIFY_CONSUMER_IDS_CHANGED (oneway) goes to
+ * the group's consumer; every other request gets REQUEST_CODE_NOT_SUPPORTED, as before. */
+static void on_broker_request(net_conn_t *conn, proto_cmd_t *req, void *ud) {
+    client_instance_t *ci = ud;
+    if (req->code == PROTO_NOTIFY_CONSUMER_IDS_CHANGED) {
+        proto_group_req_t h;
+        if (proto_group_req_decode(&req->ext, &h, NULL) == RMQ_OK && h.consumer_group) {
+            pthread_mutex_lock(&ci->mu);
+            consumer_reg_t *r = cm_map_get(ci->consumers, h.consumer_group);
+            if (r && r->hooks.ids_changed) r->hooks.ids_changed(r->opaque);
+            pthread_mutex_unlock(&ci->mu);
+        }
+        return;
+    }
+    if (proto_cmd_is_oneway(req)) return;
+    char remark[64];
+    snprintf(remark, sizeof remark, " request type %d not supported", (int)req->code);
+    proto_cmd_t resp;
+    proto_cmd_response(&resp, req, RMQ_ERR_REQUEST_CODE_NOT_SUPPORTED, remark);
+    net_conn_send(conn, &resp);
+}
+
 /* No lib/net call is made under mu: net may wait for its loop thread, whose timer callbacks
  * take mu. */
 net_conn_t *client_instance_conn(client_instance_t *ci, const char *addr, rmq_err_t *err) {
-    static const net_handler_t no_handler = {0}; /* requests from brokers get code 3 */
+    const net_handler_t handler = {.on_request = on_broker_request, .ud = ci};
     pthread_mutex_lock(&ci->mu);
     bool stopping = ci->stopping;
     net_conn_t *c = stopping ? NULL : open_conn(ci, addr);
@@ -97,7 +132,7 @@ net_conn_t *client_instance_conn(client_instance_t *ci, const char *addr, rmq_er
         *err = RMQ_ERR_SHUTDOWN;
         return NULL;
     }
-    net_conn_t *fresh = net_connect(ci->loop, addr, &no_handler, 0, err);
+    net_conn_t *fresh = net_connect(ci->loop, addr, &handler, 0, err);
     if (!fresh) return NULL;
     net_conn_t *old = NULL;
     pthread_mutex_lock(&ci->mu);
@@ -202,7 +237,7 @@ static void queue_heartbeat(client_instance_t *ci) {
 /* Caches p (taking the caller's reference) under topic and returns a new reference. */
 static client_pub_t *store_pub(client_instance_t *ci, const char *topic, client_pub_t *p) {
     pthread_mutex_lock(&ci->mu);
-    if (learn_masters(ci, p) && cm_map_count(ci->groups) > 0) queue_heartbeat(ci);
+    if (learn_masters(ci, p) && has_groups(ci)) queue_heartbeat(ci);
     cm_map_put(ci->routes, topic, p);
     client_pub_ref(p);
     pthread_mutex_unlock(&ci->mu);
@@ -299,6 +334,11 @@ static void heartbeat_body(client_instance_t *ci, cm_buf_t *body) {
     void *v;
     while (cm_map_next(ci->groups, &it, &group, &v))
         proto_strlist_add(&hb.producer_groups, group);
+    it = 0;
+    while (cm_map_next(ci->consumers, &it, &group, &v)) {
+        consumer_reg_t *r = v;
+        r->hooks.heartbeat(r->opaque, proto_heartbeat_add_consumer(&hb));
+    }
     pthread_mutex_unlock(&ci->mu);
     proto_strlist_add(&hb.producer_groups, CLIENT_INNER_PRODUCER);
     proto_heartbeat_encode(&hb, body);
@@ -355,7 +395,7 @@ static void heartbeat_job(void *arg) {
     client_instance_t *ci = arg;
     pthread_mutex_lock(&ci->mu);
     ci->heartbeat_queued = false; /* cleared first: a broker learnt meanwhile queues again */
-    bool run = !ci->stopping && cm_map_count(ci->groups) > 0;
+    bool run = !ci->stopping && has_groups(ci);
     pthread_mutex_unlock(&ci->mu);
     if (run) client_instance_heartbeat(ci);
 }
@@ -375,7 +415,7 @@ static void on_heartbeat_timer(net_loop_t *loop, rmq_err_t err, void *arg) {
     client_instance_t *ci = arg;
     if (err) return;
     pthread_mutex_lock(&ci->mu);
-    if (cm_map_count(ci->groups) > 0) queue_heartbeat(ci);
+    if (has_groups(ci)) queue_heartbeat(ci);
     pthread_mutex_unlock(&ci->mu);
 }
 
@@ -400,10 +440,9 @@ rmq_err_t client_instance_register_producer(client_instance_t *ci, const char *g
     return err;
 }
 
-void client_instance_unregister_producer(client_instance_t *ci, const char *group) {
-    pthread_mutex_lock(&ci->mu);
-    cm_map_take(ci->groups, group);
-    pthread_mutex_unlock(&ci->mu);
+/* UNREGISTER_CLIENT for one group to every known master. */
+static void unregister_everywhere(client_instance_t *ci, const char *producer_group,
+                                  const char *consumer_group) {
     proto_strlist_t addrs = master_addrs(ci);
     for (size_t i = 0; i < addrs.count; i++) {
         proto_cmd_t req;
@@ -411,7 +450,8 @@ void client_instance_unregister_producer(client_instance_t *ci, const char *grou
         proto_unregister_client_req_t h;
         proto_unregister_client_req_init(&h);
         h.client_id = ci->client_id;
-        h.producer_group = group;
+        h.producer_group = producer_group;
+        h.consumer_group = consumer_group;
         proto_unregister_client_req_encode(&h, &req.ext);
         rmq_err_t err = call_broker(ci, addrs.items[i], &req);
         if (err)
@@ -421,12 +461,51 @@ void client_instance_unregister_producer(client_instance_t *ci, const char *grou
     proto_strlist_free(&addrs);
 }
 
+void client_instance_unregister_producer(client_instance_t *ci, const char *group) {
+    pthread_mutex_lock(&ci->mu);
+    cm_map_take(ci->groups, group);
+    pthread_mutex_unlock(&ci->mu);
+    unregister_everywhere(ci, group, NULL);
+}
+
+/* ---------------------------------------------------------------- consumers */
+
+rmq_err_t client_instance_register_consumer(client_instance_t *ci, const char *group,
+                                            const client_consumer_hooks_t *hooks, void *opaque) {
+    pthread_mutex_lock(&ci->mu);
+    rmq_err_t err = cm_map_get(ci->consumers, group) ? RMQ_ERR_STATE : RMQ_OK;
+    if (!err) {
+        consumer_reg_t *r = cm_calloc(1, sizeof *r);
+        r->hooks = *hooks;
+        r->opaque = opaque;
+        cm_map_put(ci->consumers, group, r);
+    }
+    pthread_mutex_unlock(&ci->mu);
+    return err;
+}
+
+void client_instance_unregister_consumer(client_instance_t *ci, const char *group) {
+    pthread_mutex_lock(&ci->mu);
+    cm_free(cm_map_take(ci->consumers, group)); /* no hook runs after this */
+    pthread_mutex_unlock(&ci->mu);
+    unregister_everywhere(ci, NULL, group);
+}
+
+char *client_instance_master(client_instance_t *ci, const char *broker_name) {
+    pthread_mutex_lock(&ci->mu);
+    const char *addr = cm_map_get(ci->masters, broker_name);
+    char *copy = addr ? cm_strdup(addr) : NULL;
+    pthread_mutex_unlock(&ci->mu);
+    return copy;
+}
+
 /* ---------------------------------------------------------------- life cycle */
 
 static void free_parts(client_instance_t *ci) {
     cm_map_destroy(ci->routes);
     cm_map_destroy(ci->masters);
     cm_map_destroy(ci->groups);
+    cm_map_destroy(ci->consumers);
     proto_strlist_free(&ci->namesrv);
     client_faults_destroy(ci->faults);
     proto_uniq_gen_destroy(ci->uniq);
@@ -460,6 +539,7 @@ static client_instance_t *instance_new(const rmq_conf_t *conf, char *id, const c
     ci->routes = cm_map_new(unref_pub);
     ci->masters = cm_map_new(cm_free);
     ci->groups = cm_map_new(NULL);
+    ci->consumers = cm_map_new(cm_free);
     ci->faults = client_faults_new();
     proto_addr_t addr = {{0}, 4, 0};
     char with_port[80];
