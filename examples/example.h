@@ -1,6 +1,6 @@
 /* example.h: what every example program needs besides the feature it shows — a name
  * server to talk to (the one named on the command line, or else a broker embedded in this
- * process) and a started producer. Examples are single programs; this header keeps the
+ * process), a started producer and a pull consumer. Examples are single programs; this header keeps the
  * set-up in one place so each example file is only its feature. */
 #ifndef RMQ_EXAMPLE_H
 #define RMQ_EXAMPLE_H
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <rmq/broker.h>
+#include <rmq/consumer.h>
 #include <rmq/producer.h>
 #include <rmq/rmq.h>
 
@@ -60,6 +61,26 @@ static rmq_producer_t *start_producer(const char *namesrv) {
         exit(1);
     }
     return p;
+}
+
+/* A pull consumer of group with consumeFromWhere from (not started: subscribe or assign
+ * first). inline: examples without a consumer do not use it. */
+static inline rmq_pull_consumer_t *new_pull_consumer(const char *namesrv, const char *group,
+                                                     const char *from) {
+    char err[256];
+    rmq_conf_t *conf = rmq_conf_new();
+    if (rmq_conf_set(conf, "namesrvAddr", namesrv, err, sizeof err) ||
+        rmq_conf_set(conf, "consumerGroup", group, err, sizeof err) ||
+        rmq_conf_set(conf, "consumeFromWhere", from, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    rmq_pull_consumer_t *c = rmq_pull_consumer_new(conf, err, sizeof err);
+    if (!c) {
+        fprintf(stderr, "consumer: %s\n", err);
+        exit(1);
+    }
+    return c;
 }
 
 #endif

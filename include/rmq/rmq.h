@@ -13,6 +13,7 @@
 #include <rmq/msg.h>
 #include <rmq/broker.h>
 #include <rmq/producer.h>
+#include <rmq/consumer.h>
 
 RMQ_BEGIN_DECLS
 

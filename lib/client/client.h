@@ -1,6 +1,7 @@
 /* lib/client: the client side — client instances shared per client id (connections, routes,
  * heartbeats, a callback pool), the producer and the pull consumer. The public API
- * (include/rmq/producer.h, consumer.h) sits on top; this header is what the layer's own files and its unit tests share.
+ * (include/rmq/producer.h, consumer.h) sits on top; this header is what the layer's own
+ * files and its unit tests share.
  *
  * Threads. An instance owns one net loop (its I/O thread) and a callback pool. The loop
  * thread only moves responses into pool jobs; everything that may block or call user code

@@ -25,11 +25,11 @@ struct client_instance {
 
     pthread_mutex_t mu; /* guards everything below */
     proto_strlist_t namesrv;
-    size_t namesrv_cur; /* the name server in use until it fails */
-    cm_map_t *conns;    /* "ip:port" -> net_conn_t (a reference) */
-    cm_map_t *routes;   /* topic -> client_pub_t (a reference) */
-    cm_map_t *masters;  /* broker name -> master address (owned string) */
-    cm_map_t *groups;   /* producer group -> non-NULL marker */
+    size_t namesrv_cur;  /* the name server in use until it fails */
+    cm_map_t *conns;     /* "ip:port" -> net_conn_t (a reference) */
+    cm_map_t *routes;    /* topic -> client_pub_t (a reference) */
+    cm_map_t *masters;   /* broker name -> master address (owned string) */
+    cm_map_t *groups;    /* producer group -> non-NULL marker */
     cm_map_t *consumers; /* consumer group -> consumer_reg_t (owned) */
     net_timer_t *timers[2];
     bool refresh_queued, heartbeat_queued; /* a periodic job waits in the pool */

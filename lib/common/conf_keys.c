@@ -74,6 +74,10 @@ const cm_conf_key_t cm_conf_keys[] = {
     I("autoCommitIntervalMillis", "5000", 1000, MS_MAX, "Pull consumer auto-commit, ms"),
     B("autoCommit", "true", "Pull consumer commits offsets by itself"),
     I("pollTimeoutMillis", "5000", 0, MS_MAX, "Pull consumer default poll timeout, ms"),
+    I("consumerTimeoutMillisWhenSuspend", "30000", 1, MS_MAX,
+      "Pull consumer: RPC timeout of a long-polling pull (longer than brokerSuspendMaxTimeMillis)"),
+    I("rebalanceWaitInterval", "20000", 100, MS_MAX,
+      "Consumers rebalance this often, ms (Java: rocketmq.client.rebalance.waitInterval)"),
     S("localOffsetStoreDir", "${HOME}/.rocketmq_offsets",
       "Broadcasting consumers' offset files: <dir>/<clientId>/<group>/offsets.json"),
 

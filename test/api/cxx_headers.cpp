@@ -7,6 +7,7 @@
 #include <rmq/msg.h>
 #include <rmq/broker.h>
 #include <rmq/producer.h>
+#include <rmq/consumer.h>
 #include <rmq/version.h>
 
 int main() {

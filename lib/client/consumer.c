@@ -1,0 +1,1201 @@
+/* The pull consumer (include/rmq/consumer.h), shaped as RocketMQ 4.9.8's lite pull consumer:
+ * one pull thread per consumer keeps one long-polling PULL_MESSAGE in flight per owned queue
+ * and fills a buffer that poll() drains; rebalance, offset look-ups and commits run on that
+ * thread too (client.md §4, §5, §7, §8). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <rmq/consumer.h>
+
+#include "alloc.h"
+#include "client.h"
+
+#define RETRY_ON_ERROR_MS 3000 /* PULL_TIME_DELAY_MILLS_ON_EXCEPTION */
+#define RETRY_ON_FLOW_MS 20    /* ..._WHEN_BROKER_FLOW_CONTROL */
+#define MAX_BODY (64u << 20)   /* refuse to inflate a pulled body beyond this */
+
+enum { STATE_NEW, STATE_STARTED, STATE_STOPPING };
+
+/* One owned queue. Freed only under mu, and never while a pull for it is outstanding (a
+ * dropped queue with pulls outstanding waits in the graveyard for their answers). */
+typedef struct pq {
+    char *topic, *broker;
+    int32_t qid;
+    int64_t pull_offset; /* next offset to pull; -1: to be looked up */
+    int64_t consumed;    /* next offset to consume (what a commit stores); -1: none yet */
+    int64_t committed;   /* what the broker has; -1: unknown */
+    uint32_t epoch;      /* bumped by a seek: older pull answers are dropped */
+    int outstanding;     /* pulls sent whose answer was not applied yet (any epoch) */
+    bool inflight;       /* a pull of the current epoch is outstanding */
+    bool dropped;        /* no longer owned; freed when outstanding reaches 0 */
+    int buffered;        /* messages of this queue waiting for poll */
+    int64_t retry_at;    /* mono ms before which it is not pulled or looked up */
+} pq_t;
+
+/* A finished pull, handed from the loop thread to the pull thread. */
+typedef struct done {
+    struct done *next;
+    pq_t *pq; /* not dereferenced by the loop thread */
+    uint32_t epoch;
+    rmq_err_t err;
+    proto_cmd_t resp;
+} done_t;
+
+/* Where pull answers land. Shared by reference between the consumer and its pulls in
+ * flight, so an answer arriving after destroy finds a closed mailbox, not freed memory. */
+typedef struct mailbox {
+    atomic_int refs;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    done_t *head, *tail;
+    bool closed, stop, kick, rebalance;
+} mailbox_t;
+
+typedef struct sub {
+    char *topic, *expr;
+    proto_subscription_t tags; /* for the client-side filter */
+    int64_t version;
+} sub_t;
+
+typedef struct ready {
+    rmq_msg_t *msg;
+    pq_t *pq;
+} ready_t;
+
+struct rmq_pull_consumer_s {
+    rmq_conf_t *conf;
+    const char *group; /* owned by conf */
+    cm_logger_t log;
+    client_instance_t *ci;
+    const client_alloc_strategy_t *strategy;
+    proto_consume_from_t from;
+    int64_t consume_ts, api_timeout_ms, suspend_ms, rpc_suspend_ms, commit_ms, rebalance_ms;
+    int batch, threshold;
+    bool auto_commit;
+    mailbox_t *mb;
+    pthread_t thread;
+    bool thread_started;
+
+    pthread_mutex_t mu; /* guards everything below */
+    pthread_cond_t ready_cv;
+    int state;
+    bool assigned_by_hand, hb_needed;
+    sub_t *subs;
+    size_t sub_count;
+    pq_t **pqs, **grave;
+    size_t pq_count, grave_count;
+    ready_t *ready;
+    size_t ready_head, ready_count, ready_cap; /* entries [head, count) */
+};
+
+/* ================================================================ small helpers */
+
+static void cond_init_mono(pthread_cond_t *cv) {
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &a);
+    pthread_condattr_destroy(&a);
+}
+
+static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_mono_ms) {
+    struct timespec ts = {.tv_sec = deadline_mono_ms / 1000,
+                          .tv_nsec = (long)(deadline_mono_ms % 1000) * 1000000L};
+    pthread_cond_timedwait(cv, mu, &ts);
+}
+
+static void mb_unref(mailbox_t *mb) {
+    if (atomic_fetch_sub(&mb->refs, 1) != 1) return;
+    for (done_t *d = mb->head, *n; d; d = n) {
+        n = d->next;
+        proto_cmd_free(&d->resp);
+        cm_free(d);
+    }
+    pthread_cond_destroy(&mb->cv);
+    pthread_mutex_destroy(&mb->mu);
+    cm_free(mb);
+}
+
+static void kick(rmq_pull_consumer_t *c, bool rebalance) {
+    pthread_mutex_lock(&c->mb->mu);
+    c->mb->kick = true;
+    if (rebalance) c->mb->rebalance = true;
+    pthread_cond_signal(&c->mb->cv);
+    pthread_mutex_unlock(&c->mb->mu);
+}
+
+static void mq_fill(rmq_mq_t *out, const char *topic, const char *broker, int32_t qid) {
+    memset(out, 0, sizeof *out);
+    cm_strcpy_cut(out->topic, sizeof out->topic, topic);
+    cm_strcpy_cut(out->broker_name, sizeof out->broker_name, broker);
+    out->queue_id = qid;
+}
+
+static pq_t *find_pq(rmq_pull_consumer_t *c, const char *topic, const char *broker, int32_t qid) {
+    for (size_t i = 0; i < c->pq_count; i++) {
+        pq_t *q = c->pqs[i];
+        if (q->qid == qid && strcmp(q->topic, topic) == 0 && strcmp(q->broker, broker) == 0)
+            return q;
+    }
+    return NULL;
+}
+
+static pq_t *pq_new(const char *topic, const char *broker, int32_t qid) {
+    pq_t *q = cm_calloc(1, sizeof *q);
+    q->topic = cm_strdup(topic);
+    q->broker = cm_strdup(broker);
+    q->qid = qid;
+    q->pull_offset = q->consumed = q->committed = -1;
+    return q;
+}
+
+static void pq_free(pq_t *q) {
+    cm_free(q->topic);
+    cm_free(q->broker);
+    cm_free(q);
+}
+
+/* Drops q's messages waiting for poll. Caller holds mu. */
+static void drop_ready(rmq_pull_consumer_t *c, pq_t *q) {
+    size_t w = c->ready_head;
+    for (size_t r = c->ready_head; r < c->ready_count; r++) {
+        if (c->ready[r].pq == q)
+            rmq_msg_destroy(c->ready[r].msg);
+        else
+            c->ready[w++] = c->ready[r];
+    }
+    c->ready_count = w;
+    q->buffered = 0;
+}
+
+/* Removes the queue at index i. Caller holds mu. */
+static void remove_pq(rmq_pull_consumer_t *c, size_t i) {
+    pq_t *q = c->pqs[i];
+    drop_ready(c, q);
+    c->pqs[i] = c->pqs[--c->pq_count];
+    if (q->outstanding > 0) {
+        q->dropped = true;
+        c->grave = cm_realloc(c->grave, (c->grave_count + 1) * sizeof *c->grave);
+        c->grave[c->grave_count++] = q;
+    } else {
+        pq_free(q);
+    }
+}
+
+/* One outstanding pull of q is over: frees q if it was dropped and this was the last.
+ * Returns false when q is gone. Caller holds mu. */
+static bool pull_over(rmq_pull_consumer_t *c, pq_t *q) {
+    q->outstanding--;
+    if (!q->dropped) return true;
+    if (q->outstanding > 0) return false;
+    for (size_t i = 0; i < c->grave_count; i++)
+        if (c->grave[i] == q) {
+            c->grave[i] = c->grave[--c->grave_count];
+            break;
+        }
+    pq_free(q);
+    return false;
+}
+
+static void add_pq(rmq_pull_consumer_t *c, pq_t *q) {
+    c->pqs = cm_realloc(c->pqs, (c->pq_count + 1) * sizeof *c->pqs);
+    c->pqs[c->pq_count++] = q;
+}
+
+static void push_ready(rmq_pull_consumer_t *c, rmq_msg_t *m, pq_t *q) {
+    if (c->ready_head > 0 && c->ready_count == c->ready_cap) {
+        memmove(c->ready, c->ready + c->ready_head,
+                (c->ready_count - c->ready_head) * sizeof *c->ready);
+        c->ready_count -= c->ready_head;
+        c->ready_head = 0;
+    }
+    if (c->ready_count == c->ready_cap) {
+        c->ready_cap = c->ready_cap ? c->ready_cap * 2 : 64;
+        c->ready = cm_realloc(c->ready, c->ready_cap * sizeof *c->ready);
+    }
+    c->ready[c->ready_count++] = (ready_t){m, q};
+    q->buffered++;
+}
+
+/* ================================================================ broker calls */
+
+/* The master address of broker (a new string), learning the topic's route when needed. */
+static char *broker_addr(rmq_pull_consumer_t *c, const char *topic, const char *broker) {
+    char *addr = client_instance_master(c->ci, broker);
+    if (addr) return addr;
+    client_pub_t *p = NULL;
+    if (client_instance_pub(c->ci, topic, NULL, 0, c->api_timeout_ms, &p) == RMQ_OK) {
+        const char *a = client_pub_master(p, broker);
+        if (a) addr = cm_strdup(a);
+        client_pub_unref(p);
+    }
+    return addr;
+}
+
+/* Sends req to broker's master and waits; the response code (resp filled on 0 and on broker
+ * codes, to be freed) or a local error. */
+static rmq_err_t call(rmq_pull_consumer_t *c, const char *topic, const char *broker,
+                      proto_cmd_t *req, proto_cmd_t *resp) {
+    proto_cmd_init(resp);
+    char *addr = broker_addr(c, topic, broker);
+    if (!addr) {
+        proto_cmd_free(req);
+        return RMQ_ERR_NO_ROUTE;
+    }
+    rmq_err_t err;
+    net_conn_t *conn = client_instance_conn(c->ci, addr, &err);
+    cm_free(addr);
+    if (!conn) {
+        proto_cmd_free(req);
+        return err;
+    }
+    err = net_conn_request_sync(conn, req, c->api_timeout_ms, resp);
+    net_conn_unref(conn);
+    return err ? err : (rmq_err_t)resp->code;
+}
+
+/* A request answered by {offset}: 14, 29, 30, 31. */
+static rmq_err_t offset_call(rmq_pull_consumer_t *c, const char *topic, const char *broker,
+                             proto_cmd_t *req, int64_t *offset) {
+    proto_cmd_t resp;
+    rmq_err_t err = call(c, topic, broker, req, &resp);
+    if (err == RMQ_OK) {
+        proto_offset_resp_t h;
+        err = proto_offset_resp_decode(&resp.ext, &h, NULL);
+        if (!err) *offset = h.offset;
+    }
+    proto_cmd_free(&resp);
+    return err;
+}
+
+static rmq_err_t queue_offset(rmq_pull_consumer_t *c, int32_t code, const char *topic,
+                              const char *broker, int32_t qid, int64_t *offset) {
+    proto_cmd_t req;
+    proto_cmd_request(&req, code, 0);
+    proto_queue_req_t h;
+    proto_queue_req_init(&h);
+    h.topic = topic;
+    h.queue_id = qid;
+    h.bname = broker;
+    proto_queue_req_encode(&h, &req.ext);
+    return offset_call(c, topic, broker, &req, offset);
+}
+
+static rmq_err_t search_offset(rmq_pull_consumer_t *c, const char *topic, const char *broker,
+                               int32_t qid, int64_t ts, int64_t *offset) {
+    proto_cmd_t req;
+    proto_cmd_request(&req, PROTO_SEARCH_OFFSET_BY_TIMESTAMP, 0);
+    proto_search_offset_req_t h;
+    proto_search_offset_req_init(&h);
+    h.topic = topic;
+    h.queue_id = qid;
+    h.timestamp = ts;
+    h.bname = broker;
+    proto_search_offset_req_encode(&h, &req.ext);
+    return offset_call(c, topic, broker, &req, offset);
+}
+
+static rmq_err_t query_committed(rmq_pull_consumer_t *c, const char *topic, const char *broker,
+                                 int32_t qid, int64_t *offset) {
+    proto_cmd_t req;
+    proto_cmd_request(&req, PROTO_QUERY_CONSUMER_OFFSET, 0);
+    proto_query_consumer_offset_req_t h;
+    proto_query_consumer_offset_req_init(&h);
+    h.consumer_group = c->group;
+    h.topic = topic;
+    h.queue_id = qid;
+    h.bname = broker;
+    proto_query_consumer_offset_req_encode(&h, &req.ext);
+    return offset_call(c, topic, broker, &req, offset);
+}
+
+static rmq_err_t update_committed(rmq_pull_consumer_t *c, const char *topic, const char *broker,
+                                  int32_t qid, int64_t offset) {
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_UPDATE_CONSUMER_OFFSET, 0);
+    proto_update_consumer_offset_req_t h;
+    proto_update_consumer_offset_req_init(&h);
+    h.consumer_group = c->group;
+    h.topic = topic;
+    h.queue_id = qid;
+    h.commit_offset = offset;
+    h.bname = broker;
+    proto_update_consumer_offset_req_encode(&h, &req.ext);
+    rmq_err_t err = call(c, topic, broker, &req, &resp);
+    proto_cmd_free(&resp);
+    return err;
+}
+
+/* Where a queue with no offset of the group starts (RebalanceLitePullImpl's
+ * computePullFromWhereWithException). */
+static rmq_err_t start_offset(rmq_pull_consumer_t *c, const char *topic, const char *broker,
+                              int32_t qid, int64_t *offset, bool *stored) {
+    *stored = false;
+    rmq_err_t err = query_committed(c, topic, broker, qid, offset);
+    if (err == RMQ_OK && *offset >= 0) {
+        *stored = true;
+        return RMQ_OK;
+    }
+    if (err != RMQ_OK && err != RMQ_ERR_QUERY_NOT_FOUND) return err;
+    bool retry = strncmp(topic, "%RETRY%", 7) == 0;
+    switch (c->from) {
+    case PROTO_CONSUME_FROM_FIRST_OFFSET:
+        *offset = 0;
+        return RMQ_OK;
+    case PROTO_CONSUME_FROM_TIMESTAMP:
+        if (retry) return queue_offset(c, PROTO_GET_MAX_OFFSET, topic, broker, qid, offset);
+        return search_offset(c, topic, broker, qid, c->consume_ts, offset);
+    default:
+        if (retry) {
+            *offset = 0;
+            return RMQ_OK;
+        }
+        return queue_offset(c, PROTO_GET_MAX_OFFSET, topic, broker, qid, offset);
+    }
+}
+
+/* ================================================================ commits */
+
+typedef struct pending_commit {
+    char *topic, *broker;
+    int32_t qid;
+    int64_t offset;
+} pending_commit_t;
+
+/* Commits every owned queue whose offset moved. The offsets are copied under mu and the
+ * queues looked up again afterwards: a rebalance may drop one meanwhile. */
+static rmq_err_t commit_all(rmq_pull_consumer_t *c) {
+    pthread_mutex_lock(&c->mu);
+    pending_commit_t *todo = cm_calloc(c->pq_count ? c->pq_count : 1, sizeof *todo);
+    size_t k = 0;
+    for (size_t i = 0; i < c->pq_count; i++) {
+        pq_t *q = c->pqs[i];
+        if (q->consumed < 0 || q->consumed == q->committed) continue;
+        todo[k++] =
+            (pending_commit_t){cm_strdup(q->topic), cm_strdup(q->broker), q->qid, q->consumed};
+    }
+    pthread_mutex_unlock(&c->mu);
+    rmq_err_t first = RMQ_OK;
+    for (size_t i = 0; i < k; i++) {
+        rmq_err_t err =
+            update_committed(c, todo[i].topic, todo[i].broker, todo[i].qid, todo[i].offset);
+        if (err == RMQ_OK) {
+            pthread_mutex_lock(&c->mu);
+            pq_t *q = find_pq(c, todo[i].topic, todo[i].broker, todo[i].qid);
+            if (q && q->committed < todo[i].offset) q->committed = todo[i].offset;
+            pthread_mutex_unlock(&c->mu);
+        } else {
+            cm_warn(&c->log, "consumer %s: commit of %s@%s:%d: %s", c->group, todo[i].topic,
+                    todo[i].broker, (int)todo[i].qid, rmq_err_str(err));
+            if (!first) first = err;
+        }
+        cm_free(todo[i].topic);
+        cm_free(todo[i].broker);
+    }
+    cm_free(todo);
+    return first;
+}
+
+/* ================================================================ pulls */
+
+typedef struct pull_arg {
+    mailbox_t *mb;
+    pq_t *pq;
+    uint32_t epoch;
+} pull_arg_t;
+
+/* Loop thread: only hands the answer over. */
+static void on_pulled(rmq_err_t err, proto_cmd_t *resp, void *arg) {
+    pull_arg_t *a = arg;
+    mailbox_t *mb = a->mb;
+    done_t *d = cm_calloc(1, sizeof *d);
+    d->pq = a->pq;
+    d->epoch = a->epoch;
+    d->err = err;
+    proto_cmd_init(&d->resp);
+    if (resp) {
+        d->resp = *resp;
+        proto_cmd_init(resp);
+    }
+    pthread_mutex_lock(&mb->mu);
+    if (mb->closed) {
+        proto_cmd_free(&d->resp);
+        cm_free(d);
+    } else {
+        if (mb->tail)
+            mb->tail->next = d;
+        else
+            mb->head = d;
+        mb->tail = d;
+        pthread_cond_signal(&mb->cv);
+    }
+    pthread_mutex_unlock(&mb->mu);
+    mb_unref(mb);
+    cm_free(a);
+}
+
+/* The subscription expression of topic, or "*" (assigned queues). Caller holds mu. */
+static const sub_t *sub_of(rmq_pull_consumer_t *c, const char *topic) {
+    for (size_t i = 0; i < c->sub_count; i++)
+        if (strcmp(c->subs[i].topic, topic) == 0) return &c->subs[i];
+    return NULL;
+}
+
+/* Sends a pull for q (which the caller marked inflight). Outside mu. */
+static void send_pull(rmq_pull_consumer_t *c, const char *topic, const char *broker, int32_t qid,
+                      int64_t offset, const char *expr, pq_t *q, uint32_t epoch) {
+    rmq_err_t err = RMQ_ERR_NO_ROUTE;
+    char *addr = broker_addr(c, topic, broker);
+    net_conn_t *conn = addr ? client_instance_conn(c->ci, addr, &err) : NULL;
+    cm_free(addr);
+    if (conn) {
+        proto_cmd_t req;
+        proto_cmd_request(&req, PROTO_PULL_MESSAGE, 0);
+        proto_pull_req_t h;
+        proto_pull_req_init(&h);
+        h.consumer_group = c->group;
+        h.topic = topic;
+        h.queue_id = qid;
+        h.queue_offset = offset;
+        h.max_msg_nums = c->batch;
+        h.sys_flag = PULL_FLAG_SUSPEND | PULL_FLAG_SUBSCRIPTION | PULL_FLAG_LITE_PULL;
+        h.commit_offset = 0;
+        h.suspend_timeout_millis = c->suspend_ms;
+        h.subscription = expr;
+        h.sub_version = 0; /* Java sends 0 for TAG expressions */
+        h.expression_type = "TAG";
+        h.bname = broker;
+        proto_pull_req_encode(&h, &req.ext);
+        pull_arg_t *a = cm_calloc(1, sizeof *a);
+        a->mb = c->mb;
+        a->pq = q;
+        a->epoch = epoch;
+        atomic_fetch_add(&c->mb->refs, 1);
+        err = net_conn_request(conn, &req, c->rpc_suspend_ms, on_pulled, a);
+        net_conn_unref(conn);
+        if (err) {
+            atomic_fetch_sub(&c->mb->refs, 1); /* the consumer still holds one */
+            cm_free(a);
+        }
+    }
+    if (err) {
+        cm_debug(&c->log, "consumer %s: pull of %s@%s:%d not sent: %s", c->group, topic, broker,
+                 (int)qid, rmq_err_str(err));
+        pthread_mutex_lock(&c->mu);
+        if (pull_over(c, q) && q->epoch == epoch) {
+            q->inflight = false;
+            q->retry_at = cm_mono_ms() + RETRY_ON_ERROR_MS;
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+}
+
+/* Whether the message passes the client-side tag filter (Java's processPullResult). */
+static bool tags_match(const sub_t *s, const rmq_msg_t *m) {
+    if (!s || s->tags.tags.count == 0) return true;
+    const char *t = proto_props_get(&m->props, PROP_TAGS);
+    if (!t) return false;
+    for (size_t i = 0; i < s->tags.tags.count; i++)
+        if (strcmp(s->tags.tags.items[i], t) == 0) return true;
+    return false;
+}
+
+/* Pull thread: applies one finished pull. */
+static void apply_done(rmq_pull_consumer_t *c, done_t *d) {
+    pthread_mutex_lock(&c->mu);
+    pq_t *q = d->pq;
+    if (!pull_over(c, q) || d->epoch != q->epoch) { /* dropped, or a seek came in between */
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    q->inflight = false;
+    rmq_err_t err = d->err ? d->err : (rmq_err_t)d->resp.code;
+    proto_pull_resp_t h;
+    if (err == RMQ_OK || err == RMQ_ERR_PULL_NOT_FOUND || err == RMQ_ERR_PULL_RETRY_IMMEDIATELY ||
+        err == RMQ_ERR_PULL_OFFSET_MOVED) {
+        if (proto_pull_resp_decode(&d->resp.ext, &h, NULL) != RMQ_OK) {
+            q->retry_at = cm_mono_ms() + RETRY_ON_ERROR_MS;
+            pthread_mutex_unlock(&c->mu);
+            return;
+        }
+        if (err == RMQ_ERR_PULL_OFFSET_MOVED)
+            cm_warn(&c->log, "consumer %s: offset %lld of %s@%s:%d is illegal; moving to %lld",
+                    c->group, (long long)q->pull_offset, q->topic, q->broker, (int)q->qid,
+                    (long long)h.next_begin_offset);
+        const sub_t *s = sub_of(c, q->topic);
+        bool any = false;
+        size_t pos = 0;
+        while (err == RMQ_OK && pos < d->resp.body_len) {
+            proto_record_t rec;
+            if (proto_record_decode(d->resp.body + pos, d->resp.body_len - pos, false, &rec) !=
+                    RMQ_OK ||
+                rec.total_size <= 0)
+                break;
+            pos += (size_t)rec.total_size;
+            if (rec.magic == PROTO_MAGIC_BLANK) continue;
+            rmq_msg_t *m = NULL;
+            if (proto_msg_from_record(&rec, MAX_BODY, &m) != RMQ_OK) continue;
+            if (!tags_match(s, m)) {
+                rmq_msg_destroy(m);
+                continue;
+            }
+            cm_free(m->broker_name);
+            m->broker_name = cm_strdup(q->broker);
+            push_ready(c, m, q);
+            any = true;
+        }
+        q->pull_offset = h.next_begin_offset;
+        q->retry_at = 0;
+        if (any) pthread_cond_broadcast(&c->ready_cv);
+    } else {
+        cm_debug(&c->log, "consumer %s: pull of %s@%s:%d: %s", c->group, q->topic, q->broker,
+                 (int)q->qid, rmq_err_str(err));
+        q->retry_at = cm_mono_ms() + (err == 215 ? RETRY_ON_FLOW_MS : RETRY_ON_ERROR_MS);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+typedef struct todo_q {
+    pq_t *pq;
+    char *topic, *broker, *expr;
+    int32_t qid;
+    int64_t offset;
+    uint32_t epoch;
+} todo_q_t;
+
+/* Pull thread: looks up start offsets and sends pulls for every queue that may go. Returns
+ * the earliest retry time among waiting queues (0: none). */
+static int64_t pull_round(rmq_pull_consumer_t *c) {
+    int64_t now = cm_mono_ms(), next = 0;
+    pthread_mutex_lock(&c->mu);
+    size_t n = 0;
+    todo_q_t *todo = cm_calloc(c->pq_count ? c->pq_count : 1, sizeof *todo);
+    for (size_t i = 0; i < c->pq_count; i++) {
+        pq_t *q = c->pqs[i];
+        if (q->inflight || q->buffered >= c->threshold) continue;
+        if (q->retry_at > now) {
+            if (!next || q->retry_at < next) next = q->retry_at;
+            continue;
+        }
+        const sub_t *s = sub_of(c, q->topic);
+        todo[n++] = (todo_q_t){q,
+                               cm_strdup(q->topic),
+                               cm_strdup(q->broker),
+                               cm_strdup(s ? s->expr : "*"),
+                               q->qid,
+                               q->pull_offset,
+                               q->epoch};
+        if (q->pull_offset >= 0) {
+            q->inflight = true;
+            q->outstanding++;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    for (size_t i = 0; i < n; i++) {
+        todo_q_t *t = &todo[i];
+        if (t->offset >= 0) {
+            send_pull(c, t->topic, t->broker, t->qid, t->offset, t->expr, t->pq, t->epoch);
+        } else {
+            int64_t off = -1;
+            bool stored = false;
+            rmq_err_t err = start_offset(c, t->topic, t->broker, t->qid, &off, &stored);
+            pthread_mutex_lock(&c->mu);
+            pq_t *q = find_pq(c, t->topic, t->broker, t->qid);
+            if (q == t->pq && q->epoch == t->epoch && q->pull_offset < 0) {
+                if (err) {
+                    cm_debug(&c->log, "consumer %s: start offset of %s@%s:%d: %s", c->group,
+                             t->topic, t->broker, (int)t->qid, rmq_err_str(err));
+                    q->retry_at = cm_mono_ms() + RETRY_ON_ERROR_MS;
+                } else {
+                    q->pull_offset = q->consumed = off;
+                    if (stored) q->committed = off;
+                    q->retry_at = 0;
+                    next = cm_mono_ms(); /* pull it at once */
+                }
+            }
+            pthread_mutex_unlock(&c->mu);
+        }
+        cm_free(t->topic);
+        cm_free(t->broker);
+        cm_free(t->expr);
+    }
+    cm_free(todo);
+    return next;
+}
+
+/* ================================================================ rebalance */
+
+/* The readable queues of topic, sorted; strings owned by the caller's list. */
+static rmq_err_t topic_queues(rmq_pull_consumer_t *c, const char *topic, proto_mq_list_t *out) {
+    client_pub_t *p = NULL;
+    rmq_err_t err = client_instance_pub(c->ci, topic, NULL, 0, c->api_timeout_ms, &p);
+    if (err) return err;
+    for (size_t i = 0; i < p->route.queue_count; i++) {
+        const proto_queue_data_t *qd = &p->route.queues[i];
+        if (!(qd->perm & PROTO_PERM_READ) || !qd->broker_name) continue;
+        for (int32_t q = 0; q < qd->read_queue_nums; q++)
+            proto_mq_list_add(out, topic, qd->broker_name, q);
+    }
+    client_mq_t *v = cm_calloc(out->count ? out->count : 1, sizeof *v);
+    for (size_t i = 0; i < out->count; i++)
+        v[i] =
+            (client_mq_t){out->items[i].topic, out->items[i].broker_name, out->items[i].queue_id};
+    client_alloc_sort_mqs(v, out->count);
+    proto_mq_list_t sorted = {0};
+    for (size_t i = 0; i < out->count; i++)
+        proto_mq_list_add(&sorted, v[i].topic, v[i].broker_name, v[i].queue_id);
+    cm_free(v);
+    proto_mq_list_free(out);
+    *out = sorted;
+    client_pub_unref(p);
+    return RMQ_OK;
+}
+
+/* GET_CONSUMER_LIST_BY_GROUP from a broker hosting topic. */
+static rmq_err_t group_members(rmq_pull_consumer_t *c, const char *topic, const char *broker,
+                               proto_strlist_t *ids) {
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_GET_CONSUMER_LIST_BY_GROUP, 0);
+    proto_group_req_t h;
+    proto_group_req_init(&h);
+    h.consumer_group = c->group;
+    proto_group_req_encode(&h, &req.ext);
+    rmq_err_t err = call(c, topic, broker, &req, &resp);
+    if (err == RMQ_OK) err = proto_consumer_list_decode(resp.body, resp.body_len, ids);
+    proto_cmd_free(&resp);
+    return err;
+}
+
+/* This client's share of one topic, into mine (sorted). */
+static rmq_err_t share_of(rmq_pull_consumer_t *c, const char *topic, proto_mq_list_t *mine) {
+    proto_mq_list_t all = {0};
+    rmq_err_t err = topic_queues(c, topic, &all);
+    if (err || all.count == 0) {
+        proto_mq_list_free(&all);
+        return err ? err : RMQ_ERR_NO_ROUTE;
+    }
+    proto_strlist_t ids = {0};
+    err = group_members(c, topic, all.items[0].broker_name, &ids);
+    if (!err) {
+        const char **cids = cm_calloc(ids.count ? ids.count : 1, sizeof *cids);
+        for (size_t i = 0; i < ids.count; i++)
+            cids[i] = ids.items[i];
+        client_alloc_sort_ids(cids, ids.count);
+        client_mq_t *mqs = cm_calloc(all.count, sizeof *mqs);
+        for (size_t i = 0; i < all.count; i++)
+            mqs[i] =
+                (client_mq_t){all.items[i].topic, all.items[i].broker_name, all.items[i].queue_id};
+        size_t *owned = cm_calloc(all.count, sizeof *owned);
+        size_t n =
+            c->strategy->fn(client_instance_id(c->ci), cids, ids.count, mqs, all.count, owned);
+        for (size_t i = 0; i < n; i++)
+            proto_mq_list_add(mine, mqs[owned[i]].topic, mqs[owned[i]].broker_name,
+                              mqs[owned[i]].queue_id);
+        cm_free(owned);
+        cm_free(mqs);
+        cm_free(cids);
+    }
+    proto_strlist_free(&ids);
+    proto_mq_list_free(&all);
+    return err;
+}
+
+static void rebalance(rmq_pull_consumer_t *c) {
+    pthread_mutex_lock(&c->mu);
+    proto_strlist_t topics = {0};
+    for (size_t i = 0; i < c->sub_count; i++)
+        proto_strlist_add(&topics, c->subs[i].topic);
+    pthread_mutex_unlock(&c->mu);
+    for (size_t t = 0; t < topics.count; t++) {
+        proto_mq_list_t mine = {0};
+        rmq_err_t err = share_of(c, topics.items[t], &mine);
+        if (err) {
+            cm_debug(&c->log, "consumer %s: rebalance of %s: %s", c->group, topics.items[t],
+                     rmq_err_str(err));
+            proto_mq_list_free(&mine);
+            continue;
+        }
+        /* Queues leaving: commit their offsets first (autoCommit), as Java persists them. */
+        if (c->auto_commit) commit_all(c);
+        pthread_mutex_lock(&c->mu);
+        for (size_t i = c->pq_count; i-- > 0;) {
+            pq_t *q = c->pqs[i];
+            if (strcmp(q->topic, topics.items[t]) != 0) continue;
+            bool keep = false;
+            for (size_t k = 0; k < mine.count && !keep; k++)
+                keep = mine.items[k].queue_id == q->qid &&
+                       strcmp(mine.items[k].broker_name, q->broker) == 0;
+            if (!keep) remove_pq(c, i);
+        }
+        for (size_t k = 0; k < mine.count; k++)
+            if (!find_pq(c, mine.items[k].topic, mine.items[k].broker_name, mine.items[k].queue_id))
+                add_pq(c, pq_new(mine.items[k].topic, mine.items[k].broker_name,
+                                 mine.items[k].queue_id));
+        pthread_mutex_unlock(&c->mu);
+        proto_mq_list_free(&mine);
+    }
+    proto_strlist_free(&topics);
+}
+
+/* ================================================================ the pull thread */
+
+static void *pull_thread(void *arg) {
+    rmq_pull_consumer_t *c = arg;
+    mailbox_t *mb = c->mb;
+    int64_t next_rebalance = 0, next_commit = cm_mono_ms() + c->commit_ms, wake = 0;
+    for (;;) {
+        pthread_mutex_lock(&mb->mu);
+        while (!mb->stop && !mb->kick && !mb->rebalance && !mb->head && cm_mono_ms() < wake)
+            wait_until(&mb->cv, &mb->mu, wake);
+        bool stop = mb->stop, rebalance_now = mb->rebalance;
+        done_t *list = mb->head;
+        mb->head = mb->tail = NULL;
+        mb->kick = mb->rebalance = false;
+        pthread_mutex_unlock(&mb->mu);
+        for (done_t *d = list, *n; d; d = n) {
+            n = d->next;
+            if (!stop) apply_done(c, d);
+            proto_cmd_free(&d->resp);
+            cm_free(d);
+        }
+        if (stop) break;
+
+        pthread_mutex_lock(&c->mu);
+        bool by_sub = !c->assigned_by_hand && c->sub_count > 0, hb = c->hb_needed;
+        c->hb_needed = false;
+        pthread_mutex_unlock(&c->mu);
+        if (hb) client_instance_heartbeat(c->ci);
+        int64_t now = cm_mono_ms();
+        if (by_sub && (rebalance_now || now >= next_rebalance)) {
+            rebalance(c);
+            next_rebalance = cm_mono_ms() + c->rebalance_ms;
+        }
+        int64_t retry = pull_round(c);
+        now = cm_mono_ms();
+        if (c->auto_commit && now >= next_commit) {
+            commit_all(c);
+            next_commit = cm_mono_ms() + c->commit_ms;
+        }
+        wake = now + 1000;
+        if (by_sub && next_rebalance < wake) wake = next_rebalance;
+        if (c->auto_commit && next_commit < wake) wake = next_commit;
+        if (retry && retry < wake) wake = retry;
+    }
+    return NULL;
+}
+
+/* ================================================================ instance hooks */
+
+static void hook_heartbeat(void *opaque, proto_consumer_data_t *d) {
+    rmq_pull_consumer_t *c = opaque;
+    d->group_name = cm_strdup(c->group);
+    d->consume_type = PROTO_CONSUME_ACTIVELY;
+    d->message_model = PROTO_CLUSTERING;
+    d->consume_from_where = c->from;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < c->sub_count; i++) {
+        proto_subscription_t *s = proto_consumer_data_add_sub(d);
+        s->topic = cm_strdup(c->subs[i].topic);
+        proto_subscription_set_tags(s, c->subs[i].expr);
+        s->sub_version = c->subs[i].version;
+        s->expression_type = cm_strdup("TAG");
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void hook_ids_changed(void *opaque) {
+    kick(opaque, true);
+}
+
+/* ================================================================ public API */
+
+static bool group_ok(const char *group, char *errstr, size_t size) {
+    size_t len = strlen(group);
+    if (len == 0) {
+        cm_errstr(errstr, size, "consumerGroup is required");
+        return false;
+    }
+    if (len > 255) {
+        cm_errstr(errstr, size, "consumerGroup is %zu characters long; at most 255 are allowed",
+                  len);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char ch = group[i];
+        if (!(ch == '%' || ch == '|' || ch == '_' || ch == '-' || (ch >= '0' && ch <= '9') ||
+              (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))) {
+            cm_errstr(errstr, size,
+                      "consumerGroup \"%s\" has a character outside "
+                      "[%%|a-zA-Z0-9_-]",
+                      group);
+            return false;
+        }
+    }
+    if (strcmp(group, "DEFAULT_CONSUMER") == 0) {
+        cm_errstr(errstr, size, "consumerGroup DEFAULT_CONSUMER is reserved");
+        return false;
+    }
+    return true;
+}
+
+/* consumeTimestamp "yyyyMMddHHmmss" (local time) in ms; empty: 30 minutes ago. */
+static bool parse_ts(const char *text, int64_t *out) {
+    if (!*text) {
+        *out = cm_now_ms() - 30 * 60 * 1000;
+        return true;
+    }
+    struct tm tm = {0};
+    if (strlen(text) != 14 || sscanf(text, "%4d%2d%2d%2d%2d%2d", &tm.tm_year, &tm.tm_mon,
+                                     &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+        return false;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    tm.tm_isdst = -1;
+    time_t t = mktime(&tm);
+    if (t == (time_t)-1) return false;
+    *out = (int64_t)t * 1000;
+    return true;
+}
+
+rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *conf, char *errstr, size_t errstr_size) {
+    if (!conf) {
+        cm_errstr(errstr, errstr_size, "no configuration");
+        return NULL;
+    }
+    const char *group = cm_conf_str(conf, "consumerGroup", false);
+    if (!group_ok(group, errstr, errstr_size)) return NULL;
+    const char *ns = cm_conf_str(conf, "namesrvAddr", false), *env = getenv("NAMESRV_ADDR");
+    if (!*ns && (!env || !*env)) {
+        cm_errstr(errstr, errstr_size, "no name server: set namesrvAddr or NAMESRV_ADDR");
+        return NULL;
+    }
+    if (strcmp(cm_conf_str(conf, "messageModel", false), "CLUSTERING") != 0) {
+        cm_errstr(errstr, errstr_size, "the pull consumer supports messageModel CLUSTERING only");
+        return NULL;
+    }
+    const char *strategy = cm_conf_str(conf, "allocateMessageQueueStrategy", false);
+    const client_alloc_strategy_t *st = client_alloc_find(strategy);
+    if (!st) {
+        cm_errstr(errstr, errstr_size, "unknown allocateMessageQueueStrategy %s", strategy);
+        return NULL;
+    }
+    int64_t ts = 0;
+    const char *ts_text = cm_conf_str(conf, "consumeTimestamp", false);
+    if (!parse_ts(ts_text, &ts)) {
+        cm_errstr(errstr, errstr_size, "consumeTimestamp \"%s\" is not yyyyMMddHHmmss", ts_text);
+        return NULL;
+    }
+    rmq_pull_consumer_t *c = cm_calloc(1, sizeof *c);
+    c->conf = conf;
+    c->group = group;
+    c->log = cm_conf_logger(conf);
+    c->strategy = st;
+    const char *from = cm_conf_str(conf, "consumeFromWhere", false);
+    c->from = strcmp(from, "CONSUME_FROM_FIRST_OFFSET") == 0 ? PROTO_CONSUME_FROM_FIRST_OFFSET
+              : strcmp(from, "CONSUME_FROM_TIMESTAMP") == 0  ? PROTO_CONSUME_FROM_TIMESTAMP
+                                                             : PROTO_CONSUME_FROM_LAST_OFFSET;
+    c->consume_ts = ts;
+    c->api_timeout_ms = cm_conf_int(conf, "mqClientApiTimeout", false);
+    c->suspend_ms = cm_conf_int(conf, "brokerSuspendMaxTimeMillis", false);
+    c->rpc_suspend_ms = cm_conf_int(conf, "consumerTimeoutMillisWhenSuspend", false);
+    if (c->rpc_suspend_ms <= c->suspend_ms) c->rpc_suspend_ms = c->suspend_ms + 5000;
+    c->commit_ms = cm_conf_int(conf, "autoCommitIntervalMillis", false);
+    c->rebalance_ms = cm_conf_int(conf, "rebalanceWaitInterval", false);
+    c->batch = (int)cm_conf_int(conf, "pullBatchSize", false);
+    c->threshold = (int)cm_conf_int(conf, "pullThresholdForQueue", false);
+    c->auto_commit = cm_conf_bool(conf, "autoCommit", false);
+    pthread_mutex_init(&c->mu, NULL);
+    cond_init_mono(&c->ready_cv);
+    c->mb = cm_calloc(1, sizeof *c->mb);
+    atomic_init(&c->mb->refs, 1);
+    pthread_mutex_init(&c->mb->mu, NULL);
+    cond_init_mono(&c->mb->cv);
+    return c;
+}
+
+rmq_err_t rmq_pull_consumer_subscribe(rmq_pull_consumer_t *c, const char *topic,
+                                      const char *expression) {
+    if (!c || !topic) return RMQ_ERR_INVALID_ARG;
+    if (client_check_topic(topic, NULL, 0) != RMQ_OK) return RMQ_ERR_BAD_TOPIC;
+    if (!expression || !*expression) expression = "*";
+    pthread_mutex_lock(&c->mu);
+    if (c->assigned_by_hand) {
+        pthread_mutex_unlock(&c->mu);
+        return RMQ_ERR_STATE;
+    }
+    sub_t *s = (sub_t *)sub_of(c, topic);
+    if (!s) {
+        c->subs = cm_realloc(c->subs, (c->sub_count + 1) * sizeof *c->subs);
+        s = &c->subs[c->sub_count++];
+        memset(s, 0, sizeof *s);
+        s->topic = cm_strdup(topic);
+    } else {
+        cm_free(s->expr);
+        proto_subscription_free(&s->tags);
+        memset(&s->tags, 0, sizeof s->tags);
+    }
+    s->expr = cm_strdup(expression);
+    proto_subscription_set_tags(&s->tags, expression);
+    s->version = cm_now_ms();
+    c->hb_needed = true;
+    bool started = c->state == STATE_STARTED;
+    pthread_mutex_unlock(&c->mu);
+    if (started) kick(c, true);
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_pull_consumer_assign(rmq_pull_consumer_t *c, const rmq_mq_t *queues, size_t count) {
+    if (!c || (!queues && count)) return RMQ_ERR_INVALID_ARG;
+    pthread_mutex_lock(&c->mu);
+    if (c->sub_count > 0) {
+        pthread_mutex_unlock(&c->mu);
+        return RMQ_ERR_STATE;
+    }
+    c->assigned_by_hand = true;
+    for (size_t i = c->pq_count; i-- > 0;) {
+        pq_t *q = c->pqs[i];
+        bool keep = false;
+        for (size_t k = 0; k < count && !keep; k++)
+            keep = queues[k].queue_id == q->qid && strcmp(queues[k].topic, q->topic) == 0 &&
+                   strcmp(queues[k].broker_name, q->broker) == 0;
+        if (!keep) remove_pq(c, i);
+    }
+    for (size_t k = 0; k < count; k++)
+        if (!find_pq(c, queues[k].topic, queues[k].broker_name, queues[k].queue_id))
+            add_pq(c, pq_new(queues[k].topic, queues[k].broker_name, queues[k].queue_id));
+    bool started = c->state == STATE_STARTED;
+    pthread_mutex_unlock(&c->mu);
+    if (started) kick(c, false);
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_pull_consumer_start(rmq_pull_consumer_t *c, char *errstr, size_t errstr_size) {
+    if (!c) return RMQ_ERR_INVALID_ARG;
+    if (c->ci) {
+        cm_errstr(errstr, errstr_size, "consumer %s is already started", c->group);
+        return RMQ_ERR_STATE;
+    }
+    client_instance_t *ci = client_instance_get(c->conf, errstr, errstr_size);
+    if (!ci) return RMQ_ERR_IO;
+    static const client_consumer_hooks_t hooks = {hook_heartbeat, hook_ids_changed};
+    if (client_instance_register_consumer(ci, c->group, &hooks, c) != RMQ_OK) {
+        cm_errstr(errstr, errstr_size, "consumer group %s is already started on client instance %s",
+                  c->group, client_instance_id(ci));
+        client_instance_release(ci);
+        return RMQ_ERR_STATE;
+    }
+    c->ci = ci;
+    /* Learn the brokers of every topic used, so the heartbeat reaches them. */
+    pthread_mutex_lock(&c->mu);
+    proto_strlist_t topics = {0};
+    for (size_t i = 0; i < c->sub_count; i++)
+        proto_strlist_add(&topics, c->subs[i].topic);
+    for (size_t i = 0; i < c->pq_count; i++)
+        proto_strlist_add(&topics, c->pqs[i]->topic);
+    c->hb_needed = false;
+    pthread_mutex_unlock(&c->mu);
+    for (size_t i = 0; i < topics.count; i++) {
+        client_pub_t *p = NULL;
+        if (client_instance_pub(ci, topics.items[i], NULL, 0, c->api_timeout_ms, &p) == RMQ_OK)
+            client_pub_unref(p);
+    }
+    proto_strlist_free(&topics);
+    client_instance_heartbeat(ci);
+    pthread_mutex_lock(&c->mu);
+    c->state = STATE_STARTED;
+    pthread_mutex_unlock(&c->mu);
+    c->mb->rebalance = true;
+    if (pthread_create(&c->thread, NULL, pull_thread, c) != 0) {
+        cm_errstr(errstr, errstr_size, "consumer %s cannot start its pull thread", c->group);
+        pthread_mutex_lock(&c->mu);
+        c->state = STATE_NEW;
+        pthread_mutex_unlock(&c->mu);
+        client_instance_unregister_consumer(ci, c->group);
+        client_instance_release(ci);
+        c->ci = NULL;
+        return RMQ_ERR_IO;
+    }
+    c->thread_started = true;
+    cm_info(&c->log, "pull consumer %s started on client %s", c->group, client_instance_id(ci));
+    return RMQ_OK;
+}
+
+int rmq_pull_consumer_poll(rmq_pull_consumer_t *c, int64_t timeout_ms, rmq_msg_t **msgs,
+                           size_t max) {
+    if (!c || !msgs || max == 0) return RMQ_ERR_INVALID_ARG;
+    int64_t deadline = cm_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    pthread_mutex_lock(&c->mu);
+    if (c->state != STATE_STARTED) {
+        pthread_mutex_unlock(&c->mu);
+        return RMQ_ERR_NOT_STARTED;
+    }
+    while (c->ready_head == c->ready_count && c->state == STATE_STARTED && cm_mono_ms() < deadline)
+        wait_until(&c->ready_cv, &c->mu, deadline);
+    size_t n = 0;
+    bool unblocked = false;
+    while (n < max && c->ready_head < c->ready_count) {
+        ready_t *r = &c->ready[c->ready_head++];
+        if (r->pq->buffered-- == c->threshold) unblocked = true;
+        r->pq->consumed = r->msg->queue_offset + 1;
+        msgs[n++] = r->msg;
+    }
+    if (c->ready_head == c->ready_count) c->ready_head = c->ready_count = 0;
+    pthread_mutex_unlock(&c->mu);
+    if (unblocked) kick(c, false);
+    return (int)n;
+}
+
+/* Copies of an owned queue's names, or RMQ_ERR_NOT_FOUND. */
+static rmq_err_t owned(rmq_pull_consumer_t *c, const rmq_mq_t *mq) {
+    pthread_mutex_lock(&c->mu);
+    rmq_err_t err = c->state != STATE_STARTED                              ? RMQ_ERR_NOT_STARTED
+                    : find_pq(c, mq->topic, mq->broker_name, mq->queue_id) ? RMQ_OK
+                                                                           : RMQ_ERR_NOT_FOUND;
+    pthread_mutex_unlock(&c->mu);
+    return err;
+}
+
+static rmq_err_t seek_to(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t offset) {
+    pthread_mutex_lock(&c->mu);
+    pq_t *q = find_pq(c, mq->topic, mq->broker_name, mq->queue_id);
+    if (q) {
+        drop_ready(c, q);
+        q->epoch++;
+        q->inflight = false; /* the answer of a pull outstanding will be ignored */
+        q->pull_offset = q->consumed = offset;
+        q->retry_at = 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (!q) return RMQ_ERR_NOT_FOUND;
+    kick(c, false);
+    return RMQ_OK;
+}
+
+rmq_err_t rmq_pull_consumer_seek(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t offset) {
+    if (!c || !mq) return RMQ_ERR_INVALID_ARG;
+    rmq_err_t err = owned(c, mq);
+    int64_t min = 0, max = 0;
+    if (!err)
+        err = queue_offset(c, PROTO_GET_MIN_OFFSET, mq->topic, mq->broker_name, mq->queue_id, &min);
+    if (!err)
+        err = queue_offset(c, PROTO_GET_MAX_OFFSET, mq->topic, mq->broker_name, mq->queue_id, &max);
+    if (!err && (offset < min || offset > max)) err = RMQ_ERR_INVALID_ARG;
+    return err ? err : seek_to(c, mq, offset);
+}
+
+rmq_err_t rmq_pull_consumer_seek_to_begin(rmq_pull_consumer_t *c, const rmq_mq_t *mq) {
+    if (!c || !mq) return RMQ_ERR_INVALID_ARG;
+    rmq_err_t err = owned(c, mq);
+    int64_t off = 0;
+    if (!err)
+        err = queue_offset(c, PROTO_GET_MIN_OFFSET, mq->topic, mq->broker_name, mq->queue_id, &off);
+    return err ? err : seek_to(c, mq, off);
+}
+
+rmq_err_t rmq_pull_consumer_seek_to_end(rmq_pull_consumer_t *c, const rmq_mq_t *mq) {
+    if (!c || !mq) return RMQ_ERR_INVALID_ARG;
+    rmq_err_t err = owned(c, mq);
+    int64_t off = 0;
+    if (!err)
+        err = queue_offset(c, PROTO_GET_MAX_OFFSET, mq->topic, mq->broker_name, mq->queue_id, &off);
+    return err ? err : seek_to(c, mq, off);
+}
+
+rmq_err_t rmq_pull_consumer_seek_timestamp(rmq_pull_consumer_t *c, const rmq_mq_t *mq,
+                                           int64_t timestamp_ms) {
+    if (!c || !mq) return RMQ_ERR_INVALID_ARG;
+    rmq_err_t err = owned(c, mq);
+    int64_t off = 0;
+    if (!err) err = search_offset(c, mq->topic, mq->broker_name, mq->queue_id, timestamp_ms, &off);
+    return err ? err : seek_to(c, mq, off);
+}
+
+rmq_err_t rmq_pull_consumer_commit(rmq_pull_consumer_t *c) {
+    if (!c) return RMQ_ERR_INVALID_ARG;
+    pthread_mutex_lock(&c->mu);
+    bool started = c->state == STATE_STARTED;
+    pthread_mutex_unlock(&c->mu);
+    return started ? commit_all(c) : RMQ_ERR_NOT_STARTED;
+}
+
+rmq_err_t rmq_pull_consumer_committed(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t *offset) {
+    if (!c || !mq || !offset) return RMQ_ERR_INVALID_ARG;
+    if (!c->ci) return RMQ_ERR_NOT_STARTED;
+    return query_committed(c, mq->topic, mq->broker_name, mq->queue_id, offset);
+}
+
+rmq_err_t rmq_pull_consumer_fetch_queues(rmq_pull_consumer_t *c, const char *topic,
+                                         rmq_mq_t **queues, size_t *count) {
+    if (!c || !topic || !queues || !count) return RMQ_ERR_INVALID_ARG;
+    *queues = NULL;
+    *count = 0;
+    if (!c->ci) return RMQ_ERR_NOT_STARTED;
+    proto_mq_list_t all = {0};
+    rmq_err_t err = topic_queues(c, topic, &all);
+    if (!err) {
+        *queues = cm_calloc(all.count ? all.count : 1, sizeof **queues);
+        for (size_t i = 0; i < all.count; i++)
+            mq_fill(&(*queues)[i], all.items[i].topic, all.items[i].broker_name,
+                    all.items[i].queue_id);
+        *count = all.count;
+    }
+    proto_mq_list_free(&all);
+    return err;
+}
+
+rmq_err_t rmq_pull_consumer_assignment(rmq_pull_consumer_t *c, rmq_mq_t **queues, size_t *count) {
+    if (!c || !queues || !count) return RMQ_ERR_INVALID_ARG;
+    pthread_mutex_lock(&c->mu);
+    client_mq_t *v = cm_calloc(c->pq_count ? c->pq_count : 1, sizeof *v);
+    for (size_t i = 0; i < c->pq_count; i++)
+        v[i] = (client_mq_t){c->pqs[i]->topic, c->pqs[i]->broker, c->pqs[i]->qid};
+    client_alloc_sort_mqs(v, c->pq_count);
+    *count = c->pq_count;
+    *queues = cm_calloc(c->pq_count ? c->pq_count : 1, sizeof **queues);
+    for (size_t i = 0; i < c->pq_count; i++)
+        mq_fill(&(*queues)[i], v[i].topic, v[i].broker_name, v[i].queue_id);
+    pthread_mutex_unlock(&c->mu);
+    cm_free(v);
+    return RMQ_OK;
+}
+
+void rmq_pull_consumer_destroy(rmq_pull_consumer_t *c) {
+    if (!c) return;
+    pthread_mutex_lock(&c->mu);
+    bool started = c->state == STATE_STARTED;
+    c->state = STATE_STOPPING;
+    pthread_cond_broadcast(&c->ready_cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_lock(&c->mb->mu);
+    c->mb->stop = true;
+    pthread_cond_signal(&c->mb->cv);
+    pthread_mutex_unlock(&c->mb->mu);
+    if (c->thread_started) pthread_join(c->thread, NULL);
+    if (started && c->auto_commit) commit_all(c);
+    if (c->ci) client_instance_unregister_consumer(c->ci, c->group);
+    pthread_mutex_lock(&c->mb->mu);
+    c->mb->closed = true; /* pulls still in flight find it closed */
+    pthread_mutex_unlock(&c->mb->mu);
+    mb_unref(c->mb);
+    if (c->ci) client_instance_release(c->ci);
+    for (size_t r = c->ready_head; r < c->ready_count; r++)
+        rmq_msg_destroy(c->ready[r].msg);
+    cm_free(c->ready);
+    for (size_t i = 0; i < c->pq_count; i++)
+        pq_free(c->pqs[i]);
+    for (size_t i = 0; i < c->grave_count; i++)
+        pq_free(c->grave[i]);
+    cm_free(c->pqs);
+    cm_free(c->grave);
+    for (size_t i = 0; i < c->sub_count; i++) {
+        cm_free(c->subs[i].topic);
+        cm_free(c->subs[i].expr);
+        proto_subscription_free(&c->subs[i].tags);
+    }
+    cm_free(c->subs);
+    pthread_cond_destroy(&c->ready_cv);
+    pthread_mutex_destroy(&c->mu);
+    rmq_conf_destroy(c->conf);
+    cm_free(c);
+}
