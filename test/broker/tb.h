@@ -146,10 +146,9 @@ static inline bool tb_recv(int fd, proto_cmd_t *cmd) {
     return ok;
 }
 
-/* Sends a request and returns its response (skipping broker-initiated oneway requests). */
-static inline void tb_call(int fd, proto_cmd_t *req, proto_cmd_t *resp) {
-    int32_t opaque = req->opaque;
-    cr_assert(tb_send(fd, req));
+/* Reads frames until the response with this opaque arrives (skipping broker-initiated
+ * oneway requests and other responses). */
+static inline void tb_recv_for(int fd, int32_t opaque, proto_cmd_t *resp) {
     for (;;) {
         cr_assert(tb_recv(fd, resp), "no response (opaque %d)", opaque);
         if (proto_cmd_is_response(resp) && resp->opaque == opaque) return;
@@ -157,32 +156,57 @@ static inline void tb_call(int fd, proto_cmd_t *req, proto_cmd_t *resp) {
     }
 }
 
+/* Sends a request and returns its response. */
+static inline void tb_call(int fd, proto_cmd_t *req, proto_cmd_t *resp) {
+    int32_t opaque = req->opaque;
+    cr_assert(tb_send(fd, req));
+    tb_recv_for(fd, opaque, resp);
+}
+
 static inline int32_t tb_next_opaque(void) {
     static int32_t opaque = 1000;
     return __atomic_add_fetch(&opaque, 1, __ATOMIC_RELAXED);
+}
+
+/* A SEND_MESSAGE_V2 header as the Java client fills it (group tpg, born now); the caller
+ * may set more fields before tb_send_cmd(). properties must outlive the encode. */
+static inline void tb_send_header(proto_send_req_t *h, const char *topic, int32_t queue_id,
+                                  const char *properties) {
+    proto_send_req_init(h);
+    h->producer_group = "tpg";
+    h->topic = topic;
+    h->queue_id = queue_id;
+    h->born_timestamp = cm_now_ms();
+    h->properties = properties;
+}
+
+/* The SEND_MESSAGE_V2 request for h, with a copy of body. */
+static inline void tb_send_cmd(proto_cmd_t *cmd, const proto_send_req_t *h, const void *body,
+                               size_t body_len) {
+    proto_cmd_request(cmd, PROTO_SEND_MESSAGE_V2, tb_next_opaque());
+    proto_send_req_encode(h, PROTO_SEND_MESSAGE_V2, &cmd->ext);
+    proto_cmd_set_body(cmd, body, body_len);
+}
+
+/* p as the properties text of a send (caller frees). */
+static inline char *tb_props_text(const proto_props_t *p) {
+    cm_buf_t props = CM_BUF_INIT;
+    proto_props_encode(p, &props);
+    return cm_buf_take_str(&props);
 }
 
 /* A SEND_MESSAGE_V2 request as the Java client builds it. */
 static inline void tb_send_req(proto_cmd_t *cmd, const char *topic, int32_t queue_id,
                                const char *tags, const char *keys, const void *body,
                                size_t body_len) {
-    proto_cmd_request(cmd, PROTO_SEND_MESSAGE_V2, tb_next_opaque());
     proto_props_t p = {0};
     if (keys) proto_props_set(&p, PROP_KEYS, keys);
     proto_props_set(&p, PROP_WAIT, "true");
     if (tags) proto_props_set(&p, PROP_TAGS, tags);
-    cm_buf_t props = CM_BUF_INIT;
-    proto_props_encode(&p, &props);
-    char *props_text = cm_buf_take_str(&props);
+    char *props_text = tb_props_text(&p);
     proto_send_req_t h;
-    proto_send_req_init(&h);
-    h.producer_group = "tpg";
-    h.topic = topic;
-    h.queue_id = queue_id;
-    h.born_timestamp = cm_now_ms();
-    h.properties = props_text;
-    proto_send_req_encode(&h, PROTO_SEND_MESSAGE_V2, &cmd->ext);
-    proto_cmd_set_body(cmd, body, body_len);
+    tb_send_header(&h, topic, queue_id, props_text);
+    tb_send_cmd(cmd, &h, body, body_len);
     cm_free(props_text);
     proto_props_free(&p);
 }
@@ -238,6 +262,27 @@ static inline int tb_count_records(const proto_cmd_t *resp) {
         n++;
     }
     return n;
+}
+
+/* Whether the record's property name is want (NULL: absent). */
+static inline bool tb_prop_is(const proto_record_t *rec, const char *name, const char *want) {
+    const char *v;
+    size_t n;
+    if (!proto_props_find(rec->props, (size_t)rec->props_len, name, &v, &n)) return !want;
+    return want && n == strlen(want) && memcmp(v, want, n) == 0;
+}
+
+/* GET_MAX_OFFSET of topic/queue. */
+static inline int64_t tb_max_offset(int fd, const char *topic, int32_t queue_id) {
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_GET_MAX_OFFSET, tb_next_opaque());
+    proto_queue_req_t qh = {.topic = topic, .queue_id = queue_id};
+    proto_queue_req_encode(&qh, &req.ext);
+    tb_call(fd, &req, &resp);
+    cr_assert_eq(resp.code, 0);
+    int64_t offset = tb_ext_int(&resp, "offset");
+    proto_cmd_free(&resp);
+    return offset;
 }
 
 #endif

@@ -26,25 +26,16 @@ TestSuite(delay, .init = setup, .fini = teardown);
 static int32_t send_delayed(int fd, const char *topic, int32_t queue_id, const char *level,
                             const char *body, int64_t *born, proto_cmd_t *resp_out) {
     proto_cmd_t cmd, resp;
-    proto_cmd_request(&cmd, PROTO_SEND_MESSAGE_V2, tb_next_opaque());
     proto_props_t p = {0};
     proto_props_set(&p, PROP_UNIQ_KEY, body);
     proto_props_set(&p, PROP_WAIT, "true");
     proto_props_set(&p, PROP_TAGS, "T");
     if (level) proto_props_set(&p, PROP_DELAY, level);
-    cm_buf_t props = CM_BUF_INIT;
-    proto_props_encode(&p, &props);
-    char *text = cm_buf_take_str(&props);
+    char *text = tb_props_text(&p);
     proto_send_req_t h;
-    proto_send_req_init(&h);
-    h.producer_group = "tpg";
-    h.topic = topic;
-    h.queue_id = queue_id;
-    h.born_timestamp = cm_now_ms();
+    tb_send_header(&h, topic, queue_id, text);
     if (born) *born = h.born_timestamp;
-    h.properties = text;
-    proto_send_req_encode(&h, PROTO_SEND_MESSAGE_V2, &cmd.ext);
-    proto_cmd_set_body(&cmd, body, strlen(body));
+    tb_send_cmd(&cmd, &h, body, strlen(body));
     tb_call(fd, &cmd, &resp);
     cm_free(text);
     proto_props_free(&p);
@@ -89,13 +80,6 @@ static void assert_not_early(int fd, const char *topic, int32_t queue_id, int64_
         cr_assert_geq(cm_now_ms(), not_before, "%s/%d delivered early", topic, queue_id);
 }
 
-static bool prop_is(const proto_record_t *rec, const char *name, const char *want) {
-    const char *v;
-    size_t n;
-    if (!proto_props_find(rec->props, (size_t)rec->props_len, name, &v, &n)) return !want;
-    return want && n == strlen(want) && memcmp(v, want, n) == 0;
-}
-
 static char *read_text(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
@@ -124,10 +108,10 @@ Test(delay, levels_deliver_after_their_delay) {
     cr_assert_eq(resp.code, 0, "%s", resp.remark);
     proto_record_t rec;
     cr_assert_eq(proto_record_decode(resp.body, resp.body_len, true, &rec), RMQ_OK);
-    cr_assert(prop_is(&rec, PROP_DELAY, "3"));
-    cr_assert(prop_is(&rec, PROP_REAL_TOPIC, "Delayed"));
-    cr_assert(prop_is(&rec, PROP_REAL_QID, "1"));
-    cr_assert(prop_is(&rec, PROP_WAIT, "true")); /* kept, as a 4.9.8 broker keeps it */
+    cr_assert(tb_prop_is(&rec, PROP_DELAY, "3"));
+    cr_assert(tb_prop_is(&rec, PROP_REAL_TOPIC, "Delayed"));
+    cr_assert(tb_prop_is(&rec, PROP_REAL_QID, "1"));
+    cr_assert(tb_prop_is(&rec, PROP_WAIT, "true")); /* kept, as a 4.9.8 broker keeps it */
     int64_t sched_store3 = rec.store_timestamp;
     proto_cmd_free(&resp);
 
@@ -144,9 +128,9 @@ Test(delay, levels_deliver_after_their_delay) {
     cr_assert_geq(rec.store_timestamp, born1 + 1000);
     cr_assert_eq(rec.queue_id, 0);
     cr_assert_eq(rec.body_len, 8);
-    cr_assert(prop_is(&rec, PROP_REAL_TOPIC, "Delayed"));
-    cr_assert(prop_is(&rec, PROP_DELAY, "1"));
-    cr_assert(prop_is(&rec, PROP_UNIQ_KEY, "m-level1"));
+    cr_assert(tb_prop_is(&rec, PROP_REAL_TOPIC, "Delayed"));
+    cr_assert(tb_prop_is(&rec, PROP_DELAY, "1"));
+    cr_assert(tb_prop_is(&rec, PROP_UNIQ_KEY, "m-level1"));
     fprintf(stderr, "level 1: stored %lld ms after born (delay 1000 ms)\n",
             (long long)(rec.store_timestamp - born1));
     proto_cmd_free(&resp);
@@ -154,7 +138,7 @@ Test(delay, levels_deliver_after_their_delay) {
     cr_assert_eq(proto_record_decode(resp.body, resp.body_len, true, &rec), RMQ_OK);
     cr_assert_geq(rec.store_timestamp, sched_store3 + 3000);
     cr_assert_eq(rec.queue_id, 1);
-    cr_assert(prop_is(&rec, PROP_UNIQ_KEY, "m-level3"));
+    cr_assert(tb_prop_is(&rec, PROP_UNIQ_KEY, "m-level3"));
     fprintf(stderr, "level 3: stored %lld ms after its schedule copy (delay 3000 ms)\n",
             (long long)(rec.store_timestamp - sched_store3));
     proto_cmd_free(&resp);
@@ -239,18 +223,12 @@ Test(delay, stored_properties_match_java) {
     rmq_broker_t *b = tb_broker_start(dir, "messageDelayLevel", LEVELS, NULL);
     int fd = tb_connect(rmq_broker_addr(b));
     proto_cmd_t cmd, resp;
-    proto_cmd_request(&cmd, PROTO_SEND_MESSAGE_V2, tb_next_opaque());
     proto_send_req_t h;
-    proto_send_req_init(&h);
-    h.producer_group = "tpg";
-    h.topic = "IopDelay29930";
-    h.queue_id = 1;
-    h.born_timestamp = cm_now_ms();
     /* The Java client's order (its own HashMap). */
-    h.properties = "KEYS\001k-d0\002UNIQ_KEY\001FD000000000000000000000000000002232330946E097C71DE4"
-                   "801C2\002DELAY\0012\002WAIT\001true\002TAGS\001D";
-    proto_send_req_encode(&h, PROTO_SEND_MESSAGE_V2, &cmd.ext);
-    proto_cmd_set_body(&cmd, "d0", 2);
+    tb_send_header(&h, "IopDelay29930", 1,
+                   "KEYS\001k-d0\002UNIQ_KEY\001FD000000000000000000000000000002232330946E097C71DE4"
+                   "801C2\002DELAY\0012\002WAIT\001true\002TAGS\001D");
+    tb_send_cmd(&cmd, &h, "d0", 2);
     tb_call(fd, &cmd, &resp);
     cr_assert_eq(resp.code, 0, "%s", resp.remark);
     proto_cmd_free(&resp);
@@ -292,15 +270,6 @@ Test(delay, offsets_written_periodically) {
     rmq_broker_destroy(b);
 }
 
-static int64_t max_offset(int fd, const char *topic, int32_t queue_id) {
-    proto_cmd_t resp;
-    pull(fd, topic, queue_id, &resp);
-    int64_t max = 0;
-    proto_ext_get_int(&resp.ext, "maxOffset", &max);
-    proto_cmd_free(&resp);
-    return max;
-}
-
 /* More due messages than one pass delivers per level: all arrive, once, in order, and
  * another level's message is not held up behind the backlog. */
 Test(delay, backlog_delivered_once_in_order) {
@@ -314,13 +283,13 @@ Test(delay, backlog_delivered_once_in_order) {
     }
     cr_assert_eq(send_delayed(fd, "Backlog", 1, "2", "other", NULL, NULL), 0);
     int64_t start = cm_mono_ms();
-    while (max_offset(fd, "Backlog", 0) < N) {
+    while (tb_max_offset(fd, "Backlog", 0) < N) {
         cr_assert_lt(cm_mono_ms() - start, 20000, "backlog not delivered");
         usleep(20000);
     }
     wait_count(fd, "Backlog", 1, 1);
     usleep(1200 * 1000);
-    cr_assert_eq(max_offset(fd, "Backlog", 0), N, "repeated deliveries");
+    cr_assert_eq(tb_max_offset(fd, "Backlog", 0), N, "repeated deliveries");
     cr_assert_eq(count(fd, "Backlog", 1), 1);
     proto_cmd_t req, resp;
     tb_pull_req(&req, "gd", "Backlog", 0, N - 1, 1, 0, 0, "*");

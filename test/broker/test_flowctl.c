@@ -41,27 +41,6 @@ static void release(void) {
     pthread_mutex_unlock(&hold_mu);
 }
 
-static int64_t max_offset(int fd, const char *topic, int32_t queue) {
-    proto_cmd_t req, resp;
-    proto_cmd_request(&req, PROTO_GET_MAX_OFFSET, tb_next_opaque());
-    proto_queue_req_t qh = {.topic = topic, .queue_id = queue};
-    proto_queue_req_encode(&qh, &req.ext);
-    tb_call(fd, &req, &resp);
-    cr_assert_eq(resp.code, 0);
-    int64_t offset = tb_ext_int(&resp, "offset");
-    proto_cmd_free(&resp);
-    return offset;
-}
-
-/* Reads frames until the response with this opaque arrives. */
-static void recv_for(int fd, int32_t opaque, proto_cmd_t *resp) {
-    for (;;) {
-        cr_assert(tb_recv(fd, resp), "no response (opaque %d)", opaque);
-        if (proto_cmd_is_response(resp) && resp->opaque == opaque) return;
-        proto_cmd_free(resp);
-    }
-}
-
 Test(flowctl, send_that_waited_too_long_gets_system_busy_and_is_not_stored) {
     char *dir = tb_tempdir();
     rmq_broker_t *broker = tb_broker_new(dir, "waitTimeMillsInSendQueue", "50", NULL);
@@ -84,10 +63,10 @@ Test(flowctl, send_that_waited_too_long_gets_system_busy_and_is_not_stored) {
     usleep(200 * 1000); /* both wait in the queue well past 50 ms */
     release();
 
-    recv_for(fd, hold_opaque, &resp);
+    tb_recv_for(fd, hold_opaque, &resp);
     cr_assert_eq(resp.code, 0);
     proto_cmd_free(&resp);
-    recv_for(fd, late_opaque, &resp);
+    tb_recv_for(fd, late_opaque, &resp);
     cr_assert_eq(resp.code, RMQ_ERR_SYSTEM_BUSY, "code %d", resp.code);
     cr_assert_not_null(resp.remark);
     cr_assert(strstr(resp.remark, "[TIMEOUT_CLEAN_QUEUE]broker busy"), "%s", resp.remark);
@@ -95,7 +74,7 @@ Test(flowctl, send_that_waited_too_long_gets_system_busy_and_is_not_stored) {
 
     /* Served normally again; the refused send was not stored, the oneway one was. */
     cr_assert_eq(tb_produce(fd, "FlowT", 0, NULL, NULL, "after", NULL), 0);
-    cr_assert_eq(max_offset(fd, "FlowT", 0), 2);
+    cr_assert_eq(tb_max_offset(fd, "FlowT", 0), 2);
     char *stats = rmq_broker_stats_json(broker);
     cr_assert(strstr(stats, "\"sendBusy\":1"), "%s", stats);
     rmq_free(stats);

@@ -74,13 +74,6 @@ static int64_t wait_one(const char *topic, int64_t offset, proto_cmd_t *resp, pr
     return cm_mono_ms() - start;
 }
 
-static bool prop_is(const proto_record_t *rec, const char *name, const char *want) {
-    const char *v;
-    size_t n;
-    if (!proto_props_find(rec->props, (size_t)rec->props_len, name, &v, &n)) return !want;
-    return want && n == strlen(want) && memcmp(v, want, n) == 0;
-}
-
 Test(sendback, retries_then_dead_letter) {
     proto_cmd_t resp;
     cr_assert_eq(tb_produce(fd, "SB", 0, "T", "k1", "payload", &resp), 0);
@@ -108,11 +101,11 @@ Test(sendback, retries_then_dead_letter) {
     cr_assert_eq(rec.born_timestamp, born);
     cr_assert_eq(rec.body_len, 7);
     cr_assert_eq(memcmp(rec.body, "payload", 7), 0);
-    cr_assert(prop_is(&rec, PROP_RETRY_TOPIC, "SB"));
-    cr_assert(prop_is(&rec, PROP_ORIGIN_MESSAGE_ID, origin_id));
-    cr_assert(prop_is(&rec, PROP_KEYS, "k1"));
-    cr_assert(prop_is(&rec, PROP_TAGS, "T"));
-    cr_assert(prop_is(&rec, PROP_REAL_TOPIC, "%RETRY%gsb"));
+    cr_assert(tb_prop_is(&rec, PROP_RETRY_TOPIC, "SB"));
+    cr_assert(tb_prop_is(&rec, PROP_ORIGIN_MESSAGE_ID, origin_id));
+    cr_assert(tb_prop_is(&rec, PROP_KEYS, "k1"));
+    cr_assert(tb_prop_is(&rec, PROP_TAGS, "T"));
+    cr_assert(tb_prop_is(&rec, PROP_REAL_TOPIC, "%RETRY%gsb"));
     int64_t phys1 = rec.physical_offset;
     proto_cmd_free(&resp);
 
@@ -120,8 +113,8 @@ Test(sendback, retries_then_dead_letter) {
     cr_assert_eq(send_back(phys1, "gsb", 1, 2, NULL), 0);
     wait_one("%RETRY%gsb", 1, &resp, &rec);
     cr_assert_eq(rec.reconsume_times, 2);
-    cr_assert(prop_is(&rec, PROP_RETRY_TOPIC, "SB"), "kept, not the retry topic");
-    cr_assert(prop_is(&rec, PROP_ORIGIN_MESSAGE_ID, origin_id));
+    cr_assert(tb_prop_is(&rec, PROP_RETRY_TOPIC, "SB"), "kept, not the retry topic");
+    cr_assert(tb_prop_is(&rec, PROP_ORIGIN_MESSAGE_ID, origin_id));
     int64_t phys2 = rec.physical_offset;
     proto_cmd_free(&resp);
 
@@ -130,10 +123,10 @@ Test(sendback, retries_then_dead_letter) {
     cr_assert(pull_one("%DLQ%gsb", 0, &resp, &rec), "no DLQ copy");
     cr_assert_eq(rec.reconsume_times, 3);
     cr_assert_eq(rec.queue_id, 0);
-    cr_assert(prop_is(&rec, PROP_RETRY_TOPIC, "SB"));
-    cr_assert(prop_is(&rec, PROP_ORIGIN_MESSAGE_ID, origin_id));
-    cr_assert(prop_is(&rec, PROP_DELAY, "0"));
-    cr_assert(prop_is(&rec, PROP_WAIT, "false"));
+    cr_assert(tb_prop_is(&rec, PROP_RETRY_TOPIC, "SB"));
+    cr_assert(tb_prop_is(&rec, PROP_ORIGIN_MESSAGE_ID, origin_id));
+    cr_assert(tb_prop_is(&rec, PROP_DELAY, "0"));
+    cr_assert(tb_prop_is(&rec, PROP_WAIT, "false"));
     proto_cmd_free(&resp);
     char *stats = rmq_broker_stats_json(broker);
     cr_assert_not_null(stats);
@@ -168,17 +161,11 @@ Test(sendback, negative_level_and_group_limit) {
  * original in each broker. */
 Test(sendback, stored_properties_match_java) {
     proto_cmd_t cmd, resp;
-    proto_cmd_request(&cmd, PROTO_SEND_MESSAGE_V2, tb_next_opaque());
     proto_send_req_t h;
-    proto_send_req_init(&h);
-    h.producer_group = "tpg";
-    h.topic = "IopRetry29930";
-    h.queue_id = 0;
-    h.born_timestamp = cm_now_ms();
-    h.properties = "KEYS\001k-r1\002UNIQ_KEY\001FD000000000000000000000000000002232330946E097C7"
-                   "2310901CD\002WAIT\001true\002TAGS\001R";
-    proto_send_req_encode(&h, PROTO_SEND_MESSAGE_V2, &cmd.ext);
-    proto_cmd_set_body(&cmd, "r1", 2);
+    tb_send_header(&h, "IopRetry29930", 0,
+                   "KEYS\001k-r1\002UNIQ_KEY\001FD000000000000000000000000000002232330946E097C7"
+                   "2310901CD\002WAIT\001true\002TAGS\001R");
+    tb_send_cmd(&cmd, &h, "r1", 2);
     tb_call(fd, &cmd, &resp);
     cr_assert_eq(resp.code, 0);
     char *java = cm_sprintf("REAL_TOPIC\001%%RETRY%%irg29930\002ORIGIN_MESSAGE_ID\001%s\002"
@@ -211,19 +198,12 @@ Test(sendback, stored_properties_match_java) {
  * group's limit the broker stores it on %DLQ%<group> (handleRetryAndDLQ). */
 static int32_t send_retry(const char *topic, int32_t reconsume, int32_t max) {
     proto_cmd_t cmd, resp;
-    proto_cmd_request(&cmd, PROTO_SEND_MESSAGE_V2, tb_next_opaque());
     proto_send_req_t h;
-    proto_send_req_init(&h);
-    h.producer_group = "tpg";
-    h.topic = topic;
-    h.queue_id = 0;
-    h.born_timestamp = cm_now_ms();
-    h.properties = "TAGS\001T";
+    tb_send_header(&h, topic, 0, "TAGS\001T");
     h.reconsume_times = reconsume;
     h.has_max_reconsume_times = max >= 0;
     h.max_reconsume_times = max;
-    proto_send_req_encode(&h, PROTO_SEND_MESSAGE_V2, &cmd.ext);
-    proto_cmd_set_body(&cmd, "r", 1);
+    tb_send_cmd(&cmd, &h, "r", 1);
     tb_call(fd, &cmd, &resp);
     int32_t code = resp.code;
     if (code == 0) cr_assert_eq(tb_ext_int(&resp, "queueId"), 0);
