@@ -273,7 +273,7 @@ rmq_broker_t *rmq_broker_new(rmq_conf_t *conf, char *errstr, size_t errstr_size)
         return NULL;
     }
     read_identity(b);
-    if (!broker_topic_name_valid(b->name) || !broker_topic_name_valid(b->cluster)) {
+    if (!proto_topic_name_valid(b->name) || !proto_topic_name_valid(b->cluster)) {
         cm_errstr(errstr, errstr_size,
                   "brokerName '%s' / brokerClusterName '%s' must be 1-127 chars of "
                   "[%%|a-zA-Z0-9_-] (they are topic names too)",

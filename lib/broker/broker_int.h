@@ -110,10 +110,6 @@ bool broker_topics_ensure(broker_t *b, const char *topic, int32_t queue_nums, in
  * Fills out and returns RMQ_OK, or returns RMQ_ERR_TOPIC_NOT_EXIST. */
 rmq_err_t broker_topics_create_on_send(broker_t *b, const char *topic, const char *default_topic,
                                        int32_t queue_nums, int32_t sys_flag, broker_topic_t *out);
-/* RocketMQ's topic name rule: non-empty, at most 127 chars of [%|a-zA-Z0-9_-]. */
-bool broker_topic_name_valid(const char *topic);
-/* Topics only the broker itself writes (SCHEDULE_TOPIC_XXXX, RMQ_SYS_TRANS_*, ...). */
-bool broker_topic_is_system(const char *topic);
 /* The topic table and its data version, as REGISTER_BROKER carries them. out is zeroed by
  * the caller and freed with proto_register_broker_body_free(). */
 void broker_topics_register_body(broker_t *b, proto_register_broker_body_t *out);

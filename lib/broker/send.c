@@ -120,13 +120,13 @@ static bool check_topic_name(broker_t *b, broker_req_t *req, const char *topic) 
                           "The specified topic is longer than topic max length.");
         return false;
     }
-    if (!broker_topic_name_valid(topic)) {
+    if (!proto_topic_name_valid(topic)) {
         broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR,
                           "The specified topic contains illegal characters, allowing only "
                           "^[%|a-zA-Z0-9_-]+$");
         return false;
     }
-    if (broker_topic_is_system(topic)) {
+    if (proto_topic_not_sendable(topic)) {
         reply_fmt(b, req, RMQ_ERR_NO_PERMISSION, "Sending message to topic[%s] is forbidden.",
                   topic);
         return false;

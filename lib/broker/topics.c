@@ -17,14 +17,6 @@ struct broker_topics {
     bool dirty; /* topics.json is behind the table (set at start; the service thread writes) */
 };
 
-/* Topics nobody but the broker may write (TopicValidator.NOT_ALLOWED_SEND_TOPIC_SET). */
-static const char *const not_sendable[] = {STORE_SCHEDULE_TOPIC,
-                                           "RMQ_SYS_TRANS_HALF_TOPIC",
-                                           "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-                                           "TRANS_CHECK_MAX_TIME_TOPIC",
-                                           "SELF_TEST_TOPIC",
-                                           "OFFSET_MOVED_EVENT",
-                                           NULL};
 /* Names an admin may not create (TopicValidator.SYSTEM_TOPIC_SET). */
 static const char *const system_names[] = {TBW102,
                                            STORE_SCHEDULE_TOPIC,
@@ -43,24 +35,8 @@ static bool in_list(const char *const *list, const char *s) {
     return false;
 }
 
-bool broker_topic_is_system(const char *topic) {
-    return in_list(not_sendable, topic);
-}
-
 static bool conflicts_with_system(const char *topic) {
     return in_list(system_names, topic) || strncmp(topic, "rmq_sys_", 8) == 0;
-}
-
-bool broker_topic_name_valid(const char *topic) {
-    size_t n = topic ? strlen(topic) : 0;
-    if (n == 0 || n > 127) return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = topic[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '%' || c == '|' || c == '_' || c == '-';
-        if (!ok) return false;
-    }
-    return true;
 }
 
 /* ---------------------------------------------------------------- table */
@@ -186,7 +162,7 @@ static void load_file(broker_t *b, broker_topics_t *t) {
     for (size_t i = 0; tab && tab->type == PJ_OBJECT && i < tab->len; i++) {
         const proto_json_t *v = tab->items[i];
         const char *name = proto_json_get_str(v, "topicName", NULL);
-        if (!name || !broker_topic_name_valid(name)) continue;
+        if (!name || !proto_topic_name_valid(name)) continue;
         broker_topic_t tc;
         topic_init(&tc, name, (int32_t)proto_json_get_int(v, "readQueueNums", 16),
                    (int32_t)proto_json_get_int(v, "perm", PROTO_PERM_READ | PROTO_PERM_WRITE));
@@ -253,7 +229,7 @@ typedef struct rebuild {
 static void rebuild_queue(void *arg, const char *topic, int32_t queue_id, int64_t min_offset,
                           int64_t max_offset) {
     rebuild_t *r = arg;
-    if (!broker_topic_name_valid(topic) || queue_id < 0 || queue_id > 65535) return;
+    if (!proto_topic_name_valid(topic) || queue_id < 0 || queue_id > 65535) return;
     broker_topic_t *tc = cm_map_get(r->t->table, topic);
     if (!tc) {
         broker_topic_t fresh;
@@ -334,7 +310,7 @@ static bool put_if_absent(broker_t *b, const broker_topic_t *tc, broker_topic_t 
 
 bool broker_topics_ensure(broker_t *b, const char *topic, int32_t queue_nums, int32_t perm,
                           int32_t sys_flag) {
-    if (!broker_topic_name_valid(topic)) return false;
+    if (!proto_topic_name_valid(topic)) return false;
     broker_topic_t tc;
     topic_init(&tc, topic, queue_nums, perm);
     tc.sys_flag = sys_flag;
@@ -417,7 +393,7 @@ static const char *create_refusal(broker_t *b, const char *topic, char *buf, siz
         return buf;
     }
     if (strlen(topic) > 127) return "The specified topic is longer than topic max length.";
-    if (!broker_topic_name_valid(topic))
+    if (!proto_topic_name_valid(topic))
         return "The specified topic contains illegal characters, allowing only ^[%|a-zA-Z0-9_-]+$";
     return NULL;
 }

@@ -17,7 +17,6 @@
 #include "proto/proto.h"
 
 #define CLIENT_INNER_PRODUCER "CLIENT_INNER_PRODUCER"
-#define CLIENT_TOPIC_MAX 127        /* Validators: topic length limit */
 #define CLIENT_PROPS_MAX 32767      /* properties string limit (message.md §9) */
 #define CLIENT_FAILED_LATENCY 30000 /* a failed attempt counts as this latency, ms */
 

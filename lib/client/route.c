@@ -182,42 +182,27 @@ int client_hash_index(const char *key, int n) {
 
 /* ---------------------------------------------------------------- checks */
 
-/* TopicValidator.NOT_ALLOWED_SEND_TOPIC_SET (4.9.8). */
-static const char *const system_topics[] = {"SCHEDULE_TOPIC_XXXX",
-                                            "RMQ_SYS_TRANS_HALF_TOPIC",
-                                            "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-                                            "TRANS_CHECK_MAX_TIME_TOPIC",
-                                            "SELF_TEST_TOPIC",
-                                            "OFFSET_MOVED_EVENT",
-                                            NULL};
-
-static bool topic_char_ok(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '%' ||
-           c == '|' || c == '_' || c == '-';
-}
-
 rmq_err_t client_check_topic(const char *topic, char *why, size_t why_size) {
     if (!topic || !*topic) {
         cm_errstr(why, why_size, "the topic is empty");
         return RMQ_ERR_BAD_TOPIC;
     }
     size_t len = strlen(topic);
-    if (len > CLIENT_TOPIC_MAX) {
+    if (len > PROTO_TOPIC_MAX) {
         cm_errstr(why, why_size, "the topic is %zu characters long; at most %d are allowed", len,
-                  CLIENT_TOPIC_MAX);
+                  PROTO_TOPIC_MAX);
         return RMQ_ERR_BAD_TOPIC;
     }
     for (size_t i = 0; i < len; i++)
-        if (!topic_char_ok(topic[i])) {
+        if (!proto_topic_char_ok(topic[i])) {
             cm_errstr(why, why_size, "topic \"%s\" has a character outside [%%|a-zA-Z0-9_-]",
                       topic);
             return RMQ_ERR_BAD_TOPIC;
         }
-    for (const char *const *s = system_topics; *s; s++)
-        if (strcmp(*s, topic) == 0) {
-            cm_errstr(why, why_size, "sending to system topic %s is forbidden", topic);
-            return RMQ_ERR_BAD_TOPIC;
-        }
+    if (proto_topic_not_sendable(topic)) {
+        cm_errstr(why, why_size, "sending to system topic %s is forbidden", topic);
+        return RMQ_ERR_BAD_TOPIC;
+    }
     return RMQ_OK;
 }
 

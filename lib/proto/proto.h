@@ -399,6 +399,15 @@ struct rmq_msg_s {
  * parses properties, fills the received metadata and the offset id. */
 rmq_err_t proto_msg_from_record(const proto_record_t *rec, size_t max_body, rmq_msg_t **out);
 
+/* Topic names (TopicValidator): at most PROTO_TOPIC_MAX characters of [%|a-zA-Z0-9_-]. */
+#define PROTO_TOPIC_MAX 127
+bool proto_topic_char_ok(char c);
+/* Non-empty, at most PROTO_TOPIC_MAX characters, each proto_topic_char_ok(). */
+bool proto_topic_name_valid(const char *topic);
+/* Topics only a broker itself writes (SCHEDULE_TOPIC_XXXX, RMQ_SYS_TRANS_*, ...): producers
+ * may not send to them. */
+bool proto_topic_not_sendable(const char *topic);
+
 #include "proto_headers.h"
 
 #endif
