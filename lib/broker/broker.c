@@ -5,6 +5,7 @@
 #include "broker/broker_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,6 +48,15 @@ void broker_reply_code(broker_t *b, broker_req_t *req, int32_t code, const char 
     proto_cmd_t resp;
     proto_cmd_response(&resp, &req->cmd, code, remark);
     broker_reply(b, req, &resp);
+}
+
+void broker_reply_fmt(broker_t *b, broker_req_t *req, int32_t code, const char *fmt, ...) {
+    char remark[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(remark, sizeof remark, fmt, ap);
+    va_end(ap);
+    broker_reply_code(b, req, code, remark);
 }
 
 bool broker_send_oneway(broker_t *b, struct net_conn *conn, proto_cmd_t *cmd) {

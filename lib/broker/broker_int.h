@@ -60,6 +60,9 @@ void broker_set_processor(broker_t *b, int32_t code, broker_proc_fn *fn, broker_
 void broker_reply(broker_t *b, broker_req_t *req, proto_cmd_t *resp);
 /* Shorthand: a response with code and remark (NULL = none), no ext fields, no body. */
 void broker_reply_code(broker_t *b, broker_req_t *req, int32_t code, const char *remark);
+/* The same with a printf-formatted remark (at most 511 bytes). */
+void broker_reply_fmt(broker_t *b, broker_req_t *req, int32_t code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* Ends req without answering (oneway requests whose processor had nothing to say). */
 void broker_req_end(broker_req_t *req);
 

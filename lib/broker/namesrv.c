@@ -625,7 +625,7 @@ static void on_route(nsrv_t *ns, const proto_cmd_t *req, proto_cmd_t *resp) {
     if (!nsrv_route(ns, h.topic, &route)) {
         proto_topic_route_free(&route);
         char *remark = cm_sprintf(
-            "No topic route info in name server for the topic: %s" NSRV_FAQ_SUFFIX, h.topic);
+            "No topic route info in name server for the topic: %s" PROTO_FAQ_SUFFIX, h.topic);
         proto_cmd_response(resp, req, 17, remark);
         cm_free(remark);
         return;

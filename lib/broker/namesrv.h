@@ -28,7 +28,6 @@
 /* How often the expiry scan runs. */
 #define NSRV_SCAN_INTERVAL_MS 10000
 /* The remark of a route look-up for an unknown topic ends with this (FAQUrl.suggestTodo). */
-#define NSRV_FAQ_SUFFIX "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
 /* The KV namespace whose table answers REGISTER_BROKER (ordered topics' queue config). */
 #define NSRV_NS_ORDER_TOPIC_CONFIG "ORDER_TOPIC_CONFIG"
 /* Request versions that change answers: V3_0_11 (RegisterBrokerBody wraps the topic table),

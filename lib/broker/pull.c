@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <time.h>
 
-#define FAQ_SUFFIX "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
 #define MAX_SUSPEND_MS (3600 * 1000) /* a larger suspendTimeoutMillis is clamped */
 
 /* How a pull is being run: as it arrives, re-run after a dispatch woke it (may park
@@ -62,7 +61,7 @@ static bool fail(pull_ctx_t *c, int32_t code, const char *fmt, ...) {
 static bool check_group(broker_t *b, pull_ctx_t *c, broker_subgroup_t *sg) {
     if (b->subgroups && !broker_subgroups_find(b->subgroups, c->h.consumer_group, sg))
         return fail(c, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
-                    "subscription group [%s] does not exist, %s", c->h.consumer_group, FAQ_SUFFIX);
+                    "subscription group [%s] does not exist, %s", c->h.consumer_group, PROTO_FAQ_SUFFIX);
     if (!b->subgroups) broker_subgroup_defaults(sg, c->h.consumer_group);
     if (!sg->consume_enable)
         return fail(c, RMQ_ERR_NO_PERMISSION, "subscription group no permission, %s",
@@ -73,7 +72,7 @@ static bool check_group(broker_t *b, pull_ctx_t *c, broker_subgroup_t *sg) {
 static bool check_topic(broker_t *b, pull_ctx_t *c, broker_req_t *req) {
     if (!broker_topics_find(b, c->h.topic, &c->topic))
         return fail(c, RMQ_ERR_TOPIC_NOT_EXIST, "topic[%s] not exist, apply first please! %s",
-                    c->h.topic, FAQ_SUFFIX);
+                    c->h.topic, PROTO_FAQ_SUFFIX);
     if (!(c->topic.perm & PROTO_PERM_READ))
         return fail(c, RMQ_ERR_NO_PERMISSION, "the topic[%s] pulling message is forbidden",
                     c->h.topic);
@@ -97,14 +96,14 @@ static bool find_subscription(broker_t *b, pull_ctx_t *c, const broker_subgroup_
         if (!b->clients || !broker_clients_consumer_info(b->clients, c->h.consumer_group, type,
                                                          model, from, sizeof type))
             return fail(c, RMQ_ERR_SUBSCRIPTION_NOT_EXIST, "the consumer's group info not exist%s",
-                        FAQ_SUFFIX);
+                        PROTO_FAQ_SUFFIX);
         if (!sg->consume_broadcast_enable && strcmp(model, "BROADCASTING") == 0)
             return fail(c, RMQ_ERR_NO_PERMISSION,
                         "the consumer group[%s] can not consume by broadcast way",
                         c->h.consumer_group);
         if (!broker_clients_find_sub(b->clients, c->h.consumer_group, c->h.topic, &c->filter.sub))
             return fail(c, RMQ_ERR_SUBSCRIPTION_NOT_EXIST,
-                        "the consumer's subscription not exist%s", FAQ_SUFFIX);
+                        "the consumer's subscription not exist%s", PROTO_FAQ_SUFFIX);
         if (c->filter.sub.sub_version < c->h.sub_version)
             return fail(c, RMQ_ERR_SUBSCRIPTION_NOT_LATEST,
                         "the consumer's subscription not latest");

@@ -7,7 +7,6 @@
 
 #include <stdio.h>
 
-#define FAQ_SUFFIX "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
 #define ILLEGAL_REMARK                                                                             \
     "the message is illegal, maybe msg body or properties length not matched. msg body "           \
     "length limit 128k, msg properties length limit 32k."
@@ -99,17 +98,6 @@ static rmq_err_t stored_props(broker_t *b, const send_ctx_t *c, int32_t level, c
 
 /* ---------------------------------------------------------------- checks */
 
-static void reply_fmt(broker_t *b, broker_req_t *req, int32_t code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void reply_fmt(broker_t *b, broker_req_t *req, int32_t code, const char *fmt, ...) {
-    char remark[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(remark, sizeof remark, fmt, ap);
-    va_end(ap);
-    broker_reply_code(b, req, code, remark);
-}
-
 static bool check_topic_name(broker_t *b, broker_req_t *req, const char *topic) {
     if (!topic || !*topic) {
         broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, "The specified topic is blank.");
@@ -127,7 +115,7 @@ static bool check_topic_name(broker_t *b, broker_req_t *req, const char *topic) 
         return false;
     }
     if (proto_topic_not_sendable(topic)) {
-        reply_fmt(b, req, RMQ_ERR_NO_PERMISSION, "Sending message to topic[%s] is forbidden.",
+        broker_reply_fmt(b, req, RMQ_ERR_NO_PERMISSION, "Sending message to topic[%s] is forbidden.",
                   topic);
         return false;
     }
@@ -147,12 +135,12 @@ static bool check_request(broker_t *b, broker_req_t *req, send_ctx_t *c) {
     if (!check_topic_name(b, req, c->h.topic)) return false;
     if (broker_topics_create_on_send(b, c->h.topic, c->h.default_topic,
                                      c->h.default_topic_queue_nums, 0, &c->topic) != RMQ_OK) {
-        reply_fmt(b, req, RMQ_ERR_TOPIC_NOT_EXIST, "topic[%s] not exist, apply first please!%s",
-                  c->h.topic, FAQ_SUFFIX);
+        broker_reply_fmt(b, req, RMQ_ERR_TOPIC_NOT_EXIST, "topic[%s] not exist, apply first please!%s",
+                  c->h.topic, PROTO_FAQ_SUFFIX);
         return false;
     }
     if (!(c->topic.perm & PROTO_PERM_WRITE)) {
-        reply_fmt(b, req, RMQ_ERR_NO_PERMISSION, "the topic[%s] sending message is forbidden",
+        broker_reply_fmt(b, req, RMQ_ERR_NO_PERMISSION, "the topic[%s] sending message is forbidden",
                   c->h.topic);
         return false;
     }
@@ -160,7 +148,7 @@ static bool check_request(broker_t *b, broker_req_t *req, send_ctx_t *c) {
                                                                          : c->topic.read_queue_nums;
     c->queue_id = c->h.queue_id;
     if (c->queue_id >= limit) {
-        reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR,
+        broker_reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR,
                   "request queueId[%d] is illegal, topic %s has %d "
                   "queues, Producer: %s",
                   c->queue_id, c->h.topic, limit, req->peer_text);
@@ -168,7 +156,7 @@ static bool check_request(broker_t *b, broker_req_t *req, send_ctx_t *c) {
     }
     if (c->queue_id < 0) {
         if (c->topic.write_queue_nums <= 0) {
-            reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] has no writable queue", c->h.topic);
+            broker_reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] has no writable queue", c->h.topic);
             return false;
         }
         c->queue_id = (int32_t)((uint64_t)cm_mono_ns() % (uint64_t)c->topic.write_queue_nums);
@@ -185,7 +173,7 @@ static bool refuse_unsupported(broker_t *b, broker_req_t *req, const send_ctx_t 
     if ((c->h.sys_flag & SYSFLAG_TX_MASK) == SYSFLAG_TX_PREPARED ||
         (proto_props_find(props, strlen(props), PROP_TRAN_MSG, &val, &len) && len == 4 &&
          memcmp(val, "true", 4) == 0)) {
-        reply_fmt(b, req, RMQ_ERR_NO_PERMISSION,
+        broker_reply_fmt(b, req, RMQ_ERR_NO_PERMISSION,
                   "the broker[%s] sending transaction message is forbidden", b->addr);
         return true;
     }
@@ -215,15 +203,15 @@ static bool retry_and_dlq(broker_t *b, broker_req_t *req, send_ctx_t *c, char *d
     const char *group = c->h.topic + 7;
     broker_subgroup_t g;
     if (!b->subgroups || !broker_subgroups_find(b->subgroups, group, &g)) {
-        reply_fmt(b, req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
-                  "subscription group not exist, %s %s", group, FAQ_SUFFIX);
+        broker_reply_fmt(b, req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
+                  "subscription group not exist, %s %s", group, PROTO_FAQ_SUFFIX);
         return false;
     }
     int32_t max = c->h.has_max_reconsume_times ? c->h.max_reconsume_times : g.retry_max_times;
     if (c->h.reconsume_times < max) return true;
     snprintf(dlq, size, "%%DLQ%%%s", group);
     if (!broker_topics_ensure(b, dlq, 1, PROTO_PERM_READ | PROTO_PERM_WRITE, 0)) {
-        reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", dlq);
+        broker_reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", dlq);
         return false;
     }
     c->h.topic = dlq;
@@ -407,7 +395,7 @@ static void on_send_batch(broker_t *b, broker_req_t *req) {
         return;
     }
     if (strncmp(c.h.topic, "%RETRY%", 7) == 0) {
-        reply_fmt(b, req, RMQ_ERR_MESSAGE_ILLEGAL, "batch request does not support retry group %s",
+        broker_reply_fmt(b, req, RMQ_ERR_MESSAGE_ILLEGAL, "batch request does not support retry group %s",
                   c.h.topic);
         return;
     }

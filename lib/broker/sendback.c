@@ -9,20 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define FAQ_SUFFIX "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
 #define PERM_RW (PROTO_PERM_READ | PROTO_PERM_WRITE)
 #define TOPIC_SYSFLAG_UNIT_SUB 0x2 /* TopicSysFlag.buildSysFlag(false, true) */
-
-static void reply_fmt(broker_t *b, broker_req_t *req, int32_t code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void reply_fmt(broker_t *b, broker_req_t *req, int32_t code, const char *fmt, ...) {
-    char remark[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(remark, sizeof remark, fmt, ap);
-    va_end(ap);
-    broker_reply_code(b, req, code, remark);
-}
 
 /* The copy's properties: the original's (parsed into a fresh map), then RETRY_TOPIC if
  * absent, WAIT=false, DELAY, ORIGIN_MESSAGE_ID, and for a delayed copy REAL_TOPIC and
@@ -75,8 +63,8 @@ static void on_send_back(broker_t *b, broker_req_t *req) {
     }
     broker_subgroup_t g;
     if (!b->subgroups || !broker_subgroups_find(b->subgroups, h.group, &g)) {
-        reply_fmt(b, req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
-                  "subscription group not exist, %s %s", h.group, FAQ_SUFFIX);
+        broker_reply_fmt(b, req, RMQ_ERR_SUBSCRIPTION_GROUP_NOT_EXIST,
+                  "subscription group not exist, %s %s", h.group, PROTO_FAQ_SUFFIX);
         return;
     }
     if (g.retry_queue_nums <= 0) { /* retries switched off: the message is dropped */
@@ -90,11 +78,11 @@ static void on_send_back(broker_t *b, broker_req_t *req) {
     if (!broker_topics_ensure(b, topic, g.retry_queue_nums, PERM_RW,
                               h.unit_mode ? TOPIC_SYSFLAG_UNIT_SUB : 0) ||
         !broker_topics_find(b, topic, &tc)) {
-        reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", topic);
+        broker_reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", topic);
         return;
     }
     if (!(tc.perm & PROTO_PERM_WRITE)) {
-        reply_fmt(b, req, RMQ_ERR_NO_PERMISSION, "the topic[%s] sending message is forbidden",
+        broker_reply_fmt(b, req, RMQ_ERR_NO_PERMISSION, "the topic[%s] sending message is forbidden",
                   topic);
         return;
     }
@@ -104,7 +92,7 @@ static void on_send_back(broker_t *b, broker_req_t *req) {
         proto_record_decode(orig_buf.data, orig_buf.len, false, &orig) != RMQ_OK ||
         orig.magic == PROTO_MAGIC_BLANK) {
         cm_buf_free(&orig_buf);
-        reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "look message by offset failed, %lld",
+        broker_reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "look message by offset failed, %lld",
                   (long long)h.offset);
         return;
     }
@@ -115,7 +103,7 @@ static void on_send_back(broker_t *b, broker_req_t *req) {
         queue_id = 0; /* DLQ_NUMS_PER_GROUP = 1 */
         if (!broker_topics_ensure(b, topic, 1, PERM_RW, 0) || !broker_topics_find(b, topic, &tc)) {
             cm_buf_free(&orig_buf);
-            reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", topic);
+            broker_reply_fmt(b, req, RMQ_ERR_SYSTEM_ERROR, "topic[%s] not exist", topic);
             return;
         }
         level = 0;

@@ -399,6 +399,10 @@ struct rmq_msg_s {
  * parses properties, fills the received metadata and the offset id. */
 rmq_err_t proto_msg_from_record(const proto_record_t *rec, size_t max_body, rmq_msg_t **out);
 
+/* What Java brokers append to many error remarks (FAQUrl.suggestTodo), kept so remarks
+ * read as users know them. */
+#define PROTO_FAQ_SUFFIX "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
+
 /* Topic names (TopicValidator): at most PROTO_TOPIC_MAX characters of [%|a-zA-Z0-9_-]. */
 #define PROTO_TOPIC_MAX 127
 bool proto_topic_char_ok(char c);
