@@ -225,9 +225,7 @@ static void *service_main(void *arg) {
             next_offsets = cm_mono_ms() + interval;
         }
         pthread_mutex_lock(&b->svc_mu);
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += 1;
+        struct timespec ts = cm_mono_deadline(1000);
         int rc = 0;
         while (!b->svc_stop && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&b->svc_cv, &b->svc_mu, &ts);
@@ -297,11 +295,7 @@ rmq_broker_t *rmq_broker_new(rmq_conf_t *conf, char *errstr, size_t errstr_size)
     pthread_mutex_init(&b->send_mu, NULL);
     pthread_cond_init(&b->send_cv, NULL);
     pthread_mutex_init(&b->svc_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&b->svc_cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cm_cond_init_mono(&b->svc_cv);
     return b;
 }
 

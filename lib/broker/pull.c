@@ -331,14 +331,7 @@ static void timed_wait(broker_hold_t *h, int64_t until_mono_ms) {
     int64_t wait_ms = until_mono_ms - cm_mono_ms();
     if (wait_ms > 60000) wait_ms = 60000;
     if (wait_ms <= 0) return;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += wait_ms / 1000;
-    ts.tv_nsec += (wait_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    struct timespec ts = cm_mono_deadline(wait_ms);
     pthread_cond_timedwait(&h->cv, &h->mu, &ts);
 }
 
@@ -365,11 +358,7 @@ broker_hold_t *broker_hold_new(broker_t *b) {
     broker_hold_t *h = cm_calloc(1, sizeof *h);
     h->b = b;
     pthread_mutex_init(&h->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&h->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cm_cond_init_mono(&h->cv);
     h->queues = cm_map_new(cm_free);
     h->running = pthread_create(&h->thread, NULL, hold_main, h) == 0;
     if (!h->running) cm_error(&b->log, "cannot start the long-polling thread");

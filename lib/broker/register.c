@@ -355,11 +355,7 @@ void broker_meta_start(broker_t *b) {
     r->log = b->log;
     pthread_mutex_init(&r->self_mu, NULL);
     pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cm_cond_init_mono(&r->cv);
     r->register_period_ms = cm_conf_int(b->conf, "registerNameServerPeriod", true);
     parse_peers(r, cm_conf_str(b->conf, "namesrvAddr", true), b->addr);
 
@@ -471,14 +467,7 @@ static void close_on_loop(void *arg) {
 
 /* Waits for stop_on_loop and, up to UNREGISTER_WAIT_MS, for the name servers' answers. */
 static void wait_stopped(registrar_t *r) {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += UNREGISTER_WAIT_MS / 1000;
-    until.tv_nsec += (UNREGISTER_WAIT_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = cm_mono_deadline(UNREGISTER_WAIT_MS);
     pthread_mutex_lock(&r->mu);
     while (!r->stop_ran)
         pthread_cond_wait(&r->cv, &r->mu);

@@ -259,14 +259,7 @@ static void *sched_main(void *arg) {
         int64_t sleep_ms = s->next_flush - cm_mono_ms();
         if (wake != INT64_MAX && wake - now < sleep_ms) sleep_ms = wake - now;
         if (sleep_ms < 1) sleep_ms = 1;
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += sleep_ms / 1000;
-        ts.tv_nsec += (sleep_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = cm_mono_deadline(sleep_ms);
         int rc = 0;
         while (!s->stop && !s->kick && rc != ETIMEDOUT)
             rc = pthread_cond_timedwait(&s->cv, &s->mu, &ts);
@@ -283,11 +276,7 @@ broker_sched_t *broker_sched_new(broker_t *b) {
     s->levels = b->store_cfg.delay_levels;
     if (s->levels > STORE_MAX_DELAY_LEVELS) s->levels = STORE_MAX_DELAY_LEVELS;
     pthread_mutex_init(&s->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cm_cond_init_mono(&s->cv);
     load(s);
     /* Like RocketMQ, only a master delivers: a slave's copies arrive by replication. */
     if (strcmp(cm_conf_str(b->conf, "brokerRole", true), "SLAVE") == 0) return s;

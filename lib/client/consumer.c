@@ -91,17 +91,8 @@ struct rmq_pull_consumer_s {
 
 /* ================================================================ small helpers */
 
-static void cond_init_mono(pthread_cond_t *cv) {
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(cv, &a);
-    pthread_condattr_destroy(&a);
-}
-
 static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_mono_ms) {
-    struct timespec ts = {.tv_sec = deadline_mono_ms / 1000,
-                          .tv_nsec = (long)(deadline_mono_ms % 1000) * 1000000L};
+    struct timespec ts = cm_mono_deadline(deadline_mono_ms - cm_mono_ms());
     pthread_cond_timedwait(cv, mu, &ts);
 }
 
@@ -906,11 +897,11 @@ rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *conf, char *errstr, size_
     c->threshold = (int)cm_conf_int(conf, "pullThresholdForQueue", false);
     c->auto_commit = cm_conf_bool(conf, "autoCommit", false);
     pthread_mutex_init(&c->mu, NULL);
-    cond_init_mono(&c->ready_cv);
+    cm_cond_init_mono(&c->ready_cv);
     c->mb = cm_calloc(1, sizeof *c->mb);
     atomic_init(&c->mb->refs, 1);
     pthread_mutex_init(&c->mb->mu, NULL);
-    cond_init_mono(&c->mb->cv);
+    cm_cond_init_mono(&c->mb->cv);
     return c;
 }
 

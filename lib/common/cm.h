@@ -4,12 +4,14 @@
 #ifndef RMQ_CM_H
 #define RMQ_CM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <rmq/conf.h>
 #include <rmq/err.h>
@@ -106,6 +108,11 @@ bool cm_map_next(const cm_map_t *m, size_t *iter, const char **key, void **value
 int64_t cm_now_ms(void);   /* wall clock, ms since the epoch (stored timestamps) */
 int64_t cm_mono_ms(void);  /* monotonic ms (timeouts, intervals) */
 int64_t cm_mono_ns(void);  /* monotonic ns (latency measurement) */
+/* The monotonic time in_ms from now (at least now) as an absolute pthread_cond_timedwait()
+ * deadline; the condition variable must use the monotonic clock (cm_cond_init_mono). */
+struct timespec cm_mono_deadline(int64_t in_ms);
+/* pthread_cond_init with CLOCK_MONOTONIC, so waits do not move with the wall clock. */
+void cm_cond_init_mono(pthread_cond_t *cv);
 
 /* ---- Java-compatible hashing */
 /* Java String.hashCode() of UTF-8 text (hashed as UTF-16 code units, int32 wrap-around). */

@@ -21,18 +21,6 @@
 
 enum { CP_PHYSIC = 0, CP_LOGICS = 8, CP_INDEX = 16, CP_SIZE = 4096 };
 
-static struct timespec deadline_in(int64_t ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    return ts;
-}
-
 /* ---- checkpoint */
 
 rmq_err_t store_read_checkpoint(store_t *s, int64_t *physic, int64_t *logics, int64_t *index) {
@@ -281,7 +269,7 @@ void *store_flush_main(void *arg) {
              * ask to wait (RocketMQ's GroupCommitService does the same). ASYNC: flushes
              * follow flushIntervalCommitLog. */
             int64_t ms = s->cfg.flush_interval_ms < 10 ? s->cfg.flush_interval_ms : 10;
-            struct timespec dl = deadline_in(ms);
+            struct timespec dl = cm_mono_deadline(ms);
             bool waited = __atomic_load_n(&s->waiters, __ATOMIC_ACQUIRE) > 0;
             if (!(s->cfg.sync_flush && waited && LOAD_ACQ(&s->written) > s->flushed))
                 pthread_cond_timedwait(&s->flush_req, &s->flush_mu, &dl);
@@ -304,7 +292,7 @@ void *store_warm_main(void *arg) {
     for (;;) {
         pthread_mutex_lock(&s->svc_mu);
         if (!s->stopping) {
-            struct timespec dl = deadline_in(5);
+            struct timespec dl = cm_mono_deadline(5);
             pthread_cond_timedwait(&s->warm_cv, &s->svc_mu, &dl);
         }
         bool stop = s->stopping;
@@ -330,7 +318,7 @@ static uint32_t *pick_round(store_t *s, int64_t end, uint32_t *seen) {
 
 rmq_err_t store_wait_flushed(store_t *s, int64_t end) {
     if (LOAD_ACQ(&s->flushed) >= end) return RMQ_OK;
-    struct timespec dl = deadline_in(s->cfg.sync_flush_timeout_ms);
+    struct timespec dl = cm_mono_deadline(s->cfg.sync_flush_timeout_ms);
     rmq_err_t rc = RMQ_OK;
     __atomic_add_fetch(&s->waiters, 1, __ATOMIC_ACQ_REL);
     while (LOAD_ACQ(&s->flushed) < end) {
@@ -472,7 +460,7 @@ void *store_service_main(void *arg) {
     for (;;) {
         pthread_mutex_lock(&s->svc_mu);
         if (!s->stopping) {
-            struct timespec dl = deadline_in(tick);
+            struct timespec dl = cm_mono_deadline(tick);
             pthread_cond_timedwait(&s->svc_cv, &s->svc_mu, &dl);
         }
         bool stop = s->stopping;

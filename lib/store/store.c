@@ -160,14 +160,10 @@ static store_t *store_alloc(const store_config_t *cfg, const cm_logger_t *log) {
     pthread_mutex_init(&s->clean_mu, NULL);
     pthread_mutex_init(&s->roll_mu, NULL);
     pthread_rwlock_init(&s->cq_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->flush_req, &ca);
-    pthread_cond_init(&s->svc_cv, &ca);
-    pthread_cond_init(&s->warm_cv, &ca);
-    pthread_cond_init(&s->zero_done, &ca);
-    pthread_condattr_destroy(&ca);
+    cm_cond_init_mono(&s->flush_req);
+    cm_cond_init_mono(&s->svc_cv);
+    cm_cond_init_mono(&s->warm_cv);
+    cm_cond_init_mono(&s->zero_done);
     return s;
 }
 
