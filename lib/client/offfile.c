@@ -209,24 +209,6 @@ rmq_err_t client_offfile_decode(const char *text, size_t len, client_offtab_t *t
 
 /* ---------------------------------------------------------------- files */
 
-/* The whole file into out: RMQ_ERR_NOT_FOUND if it does not exist, RMQ_ERR_IO otherwise. */
-static rmq_err_t read_whole(const char *path, cm_buf_t *out, char *why, size_t why_size) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        cm_errstr(why, why_size, "cannot open: %s", strerror(errno));
-        return errno == ENOENT ? RMQ_ERR_NOT_FOUND : RMQ_ERR_IO;
-    }
-    ssize_t n;
-    do {
-        cm_buf_reserve(out, 4096);
-        n = read(fd, out->data + out->len, out->cap - out->len);
-        if (n > 0) out->len += (size_t)n;
-    } while (n > 0 || (n < 0 && errno == EINTR));
-    if (n < 0) cm_errstr(why, why_size, "cannot read: %s", strerror(errno));
-    close(fd);
-    return n < 0 ? RMQ_ERR_IO : RMQ_OK;
-}
-
 static bool is_blank(const uint8_t *s, size_t len) {
     for (size_t i = 0; i < len; i++)
         if (s[i] != ' ' && s[i] != '\t' && s[i] != '\n' && s[i] != '\r') return false;
@@ -237,7 +219,7 @@ static bool is_blank(const uint8_t *s, size_t len) {
  * Java treats alike (no content: try the next file). */
 static rmq_err_t load_one(const char *path, client_offtab_t *staged, char *why, size_t why_size) {
     cm_buf_t text = CM_BUF_INIT;
-    rmq_err_t rc = read_whole(path, &text, why, why_size);
+    rmq_err_t rc = cm_file_read(path, &text, why, why_size);
     if (rc == RMQ_ERR_NOT_FOUND) why[0] = '\0';
     if (rc == RMQ_OK && is_blank(text.data, text.len)) {
         cm_errstr(why, why_size, "is empty");
@@ -282,99 +264,11 @@ rmq_err_t client_offfile_load(const char *path, client_offtab_t *t, client_offfi
     return rc;
 }
 
-/* mkdir -p of the directory part of path. */
-static rmq_err_t make_parent_dirs(const char *path, char *why, size_t why_size) {
-    char *dir = cm_strdup(path);
-    char *slash = strrchr(dir, '/');
-    rmq_err_t rc = RMQ_OK;
-    if (slash && slash != dir) {
-        *slash = '\0';
-        for (char *p = dir + 1; rc == RMQ_OK && p <= slash; p++) {
-            if (*p != '/' && *p != '\0') continue;
-            char keep = *p;
-            *p = '\0';
-            if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-                cm_errstr(why, why_size, "cannot create %s: %s", dir, strerror(errno));
-                rc = RMQ_ERR_IO;
-            }
-            *p = keep;
-        }
-    }
-    cm_free(dir);
-    return rc;
-}
-
-static rmq_err_t write_synced(const char *path, const void *data, size_t len, char *why,
-                              size_t why_size) {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        cm_errstr(why, why_size, "cannot create %s: %s", path, strerror(errno));
-        return RMQ_ERR_IO;
-    }
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = write(fd, (const char *)data + done, len - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        done += (size_t)n;
-    }
-    bool ok = done == len && fsync(fd) == 0;
-    if (!ok) cm_errstr(why, why_size, "cannot write %s: %s", path, strerror(errno));
-    if (close(fd) != 0 && ok) {
-        cm_errstr(why, why_size, "cannot close %s: %s", path, strerror(errno));
-        ok = false;
-    }
-    return ok ? RMQ_OK : RMQ_ERR_IO;
-}
-
-/* The current path becomes bak. A hard link keeps path readable all the while; where the file
- * system has none, the content is copied as Java does. No current file: bak stays as is. */
-static rmq_err_t keep_previous(const char *path, const char *bak, char *why, size_t why_size) {
-    struct stat st;
-    if (stat(path, &st) != 0) return RMQ_OK;
-    if (unlink(bak) != 0 && errno != ENOENT) {
-        cm_errstr(why, why_size, "cannot replace %s: %s", bak, strerror(errno));
-        return RMQ_ERR_IO;
-    }
-    if (link(path, bak) == 0) return RMQ_OK;
-    cm_buf_t prev = CM_BUF_INIT;
-    rmq_err_t rc = read_whole(path, &prev, why, why_size);
-    if (rc == RMQ_OK) rc = write_synced(bak, prev.data, prev.len, why, why_size);
-    cm_buf_free(&prev);
-    return rc == RMQ_ERR_NOT_FOUND ? RMQ_OK : rc;
-}
-
-/* Makes the renames in path's directory durable. */
-static rmq_err_t sync_parent_dir(const char *path, char *why, size_t why_size) {
-    char *dir = cm_strdup(path);
-    char *slash = strrchr(dir, '/');
-    if (slash) slash[slash == dir ? 1 : 0] = '\0';
-    int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    bool ok = fd >= 0 && fsync(fd) == 0;
-    if (!ok) cm_errstr(why, why_size, "cannot sync directory %s: %s", dir, strerror(errno));
-    if (fd >= 0) close(fd);
-    cm_free(dir);
-    return ok ? RMQ_OK : RMQ_ERR_IO;
-}
-
 rmq_err_t client_offfile_save(const char *path, const client_offtab_t *t, char *why,
                               size_t why_size) {
-    char *tmp = cm_sprintf("%s.tmp", path), *bak = cm_sprintf("%s.bak", path);
     cm_buf_t text = CM_BUF_INIT;
     client_offfile_encode(t, &text);
-    rmq_err_t rc = make_parent_dirs(path, why, why_size);
-    if (rc == RMQ_OK) rc = write_synced(tmp, text.data, text.len, why, why_size);
-    if (rc == RMQ_OK) rc = keep_previous(path, bak, why, why_size);
-    if (rc == RMQ_OK && rename(tmp, path) != 0) {
-        cm_errstr(why, why_size, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        rc = RMQ_ERR_IO;
-    }
-    if (rc == RMQ_OK)
-        rc = sync_parent_dir(path, why, why_size);
-    else
-        unlink(tmp);
+    rmq_err_t rc = cm_file_replace(path, text.data, text.len, why, why_size);
     cm_buf_free(&text);
-    cm_free(tmp);
-    cm_free(bak);
     return rc;
 }

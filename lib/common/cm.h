@@ -104,6 +104,17 @@ size_t cm_map_count(const cm_map_t *m);
 /* Iteration: *iter starts at 0; returns false at the end. Do not insert while iterating. */
 bool cm_map_next(const cm_map_t *m, size_t *iter, const char **key, void **value);
 
+/* ---- files (file.c) */
+/* mkdir -p dir (0755). RMQ_ERR_IO naming the directory in why. */
+rmq_err_t cm_mkdirs(const char *dir, char *why, size_t why_size);
+/* Appends the whole file to out. RMQ_ERR_NOT_FOUND when it does not exist, else RMQ_ERR_IO. */
+rmq_err_t cm_file_read(const char *path, cm_buf_t *out, char *why, size_t why_size);
+/* Replaces path with data so that no instant lacks a readable file: creates the parent
+ * directories, writes and fsyncs path.tmp, keeps the previous file as path.bak (hard link,
+ * or a copy where links fail), renames, fsyncs the directory. RMQ_ERR_IO with why. */
+rmq_err_t cm_file_replace(const char *path, const void *data, size_t len, char *why,
+                          size_t why_size);
+
 /* ---- clocks: every time reading in the library goes through these */
 int64_t cm_now_ms(void);   /* wall clock, ms since the epoch (stored timestamps) */
 int64_t cm_mono_ms(void);  /* monotonic ms (timeouts, intervals) */

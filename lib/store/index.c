@@ -161,7 +161,7 @@ static ixfile_t *last_file(ixsvc_t *ix) {
 /* A new newest file, continuing the previous one's end (RocketMQ does the same). */
 static rmq_err_t add_file(ixsvc_t *ix, const cm_logger_t *lg, ixfile_t **out) {
     char err[256], path[2048];
-    rmq_err_t rc = store_mkdirs(ix->dir, err, sizeof err);
+    rmq_err_t rc = cm_mkdirs(ix->dir, err, sizeof err);
     struct stat st;
     int64_t ms = cm_now_ms();
     do name_now(path, sizeof path, ix->dir, ms++);

@@ -16,24 +16,6 @@ void seg_name(char *dst, size_t size, const char *dir, int64_t start) {
     snprintf(dst, size, "%s/%020lld", dir, (long long)start);
 }
 
-rmq_err_t store_mkdirs(const char *path, char *err, size_t errsz) {
-    char *p = cm_strdup(path);
-    for (char *c = p + 1;; c++) {
-        if (*c != '/' && *c != '\0') continue;
-        char saved = *c;
-        *c = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            cm_errstr(err, errsz, "cannot create directory %s: %s", p, strerror(errno));
-            cm_free(p);
-            return RMQ_ERR_IO;
-        }
-        *c = saved;
-        if (saved == '\0') break;
-    }
-    cm_free(p);
-    return RMQ_OK;
-}
-
 /* Disk space for the whole file now; tmpfs and old file systems without fallocate get a
  * sparse file instead. */
 static int allocate(int fd, int64_t size) {
@@ -223,7 +205,7 @@ seg_t *segq_last(const segq_t *q) { return q->n ? q->v[q->n - 1] : NULL; }
 
 rmq_err_t segq_add(segq_t *q, int64_t start, seg_t **out, char *err, size_t errsz) {
     char path[2048];
-    rmq_err_t rc = store_mkdirs(q->dir, err, errsz);
+    rmq_err_t rc = cm_mkdirs(q->dir, err, errsz);
     if (rc != RMQ_OK) return rc;
     seg_name(path, sizeof path, q->dir, start);
     seg_t *g;

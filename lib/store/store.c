@@ -195,8 +195,8 @@ static void store_free(store_t *s) {
 }
 
 static rmq_err_t open_files(store_t *s, char *err, size_t errsz) {
-    rmq_err_t rc = store_mkdirs(s->root, err, errsz);
-    if (rc == RMQ_OK) rc = store_mkdirs(s->cl_dir, err, errsz);
+    rmq_err_t rc = cm_mkdirs(s->root, err, errsz);
+    if (rc == RMQ_OK) rc = cm_mkdirs(s->cl_dir, err, errsz);
     if (rc == RMQ_OK) rc = take_lock(s, err, errsz);
     if (rc != RMQ_OK) return rc;
     s->abnormal = access(s->abort_path, F_OK) == 0;

@@ -60,7 +60,6 @@ void segq_drop_first(segq_t *q);
 /* msync over [from, to) across segments; returns 0 or -1. */
 int segq_sync(segq_t *q, int64_t from, int64_t to);
 void seg_name(char *dst, size_t size, const char *dir, int64_t start);
-rmq_err_t store_mkdirs(const char *path, char *err, size_t errsz);
 /* Deletes dir/name if it is a leftover "*.tmp" file; true if it was one. */
 bool store_drop_tmp(const char *dir, const char *name);
 
