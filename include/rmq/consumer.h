@@ -1,4 +1,6 @@
-/* librmq pull consumer: the shape of RocketMQ's DefaultLitePullConsumer. The application
+/* librmq consumers: the pull consumer (first half) and the push consumer (second half).
+ *
+ * The pull consumer has the shape of RocketMQ's DefaultLitePullConsumer. The application
  * calls rmq_pull_consumer_poll() for batches of messages; a library thread keeps every
  * owned queue pulled ahead (long polling), and offsets go to the broker (clustering).
  *
@@ -123,6 +125,95 @@ RMQ_EXPORT rmq_err_t rmq_pull_consumer_assignment(rmq_pull_consumer_t *c, rmq_mq
  * rebalances), releases the client instance and frees the consumer and messages not yet
  * polled. Safe on NULL and on a consumer never started. */
 RMQ_EXPORT void rmq_pull_consumer_destroy(rmq_pull_consumer_t *c);
+
+/* ================================================================ push consumer
+ *
+ * The shape of RocketMQ's DefaultMQPushConsumer: the library pulls every owned queue (long
+ * polling) into a process queue and calls the application's listener on its consume pool.
+ *
+ * Configuration keys (doc/CONFIGURATION.md), RocketMQ's names and defaults: consumerGroup
+ * (required), namesrvAddr (or NAMESRV_ADDR), instanceName, messageModel (CLUSTERING or
+ * BROADCASTING), consumeFromWhere, consumeTimestamp, allocateMessageQueueStrategy,
+ * consumeThreadMin / consumeThreadMax (20), consumeMessageBatchMaxSize (1), pullBatchSize
+ * (32), pullInterval (0), pullThresholdForQueue (1000), pullThresholdSizeForQueue (100 MiB),
+ * consumeConcurrentlyMaxSpan (2000), maxReconsumeTimes (16), suspendCurrentQueueTimeMillis
+ * (1000), brokerSuspendMaxTimeMillis (15000), persistConsumerOffsetInterval (5000),
+ * rebalanceWaitInterval (20000), offsetStoreDir (broadcasting offsets; default
+ * ~/.rocketmq_offsets).
+ *
+ * Listeners. A consumer has exactly one listener, set before rmq_push_consumer_start():
+ * - concurrent (rmq_push_consumer_set_listener): called on a consume-pool thread with up to
+ *   consumeMessageBatchMaxSize messages of one queue; several calls run at once. SUCCESS
+ *   acknowledges the batch; RECONSUME_LATER sends each message back to the broker
+ *   (CONSUMER_SEND_MSG_BACK) so it returns later through %RETRY%<group> (the consumer
+ *   subscribes to that topic by itself), or to the dead-letter queue after maxReconsumeTimes.
+ *   In BROADCASTING, RECONSUME_LATER drops the messages, as RocketMQ does.
+ * - orderly (rmq_push_consumer_set_orderly_listener): queues are locked on the broker
+ *   (LOCK_BATCH_MQ, renewed every 20 s) before they are consumed; one thread per queue at a
+ *   time, messages in queue order. SUSPEND pauses the queue for suspendCurrentQueueTimeMillis
+ *   (or the context's suspend time) and retries the same messages.
+ * Messages given to a listener are valid during the call only (keep them with rmq_msg_dup()).
+ * A listener may call any librmq function except rmq_push_consumer_destroy() on its own
+ * consumer. */
+
+typedef struct rmq_push_consumer_s rmq_push_consumer_t;
+
+/* What a listener returns. Concurrent listeners: SUCCESS or RECONSUME_LATER; orderly ones:
+ * SUCCESS or SUSPEND (SUSPEND_CURRENT_QUEUE_A_MOMENT). */
+typedef enum rmq_consume_status {
+    RMQ_CONSUME_SUCCESS = 0,
+    RMQ_CONSUME_RECONSUME_LATER = 1,
+    RMQ_CONSUME_SUSPEND = 2,
+} rmq_consume_status_t;
+
+/* Per call of a listener: which queue the messages came from, and what the listener may ask
+ * for besides its status. Valid during the call only. */
+typedef struct rmq_consume_ctx_s rmq_consume_ctx_t;
+
+/* The queue the batch came from. */
+RMQ_EXPORT const rmq_mq_t *rmq_consume_ctx_queue(const rmq_consume_ctx_t *ctx);
+/* Concurrent only: with SUCCESS, messages [0, index] are acknowledged and the rest are sent
+ * back as with RECONSUME_LATER (Java's ackIndex; default: the whole batch). */
+RMQ_EXPORT void rmq_consume_ctx_set_ack_index(rmq_consume_ctx_t *ctx, int index);
+/* Concurrent only: the delay level a sent-back message gets (0, the default, lets the broker
+ * choose 3 + reconsume times; -1 sends it straight to the dead-letter queue). */
+RMQ_EXPORT void rmq_consume_ctx_set_delay_level(rmq_consume_ctx_t *ctx, int level);
+/* Orderly only: how long SUSPEND pauses the queue, ms (default
+ * suspendCurrentQueueTimeMillis). */
+RMQ_EXPORT void rmq_consume_ctx_set_suspend_ms(rmq_consume_ctx_t *ctx, int64_t ms);
+
+typedef rmq_consume_status_t(rmq_consume_cb_t)(const rmq_msg_t *const *msgs, size_t count,
+                                               rmq_consume_ctx_t *ctx, void *opaque);
+
+/* Creates a push consumer from conf and takes ownership of conf on success (the caller still
+ * owns it on failure). Nothing is connected yet. NULL with a sentence in errstr when
+ * consumerGroup is missing or illegal, no name server is configured, or a value is out of
+ * range. */
+RMQ_EXPORT rmq_push_consumer_t *rmq_push_consumer_new(rmq_conf_t *conf, char *errstr,
+                                                      size_t errstr_size);
+/* Subscribes to topic with a tag expression ("*", NULL or "" for all; "TagA || TagB").
+ * Before start. RMQ_ERR_BAD_TOPIC, RMQ_ERR_STATE after start, RMQ_ERR_INVALID_ARG on NULL. */
+RMQ_EXPORT rmq_err_t rmq_push_consumer_subscribe(rmq_push_consumer_t *c, const char *topic,
+                                                 const char *expression);
+/* Sets the concurrent listener (called on consume-pool threads). Before start;
+ * RMQ_ERR_STATE when started or when an orderly listener is set. */
+RMQ_EXPORT rmq_err_t rmq_push_consumer_set_listener(rmq_push_consumer_t *c, rmq_consume_cb_t *cb,
+                                                    void *opaque);
+/* Sets the orderly listener (called on consume-pool threads, one per queue at a time).
+ * Before start; RMQ_ERR_STATE when started or when a concurrent listener is set. */
+RMQ_EXPORT rmq_err_t rmq_push_consumer_set_orderly_listener(rmq_push_consumer_t *c,
+                                                            rmq_consume_cb_t *cb, void *opaque);
+/* Joins (or creates) the client instance, announces the group (consume type
+ * CONSUME_PASSIVELY), rebalances and starts pulling. RMQ_ERR_STATE when already started, with
+ * no listener or no subscription, or when the instance already has a consumer of this group;
+ * RMQ_ERR_IO when an instance or broadcasting offset file cannot start. errstr says why. */
+RMQ_EXPORT rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c, char *errstr,
+                                             size_t errstr_size);
+/* Stops pulling, waits for every running listener call to return (messages already pulled but
+ * not consumed are not acknowledged, so they are delivered again later), persists offsets,
+ * unlocks orderly queues, unregisters the group and frees the consumer. Must not be called
+ * from the consumer's own listener. Safe on NULL and on a consumer never started. */
+RMQ_EXPORT void rmq_push_consumer_destroy(rmq_push_consumer_t *c);
 
 RMQ_END_DECLS
 
