@@ -35,4 +35,51 @@ int64_t bench_int(int argc, char **argv, int *i, int64_t min, int64_t max);
 double bench_rss_mb(void);
 double bench_now_s(void);
 
+/* ---------------------------------------------------------------- shared by client modes
+ * (util.c): latency histograms, a broker embedded in this process, started clients. */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <rmq/broker.h>
+#include <rmq/consumer.h>
+#include <rmq/producer.h>
+
+/* Latency histogram: 16 linear sub-buckets per power of two. Thread-safe. */
+enum { BENCH_HSUB = 16, BENCH_HBUCKETS = 40 * BENCH_HSUB };
+typedef struct bench_hist {
+    atomic_llong counts[BENCH_HBUCKETS];
+} bench_hist_t;
+void bench_hist_add(bench_hist_t *h, int64_t value);
+/* The value below which pct percent of the samples lie (bucket resolution). */
+int64_t bench_hist_pct(bench_hist_t *h, double pct);
+
+/* A window of at most max async sends in flight. */
+typedef struct bench_window {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int inflight, max;
+} bench_window_t;
+void bench_window_init(bench_window_t *w, int max);
+void bench_window_destroy(bench_window_t *w);
+/* Waits for room, then counts one more send in flight. */
+void bench_window_enter(bench_window_t *w);
+/* One send finished (its callback ran, or it was never issued). */
+void bench_window_leave(bench_window_t *w);
+/* Waits until nothing is in flight. */
+void bench_window_drain(bench_window_t *w);
+
+/* A broker embedded in this process on 127.0.0.1 and a free port, with a throw-away store. */
+typedef struct bench_broker {
+    rmq_broker_t *broker;
+    char dir[64];
+} bench_broker_t;
+/* Starts it (exits with a message on failure); extra: NULL-terminated key, value pairs. */
+void bench_broker_start(bench_broker_t *b, const char *const *extra);
+/* Stops it and removes its store. Safe on one never started. */
+void bench_broker_stop(bench_broker_t *b);
+
+/* A started producer of group (exits with a message on failure). */
+rmq_producer_t *bench_producer(const char *namesrv, const char *group);
+
 #endif

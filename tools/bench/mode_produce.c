@@ -14,43 +14,6 @@
 
 #include "bench.h"
 
-/* Latency histogram: 16 linear sub-buckets per power of two of microseconds. */
-enum { SUB = 16, HBUCKETS = 40 * SUB };
-
-typedef struct hist {
-    atomic_llong counts[HBUCKETS];
-} hist_t;
-
-static int bucket_of(int64_t us) {
-    if (us < SUB) return (int)(us < 0 ? 0 : us);
-    int msb = 63 - __builtin_clzll((unsigned long long)us);
-    int sub = (int)((us >> (msb - 4)) & (SUB - 1));
-    int b = (msb - 3) * SUB + sub;
-    return b < HBUCKETS ? b : HBUCKETS - 1;
-}
-
-static int64_t bucket_value(int b) {
-    if (b < SUB) return b;
-    int msb = b / SUB + 3, sub = b % SUB;
-    return ((int64_t)(SUB + sub) << (msb - 4));
-}
-
-static void hist_add(hist_t *h, int64_t us) {
-    atomic_fetch_add(&h->counts[bucket_of(us)], 1);
-}
-
-static int64_t hist_pct(hist_t *h, double pct) {
-    long long total = 0;
-    for (int i = 0; i < HBUCKETS; i++)
-        total += atomic_load(&h->counts[i]);
-    long long want = (long long)(total * pct / 100.0), seen = 0;
-    for (int i = 0; i < HBUCKETS; i++) {
-        seen += atomic_load(&h->counts[i]);
-        if (seen > want) return bucket_value(i);
-    }
-    return 0;
-}
-
 typedef struct run {
     rmq_producer_t *producer;
     const char *topic;
@@ -58,13 +21,11 @@ typedef struct run {
     char *body;
     int64_t size, count;
     double stop_at;
-    int threads, inflight_max;
+    int threads;
     atomic_llong sent, errors, issued;
     atomic_bool done;
-    hist_t hist;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int inflight;
+    bench_hist_t hist;
+    bench_window_t window;
 } run_t;
 
 static bool keep_going(run_t *r) {
@@ -86,7 +47,7 @@ static void *sync_thread(void *arg) {
         double t0 = bench_now_s();
         rmq_err_t err = oneway ? rmq_producer_send_oneway(r->producer, m)
                                : rmq_producer_send(r->producer, m, NULL);
-        hist_add(&r->hist, (int64_t)((bench_now_s() - t0) * 1e6));
+        bench_hist_add(&r->hist, (int64_t)((bench_now_s() - t0) * 1e6));
         atomic_fetch_add(err ? &r->errors : &r->sent, 1);
         rmq_msg_destroy(m);
     }
@@ -102,22 +63,15 @@ typedef struct pending {
 static void on_sent(rmq_err_t err, const rmq_send_result_t *res, void *opaque) {
     pending_t *p = opaque;
     run_t *r = p->run;
-    hist_add(&r->hist, (int64_t)((bench_now_s() - p->t0) * 1e6));
+    bench_hist_add(&r->hist, (int64_t)((bench_now_s() - p->t0) * 1e6));
     atomic_fetch_add(err ? &r->errors : &r->sent, 1);
     free(p);
-    pthread_mutex_lock(&r->mu);
-    r->inflight--;
-    pthread_cond_signal(&r->cv);
-    pthread_mutex_unlock(&r->mu);
+    bench_window_leave(&r->window);
 }
 
 static void run_async(run_t *r) {
     while (keep_going(r)) {
-        pthread_mutex_lock(&r->mu);
-        while (r->inflight >= r->inflight_max)
-            pthread_cond_wait(&r->cv, &r->mu);
-        r->inflight++;
-        pthread_mutex_unlock(&r->mu);
+        bench_window_enter(&r->window);
         pending_t *p = malloc(sizeof *p);
         p->run = r;
         p->t0 = bench_now_s();
@@ -125,16 +79,11 @@ static void run_async(run_t *r) {
         if (rmq_producer_send_async(r->producer, m, on_sent, p) != RMQ_OK) {
             atomic_fetch_add(&r->errors, 1);
             free(p);
-            pthread_mutex_lock(&r->mu);
-            r->inflight--;
-            pthread_mutex_unlock(&r->mu);
+            bench_window_leave(&r->window);
         }
         rmq_msg_destroy(m);
     }
-    pthread_mutex_lock(&r->mu);
-    while (r->inflight > 0)
-        pthread_cond_wait(&r->cv, &r->mu);
-    pthread_mutex_unlock(&r->mu);
+    bench_window_drain(&r->window);
 }
 
 /* A line on stderr each second until the run is over. */
@@ -150,39 +99,6 @@ static void *progress_thread(void *arg) {
         last = now;
     }
     return NULL;
-}
-
-static rmq_broker_t *start_embedded(char *dir, size_t size) {
-    char err[256];
-    snprintf(dir, size, "/tmp/rmq-bench-produce-XXXXXX");
-    rmq_conf_t *c = rmq_conf_new();
-    if (!mkdtemp(dir) || rmq_conf_set(c, "listenPort", "0", err, sizeof err) ||
-        rmq_conf_set(c, "storePathRootDir", dir, err, sizeof err)) {
-        fprintf(stderr, "rmq-bench: %s\n", err);
-        exit(1);
-    }
-    rmq_broker_t *b = rmq_broker_new(c, err, sizeof err);
-    if (!b || rmq_broker_start(b, err, sizeof err)) {
-        fprintf(stderr, "rmq-bench: embedded broker: %s\n", err);
-        exit(1);
-    }
-    return b;
-}
-
-static rmq_producer_t *start_producer(const char *addr) {
-    char err[256];
-    rmq_conf_t *c = rmq_conf_new();
-    if (rmq_conf_set(c, "namesrvAddr", addr, err, sizeof err) ||
-        rmq_conf_set(c, "producerGroup", "rmq_bench_producer", err, sizeof err)) {
-        fprintf(stderr, "rmq-bench: %s\n", err);
-        exit(1);
-    }
-    rmq_producer_t *p = rmq_producer_new(c, err, sizeof err);
-    if (!p || rmq_producer_start(p, err, sizeof err)) {
-        fprintf(stderr, "rmq-bench: producer: %s\n", err);
-        exit(1);
-    }
-    return p;
 }
 
 static int produce_main(int argc, char **argv) {
@@ -210,25 +126,22 @@ static int produce_main(int argc, char **argv) {
         fprintf(stderr, "rmq-bench produce: --mode sync|async|oneway\n");
         return 2;
     }
-    char dir[64] = "";
-    rmq_broker_t *broker = NULL;
+    bench_broker_t embedded = {0};
     if (!addr) {
-        broker = start_embedded(dir, sizeof dir);
-        addr = rmq_broker_addr(broker);
-        rmq_broker_create_topic(broker, common.topic, 8, 6);
+        bench_broker_start(&embedded, NULL);
+        addr = rmq_broker_addr(embedded.broker);
+        rmq_broker_create_topic(embedded.broker, common.topic, 8, 6);
     }
     run_t *r = calloc(1, sizeof *r);
-    r->producer = start_producer(addr);
+    r->producer = bench_producer(addr, "rmq_bench_producer");
     r->topic = common.topic;
     r->mode = mode;
     r->size = common.size;
     r->count = common.count;
     r->threads = threads;
-    r->inflight_max = inflight;
     r->body = malloc((size_t)r->size);
     memset(r->body, 'x', (size_t)r->size);
-    pthread_mutex_init(&r->mu, NULL);
-    pthread_cond_init(&r->cv, NULL);
+    bench_window_init(&r->window, inflight);
     /* One send first so the route and connection exist before timing starts. */
     rmq_msg_t *warm = new_msg(r);
     rmq_err_t werr = rmq_producer_send(r->producer, warm, NULL);
@@ -254,29 +167,23 @@ static int produce_main(int argc, char **argv) {
     atomic_store(&r->done, true);
     pthread_join(progress, NULL);
     rmq_producer_destroy(r->producer);
-    rmq_broker_destroy(broker);
-    if (*dir) {
-        char cmd[128];
-        snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-        if (system(cmd) != 0) fprintf(stderr, "rmq-bench: could not remove %s\n", dir);
-    }
+    bench_broker_stop(&embedded);
     double rate = sent / secs;
     if (common.json)
         printf("{\"mode\":\"produce\",\"send\":\"%s\",\"size\":%lld,\"threads\":%d,"
                "\"msgs_per_s\":%.0f,\"MB_per_s\":%.1f,\"p50_us\":%lld,\"p99_us\":%lld,"
                "\"p999_us\":%lld,\"errors\":%lld}\n",
                mode, (long long)r->size, threads, rate, rate * (double)r->size / 1e6,
-               (long long)hist_pct(&r->hist, 50), (long long)hist_pct(&r->hist, 99),
-               (long long)hist_pct(&r->hist, 99.9), errors);
+               (long long)bench_hist_pct(&r->hist, 50), (long long)bench_hist_pct(&r->hist, 99),
+               (long long)bench_hist_pct(&r->hist, 99.9), errors);
     else
         printf("produce mode=%s size=%lld msgs/s=%.0f MB/s=%.1f p50_us=%lld p99_us=%lld "
                "p999_us=%lld errors=%lld\n",
                mode, (long long)r->size, rate, rate * (double)r->size / 1e6,
-               (long long)hist_pct(&r->hist, 50), (long long)hist_pct(&r->hist, 99),
-               (long long)hist_pct(&r->hist, 99.9), errors);
+               (long long)bench_hist_pct(&r->hist, 50), (long long)bench_hist_pct(&r->hist, 99),
+               (long long)bench_hist_pct(&r->hist, 99.9), errors);
     free(r->body);
-    pthread_mutex_destroy(&r->mu);
-    pthread_cond_destroy(&r->cv);
+    bench_window_destroy(&r->window);
     free(r);
     return errors ? 1 : 0;
 }
