@@ -3,6 +3,7 @@
  * send executor with its SYSTEM_BUSY queue-wait rule, and the service thread that persists
  * consumer offsets. */
 #include "broker/broker_int.h"
+#include "broker/timer.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -244,6 +245,8 @@ static void on_dispatch(void *arg, const char *topic, int32_t queue_id, int64_t 
     broker_hold_on_dispatch(arg, topic, queue_id, max_offset, tags_code, store_timestamp);
     if (strcmp(topic, STORE_SCHEDULE_TOPIC) == 0)
         broker_sched_on_dispatch(atomic_load(&b->sched), tags_code);
+    else if (strcmp(topic, BROKER_TIMER_TOPIC) == 0)
+        broker_timer_on_dispatch(atomic_load(&b->timer));
 }
 
 static void read_identity(broker_t *b) {
@@ -368,6 +371,7 @@ rmq_err_t rmq_broker_start(rmq_broker_t *b, char *errstr, size_t errstr_size) {
     b->offsets = broker_offsets_new(b);
     b->hold = broker_hold_new(b);
     atomic_store(&b->sched, broker_sched_new(b));
+    atomic_store(&b->timer, broker_timer_new(b));
     register_core(b);
     if (!send_threads_start(b))
         return fail_start(errstr, errstr_size, RMQ_ERR_IO, "cannot start the send thread");
@@ -399,13 +403,14 @@ char *rmq_broker_stats_json(rmq_broker_t *b) {
                   ",\"msgsIn\":%lld,\"bytesIn\":%lld,\"msgsOut\":%lld,\"bytesOut\":%lld,"
                   "\"requests\":%lld,\"connections\":%lld,\"sendBusy\":%lld,\"pullsHeld\":%lld,"
                   "\"topics\":%zu,\"groups\":%zu,\"commitLogMinOffset\":%lld,"
-                  "\"commitLogMaxOffset\":%lld}",
+                  "\"commitLogMaxOffset\":%lld,\"timerPending\":%lld}",
                   (long long)c->msgs_in, (long long)c->bytes_in, (long long)c->msgs_out,
                   (long long)c->bytes_out, (long long)c->requests, (long long)c->connections,
                   (long long)c->send_busy, (long long)c->pull_held, broker_topics_count(b),
                   b->subgroups ? broker_subgroups_count(b->subgroups) : (size_t)0,
                   (long long)store_min_phys_offset(b->store),
-                  (long long)store_max_phys_offset(b->store));
+                  (long long)store_max_phys_offset(b->store),
+                  (long long)broker_timer_pending(atomic_load(&b->timer)));
     return cm_buf_take_str(&out);
 }
 
@@ -464,6 +469,7 @@ void rmq_broker_destroy(rmq_broker_t *b) {
     /* No send runs any more: the delivery thread is the last appender (and its dispatches
      * still reach the hold table). */
     broker_sched_destroy(atomic_exchange(&b->sched, NULL));
+    broker_timer_destroy(atomic_exchange(&b->timer, NULL));
     broker_hold_destroy(b->hold); /* answers parked pulls */
     b->hold = NULL;
     stop_service_thread(b); /* before the meta tables it writes go away */

@@ -162,6 +162,27 @@ void broker_sched_on_dispatch(broker_sched_t *s, int64_t due);
 /* The DELAY property of an encoded properties string as Java parses it: 0 when absent or
  * negative, -1 when not a number. Not clamped to the configured levels. */
 int32_t broker_sched_level(const char *props, size_t len);
+/* A parked record (schedule or timer topic) re-encoded for its REAL_TOPIC / REAL_QID, as
+ * ScheduleMessageService.messageTimeup builds it. False when it has no usable REAL_TOPIC /
+ * REAL_QID (RocketMQ drops such a record). */
+bool broker_sched_build_delivery(broker_t *b, const proto_record_t *in, cm_buf_t *out);
+
+/* ---------------------------------------------------------------- timer messages (timer.c) */
+
+#define BROKER_TIMER_TOPIC "rmq_sys_wheel_timer" /* where timer messages wait, queue 0 */
+
+typedef struct broker_timer broker_timer_t;
+
+/* The deliver time a send's properties ask for (TIMER_DELAY_SEC, TIMER_DELAY_MS,
+ * TIMER_DELIVER_MS, __STARTDELIVERTIME, first found): 0 when none or already due (a normal
+ * message then), the wall ms otherwise; -1 with remark filled when it is not a number, past
+ * timerMaxDelaySec, or timer messages are off (timerWheelEnable=false). */
+int64_t broker_timer_deliver_ms(broker_t *b, const char *props, size_t len, char *remark,
+                                size_t remark_size);
+/* A timer-topic entry was dispatched (under the store's append lock): wakes the thread. */
+void broker_timer_on_dispatch(broker_timer_t *t);
+/* Timer messages waiting (stats). */
+int64_t broker_timer_pending(broker_timer_t *t);
 
 /* ---------------------------------------------------------------- send helpers (send.c) */
 
@@ -242,6 +263,7 @@ struct rmq_broker_s {
     broker_offsets_t *offsets;
     broker_hold_t *hold;
     broker_sched_t *_Atomic sched; /* read by the store's dispatch callback */
+    broker_timer_t *_Atomic timer; /* likewise; NULL with timerWheelEnable=false */
 
     /* metadata managers (owned by broker_meta_start / broker_meta_stop) */
     nsrv_t *namesrv;

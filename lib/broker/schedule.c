@@ -107,7 +107,7 @@ static void set_offset(broker_sched_t *s, int level, int64_t off) {
  * them; DELAY, REAL_TOPIC and REAL_QID stay in the string (Java removes DELAY from the map
  * only after writing the string). False when the record has no usable REAL_TOPIC /
  * REAL_QID: RocketMQ drops such a record. */
-static bool build_delivery(broker_t *b, const proto_record_t *in, cm_buf_t *out) {
+bool broker_sched_build_delivery(broker_t *b, const proto_record_t *in, cm_buf_t *out) {
     proto_props_t p = {0};
     if (proto_props_parse(in->props, (size_t)in->props_len, &p) != RMQ_OK) return false;
     const char *topic = proto_props_get(&p, PROP_REAL_TOPIC);
@@ -205,7 +205,7 @@ static int64_t deliver_level(broker_sched_t *s, int level) {
         cm_buf_reset(&rec_buf);
         bool built =
             proto_record_decode(res.records.data, res.records.len, false, &rec) == RMQ_OK &&
-            build_delivery(b, &rec, &rec_buf);
+            broker_sched_build_delivery(b, &rec, &rec_buf);
         cm_buf_free(&res.records);
         if (built) {
             store_put_result_t put = {0};

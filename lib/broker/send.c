@@ -60,8 +60,8 @@ typedef struct send_ctx {
  * 4.9.8 saves those 9 bytes). *wait tells whether the producer waits for the store. A
  * delayed send (level > 0) keeps WAIT and gets REAL_TOPIC and REAL_QID, and a DELAY above
  * the last level becomes the last level, as CommitLog.putMessage rewrites it. */
-static rmq_err_t stored_props(broker_t *b, const send_ctx_t *c, int32_t level, cm_buf_t *out,
-                              bool *wait) {
+static rmq_err_t stored_props(broker_t *b, const send_ctx_t *c, int32_t level, int64_t timer_ms,
+                              cm_buf_t *out, bool *wait) {
     const char *text = c->h.properties;
     proto_props_t p = {0};
     rmq_err_t rc = proto_props_parse(text ? text : "", text ? strlen(text) : 0, &p);
@@ -75,7 +75,7 @@ static rmq_err_t stored_props(broker_t *b, const send_ctx_t *c, int32_t level, c
     proto_props_set(&p, PROP_CLUSTER, b->cluster);
     char *wait_val = w ? cm_strdup(w) : NULL;
     proto_props_set(&p, PROP_WAIT, NULL);
-    if (level > 0) {
+    if (level > 0 || timer_ms > 0) {
         /* SendMessageProcessor puts WAIT back (last in insertion order) after dropping it
          * from the first string; the delay rewrite then re-encodes the whole map, so a
          * delayed record keeps WAIT (observed in a 4.9.8 store). */
@@ -84,6 +84,11 @@ static rmq_err_t stored_props(broker_t *b, const send_ctx_t *c, int32_t level, c
         if (level > b->store_cfg.delay_levels) {
             snprintf(num, sizeof num, "%d", b->store_cfg.delay_levels);
             proto_props_set(&p, PROP_DELAY, num);
+        }
+        if (timer_ms > 0) { /* a timer message (timer.c), as RocketMQ 5 parks it */
+            char ms[24];
+            snprintf(ms, sizeof ms, "%lld", (long long)timer_ms);
+            proto_props_set(&p, PROP_TIMER_OUT_MS, ms);
         }
         proto_props_set(&p, PROP_REAL_TOPIC, c->h.topic);
         snprintf(num, sizeof num, "%d", c->queue_id);
@@ -193,6 +198,19 @@ static int32_t delay_level(broker_t *b, broker_req_t *req, const send_ctx_t *c) 
     return level;
 }
 
+/* A timer message's deliver time (HookUtils.transformTimerMessage): 0 none, > 0 the wall
+ * ms, -1 when answered (MESSAGE_ILLEGAL: not a number, past the maximum, timers off). Only
+ * for non-transactional and committed messages, as delay levels. */
+static int64_t timer_deliver_ms(broker_t *b, broker_req_t *req, const send_ctx_t *c) {
+    int32_t tx = c->h.sys_flag & SYSFLAG_TX_MASK;
+    if (tx != SYSFLAG_TX_NOT && tx != SYSFLAG_TX_COMMIT) return 0;
+    const char *props = c->h.properties ? c->h.properties : "";
+    char remark[256];
+    int64_t ms = broker_timer_deliver_ms(b, props, strlen(props), remark, sizeof remark);
+    if (ms < 0) broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, remark);
+    return ms;
+}
+
 /* handleRetryAndDLQ: a send to %RETRY%<group> (a consumer's fallback when its send-back
  * failed) that has been consumed the group's maximum number of times goes to %DLQ%<group>
  * queue 0 instead. As in 4.9.8 the request's properties are kept whole, so a DELAY they
@@ -298,13 +316,15 @@ static void on_send(broker_t *b, broker_req_t *req) {
     if (!retry_and_dlq(b, req, &c, dlq, sizeof dlq)) return;
     int32_t level = delay_level(b, req, &c);
     if (level < 0) return;
+    int64_t timer_ms = level == 0 ? timer_deliver_ms(b, req, &c) : 0; /* DELAY wins */
+    if (timer_ms < 0) return;
     if (req->cmd.body_len > (size_t)b->max_message_size) {
         broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
         return;
     }
     cm_buf_t props = CM_BUF_INIT, rec_buf = CM_BUF_INIT;
     bool wait = true;
-    if (stored_props(b, &c, level, &props, &wait) != RMQ_OK || props.len > PROPS_MAX) {
+    if (stored_props(b, &c, level, timer_ms, &props, &wait) != RMQ_OK || props.len > PROPS_MAX) {
         cm_buf_free(&props);
         broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
         return;
@@ -316,6 +336,10 @@ static void on_send(broker_t *b, broker_req_t *req) {
         rec.topic_len = (int32_t)strlen(STORE_SCHEDULE_TOPIC);
         int32_t max = b->store_cfg.delay_levels;
         rec.queue_id = (level > max ? max : level) - 1;
+    } else if (timer_ms > 0) { /* kept on the timer topic until due (timer.c) */
+        rec.topic = BROKER_TIMER_TOPIC;
+        rec.topic_len = (int32_t)strlen(BROKER_TIMER_TOPIC);
+        rec.queue_id = 0;
     }
     rec.body = req->cmd.body;
     rec.body_len = (int32_t)req->cmd.body_len;

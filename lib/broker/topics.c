@@ -212,6 +212,8 @@ static void add_builtins(broker_t *b, broker_topics_t *t) {
     put_builtin(t, &tc);
     topic_init(&tc, STORE_SCHEDULE_TOPIC, 18, rw);
     put_builtin(t, &tc);
+    topic_init(&tc, BROKER_TIMER_TOPIC, 1, rw);
+    put_builtin(t, &tc);
     char reply[160];
     snprintf(reply, sizeof reply, "%s_REPLY_TOPIC", b->cluster);
     topic_init(&tc, reply, 1, rw);

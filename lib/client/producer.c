@@ -127,7 +127,8 @@ static rmq_err_t prepare_batch(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t
         if (err) return fail(err, why);
         if (strcmp(msgs[i]->topic, msgs[0]->topic) != 0)
             return fail(RMQ_ERR_INVALID_ARG, "a batch holds messages of one topic only");
-        if (proto_props_get(&msgs[i]->props, PROP_DELAY))
+        if (proto_props_get(&msgs[i]->props, PROP_DELAY) ||
+            proto_props_get(&msgs[i]->props, PROP_TIMER_DELIVER_MS))
             return fail(RMQ_ERR_INVALID_ARG, "a batch cannot hold delayed messages");
     }
     if (strncmp(msgs[0]->topic, "%RETRY%", 7) == 0)

@@ -212,6 +212,7 @@ void proto_json_write(cm_buf_t *out, const proto_json_t *v);
 #define PROP_TIMER_DELAY_SEC "TIMER_DELAY_SEC"
 #define PROP_TIMER_DELAY_MS "TIMER_DELAY_MS"
 #define PROP_START_DELIVER_TIME "__STARTDELIVERTIME"
+#define PROP_TIMER_OUT_MS "TIMER_OUT_MS" /* broker: deliver time of a parked timer message */
 
 /* Ordered name/value pairs; set replaces (last wins on parse, as Java's HashMap). */
 typedef struct proto_props {

@@ -10,6 +10,7 @@ static const char *const not_sendable[] = {"SCHEDULE_TOPIC_XXXX",
                                            "TRANS_CHECK_MAX_TIME_TOPIC",
                                            "SELF_TEST_TOPIC",
                                            "OFFSET_MOVED_EVENT",
+                                           "rmq_sys_wheel_timer", /* timer messages wait there */
                                            NULL};
 
 bool proto_topic_char_ok(char c) {
