@@ -1,6 +1,6 @@
 /* example.h: what every example program needs besides the feature it shows — a name
  * server to talk to (the one named on the command line, or else a broker embedded in this
- * process), a started producer and a pull consumer. Examples are single programs; this header keeps the
+ * process), a started producer, a pull consumer and push consumers. Examples are single programs; this header keeps the
  * set-up in one place so each example file is only its feature. */
 #ifndef RMQ_EXAMPLE_H
 #define RMQ_EXAMPLE_H
@@ -81,6 +81,53 @@ static inline rmq_pull_consumer_t *new_pull_consumer(const char *namesrv, const 
         exit(1);
     }
     return c;
+}
+
+/* The configuration of a push consumer of group that starts at the first message when the
+ * group has no stored offset. inline: examples without a push consumer do not use it. */
+static inline rmq_conf_t *push_conf(const char *namesrv, const char *group) {
+    char err[256];
+    rmq_conf_t *conf = rmq_conf_new();
+    if (rmq_conf_set(conf, "namesrvAddr", namesrv, err, sizeof err) ||
+        rmq_conf_set(conf, "consumerGroup", group, err, sizeof err) ||
+        rmq_conf_set(conf, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET", err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    return conf;
+}
+
+/* Creates, subscribes (topic, every tag) and starts a push consumer from conf with a
+ * concurrent or an orderly listener. */
+static inline rmq_push_consumer_t *start_push_consumer(rmq_conf_t *conf, const char *topic,
+                                                       rmq_consume_cb_t *cb, void *opaque,
+                                                       int orderly) {
+    char err[256] = "";
+    rmq_push_consumer_t *c = rmq_push_consumer_new(conf, err, sizeof err);
+    if (!c || rmq_push_consumer_subscribe(c, topic, "*") ||
+        (orderly ? rmq_push_consumer_set_orderly_listener(c, cb, opaque)
+                 : rmq_push_consumer_set_listener(c, cb, opaque)) ||
+        rmq_push_consumer_start(c, err, sizeof err)) {
+        fprintf(stderr, "push consumer: %s\n", err);
+        exit(1);
+    }
+    return c;
+}
+
+/* Sends count messages "message <i>" to topic; exits on a failed send. */
+static inline void send_numbered(rmq_producer_t *p, const char *topic, int count) {
+    for (int i = 0; i < count; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "message %d", i);
+        rmq_msg_t *m = rmq_msg_new(topic);
+        rmq_msg_set_body(m, body, strlen(body));
+        rmq_err_t err = rmq_producer_send(p, m, NULL);
+        rmq_msg_destroy(m);
+        if (err) {
+            fprintf(stderr, "send: %s\n", rmq_err_str(err));
+            exit(1);
+        }
+    }
 }
 
 #endif

@@ -138,8 +138,15 @@ RMQ_EXPORT void rmq_pull_consumer_destroy(rmq_pull_consumer_t *c);
  * (32), pullInterval (0), pullThresholdForQueue (1000), pullThresholdSizeForQueue (100 MiB),
  * consumeConcurrentlyMaxSpan (2000), maxReconsumeTimes (16), suspendCurrentQueueTimeMillis
  * (1000), brokerSuspendMaxTimeMillis (15000), persistConsumerOffsetInterval (5000),
- * rebalanceWaitInterval (20000), offsetStoreDir (broadcasting offsets; default
- * ~/.rocketmq_offsets).
+ * rebalanceWaitInterval (20000), consumerTimeoutMillisWhenSuspend (30000), localOffsetStoreDir
+ * (broadcasting offsets: <dir>/<clientId>/<group>/offsets.json; default ~/.rocketmq_offsets).
+ * The consume pool runs consumeThreadMin threads, as Java's does.
+ *
+ * Offsets. A queue starts at the group's stored offset (the broker's; BROADCASTING: the
+ * instance's offsets file), or where consumeFromWhere says when there is none. The offset kept
+ * for a queue is its smallest message not yet acknowledged (or past the last one pulled), so
+ * a restart may deliver again but never skips; it is stored every
+ * persistConsumerOffsetInterval, when a queue leaves the consumer and by destroy.
  *
  * Listeners. A consumer has exactly one listener, set before rmq_push_consumer_start():
  * - concurrent (rmq_push_consumer_set_listener): called on a consume-pool thread with up to

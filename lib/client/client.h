@@ -162,4 +162,76 @@ void client_instance_route_stale(client_instance_t *ci, const char *topic);
  * new one. NULL with *err. */
 net_conn_t *client_instance_conn(client_instance_t *ci, const char *addr, rmq_err_t *err);
 
+/* ================================================================ consumers (consumer_common.c) */
+
+#define CLIENT_RETRY_PREFIX "%RETRY%" /* + group: where a group's failed messages come back */
+
+struct client_alloc_strategy;
+
+/* What every consumer of a group needs for its broker calls: the instance (set at start),
+ * the group (borrowed from the consumer's conf) and the settings of client.md §4. */
+typedef struct client_cg {
+    client_instance_t *ci;
+    const char *group;
+    const struct client_alloc_strategy *strategy;
+    proto_consume_from_t from;
+    int64_t consume_ts, api_timeout_ms;
+} client_cg_t;
+
+/* Reads consumerGroup, the name servers' presence, allocateMessageQueueStrategy,
+ * consumeFromWhere, consumeTimestamp and mqClientApiTimeout from conf (which must outlive
+ * cg). false with a sentence in errstr when one is missing or wrong. */
+bool client_cg_init(client_cg_t *cg, const rmq_conf_t *conf, char *errstr, size_t size);
+/* A legal consumerGroup (Java's checkConfig); false with a sentence. */
+bool client_group_ok(const char *group, char *errstr, size_t size);
+
+/* One subscription: topic, its tag expression and the parsed tags for the client-side
+ * filter. */
+typedef struct client_sub {
+    char *topic, *expr;
+    proto_subscription_t tags;
+    int64_t version;
+} client_sub_t;
+/* Sets (or replaces) s's expression ("*" for NULL or ""); s->topic is the caller's. */
+void client_sub_set(client_sub_t *s, const char *expression);
+void client_sub_free(client_sub_t *s);
+/* Whether m passes the tag filter as Java's processPullResult applies it (s NULL: yes). */
+bool client_sub_match(const client_sub_t *s, const rmq_msg_t *m);
+/* Adds s to a heartbeat's consumer data. */
+void client_sub_to_heartbeat(const client_sub_t *s, proto_consumer_data_t *d);
+
+/* The master address of broker (a new string, NULL if unknown), learning topic's route when
+ * needed; and an open connection to it (a reference, NULL with *err). */
+char *client_cg_broker_addr(const client_cg_t *cg, const char *topic, const char *broker);
+net_conn_t *client_cg_conn(const client_cg_t *cg, const char *topic, const char *broker,
+                           rmq_err_t *err);
+/* Sends req (consumed) to broker's master and waits mqClientApiTimeout: the response code
+ * (resp filled on 0 and on broker codes, to be freed by the caller) or a local error. */
+rmq_err_t client_cg_call(const client_cg_t *cg, const char *topic, const char *broker,
+                         proto_cmd_t *req, proto_cmd_t *resp);
+/* GET_MIN_OFFSET / GET_MAX_OFFSET (code) of a queue. */
+rmq_err_t client_cg_queue_offset(const client_cg_t *cg, int32_t code, const char *topic,
+                                 const char *broker, int32_t qid, int64_t *offset);
+rmq_err_t client_cg_search_offset(const client_cg_t *cg, const char *topic, const char *broker,
+                                  int32_t qid, int64_t ts, int64_t *offset);
+/* The group's offset stored on the broker (RMQ_ERR_QUERY_NOT_FOUND: none). */
+rmq_err_t client_cg_query_committed(const client_cg_t *cg, const char *topic, const char *broker,
+                                    int32_t qid, int64_t *offset);
+rmq_err_t client_cg_update_committed(const client_cg_t *cg, const char *topic, const char *broker,
+                                     int32_t qid, int64_t offset);
+/* Where a queue with no offset of the group starts: consumeFromWhere as Java's
+ * computePullFromWhere reads it (retry topics: 0 for LAST, max for TIMESTAMP). */
+rmq_err_t client_cg_from_where(const client_cg_t *cg, const char *topic, const char *broker,
+                               int32_t qid, int64_t *offset);
+/* The stored offset (*stored true) or else client_cg_from_where's. */
+rmq_err_t client_cg_start_offset(const client_cg_t *cg, const char *topic, const char *broker,
+                                 int32_t qid, int64_t *offset, bool *stored);
+/* Appends topic's readable queues to out, sorted as RebalanceImpl sorts them. */
+rmq_err_t client_cg_topic_queues(const client_cg_t *cg, const char *topic, proto_mq_list_t *out);
+/* This client's share of topic among the group's members (GET_CONSUMER_LIST_BY_GROUP and
+ * the strategy), appended to mine, sorted. RMQ_ERR_NO_ROUTE when the topic has no queues;
+ * RMQ_ERR_STATE when the broker does not list this client in the group (it missed a heartbeat):
+ * the caller keeps its queues. */
+rmq_err_t client_cg_share(const client_cg_t *cg, const char *topic, proto_mq_list_t *mine);
+
 #endif

@@ -52,12 +52,6 @@ typedef struct mailbox {
     bool closed, stop, kick, rebalance;
 } mailbox_t;
 
-typedef struct sub {
-    char *topic, *expr;
-    proto_subscription_t tags; /* for the client-side filter */
-    int64_t version;
-} sub_t;
-
 typedef struct ready {
     rmq_msg_t *msg;
     pq_t *pq;
@@ -65,12 +59,9 @@ typedef struct ready {
 
 struct rmq_pull_consumer_s {
     rmq_conf_t *conf;
-    const char *group; /* owned by conf */
+    client_cg_t cg; /* group, instance (once started) and offset settings */
     cm_logger_t log;
-    client_instance_t *ci;
-    const client_alloc_strategy_t *strategy;
-    proto_consume_from_t from;
-    int64_t consume_ts, api_timeout_ms, suspend_ms, rpc_suspend_ms, commit_ms, rebalance_ms;
+    int64_t suspend_ms, rpc_suspend_ms, commit_ms, rebalance_ms;
     int batch, threshold;
     bool auto_commit;
     mailbox_t *mb;
@@ -81,7 +72,7 @@ struct rmq_pull_consumer_s {
     pthread_cond_t ready_cv;
     int state;
     bool assigned_by_hand, hb_needed;
-    sub_t *subs;
+    client_sub_t *subs;
     size_t sub_count;
     pq_t **pqs, **grave;
     size_t pq_count, grave_count;
@@ -211,141 +202,6 @@ static void push_ready(rmq_pull_consumer_t *c, rmq_msg_t *m, pq_t *q) {
 
 /* ================================================================ broker calls */
 
-/* The master address of broker (a new string), learning the topic's route when needed. */
-static char *broker_addr(rmq_pull_consumer_t *c, const char *topic, const char *broker) {
-    char *addr = client_instance_master(c->ci, broker);
-    if (addr) return addr;
-    client_pub_t *p = NULL;
-    if (client_instance_pub(c->ci, topic, NULL, 0, c->api_timeout_ms, &p) == RMQ_OK) {
-        const char *a = client_pub_master(p, broker);
-        if (a) addr = cm_strdup(a);
-        client_pub_unref(p);
-    }
-    return addr;
-}
-
-/* Sends req to broker's master and waits; the response code (resp filled on 0 and on broker
- * codes, to be freed) or a local error. */
-static rmq_err_t call(rmq_pull_consumer_t *c, const char *topic, const char *broker,
-                      proto_cmd_t *req, proto_cmd_t *resp) {
-    proto_cmd_init(resp);
-    char *addr = broker_addr(c, topic, broker);
-    if (!addr) {
-        proto_cmd_free(req);
-        return RMQ_ERR_NO_ROUTE;
-    }
-    rmq_err_t err;
-    net_conn_t *conn = client_instance_conn(c->ci, addr, &err);
-    cm_free(addr);
-    if (!conn) {
-        proto_cmd_free(req);
-        return err;
-    }
-    err = net_conn_request_sync(conn, req, c->api_timeout_ms, resp);
-    net_conn_unref(conn);
-    return err ? err : (rmq_err_t)resp->code;
-}
-
-/* A request answered by {offset}: 14, 29, 30, 31. */
-static rmq_err_t offset_call(rmq_pull_consumer_t *c, const char *topic, const char *broker,
-                             proto_cmd_t *req, int64_t *offset) {
-    proto_cmd_t resp;
-    rmq_err_t err = call(c, topic, broker, req, &resp);
-    if (err == RMQ_OK) {
-        proto_offset_resp_t h;
-        err = proto_offset_resp_decode(&resp.ext, &h, NULL);
-        if (!err) *offset = h.offset;
-    }
-    proto_cmd_free(&resp);
-    return err;
-}
-
-static rmq_err_t queue_offset(rmq_pull_consumer_t *c, int32_t code, const char *topic,
-                              const char *broker, int32_t qid, int64_t *offset) {
-    proto_cmd_t req;
-    proto_cmd_request(&req, code, 0);
-    proto_queue_req_t h;
-    proto_queue_req_init(&h);
-    h.topic = topic;
-    h.queue_id = qid;
-    h.bname = broker;
-    proto_queue_req_encode(&h, &req.ext);
-    return offset_call(c, topic, broker, &req, offset);
-}
-
-static rmq_err_t search_offset(rmq_pull_consumer_t *c, const char *topic, const char *broker,
-                               int32_t qid, int64_t ts, int64_t *offset) {
-    proto_cmd_t req;
-    proto_cmd_request(&req, PROTO_SEARCH_OFFSET_BY_TIMESTAMP, 0);
-    proto_search_offset_req_t h;
-    proto_search_offset_req_init(&h);
-    h.topic = topic;
-    h.queue_id = qid;
-    h.timestamp = ts;
-    h.bname = broker;
-    proto_search_offset_req_encode(&h, &req.ext);
-    return offset_call(c, topic, broker, &req, offset);
-}
-
-static rmq_err_t query_committed(rmq_pull_consumer_t *c, const char *topic, const char *broker,
-                                 int32_t qid, int64_t *offset) {
-    proto_cmd_t req;
-    proto_cmd_request(&req, PROTO_QUERY_CONSUMER_OFFSET, 0);
-    proto_query_consumer_offset_req_t h;
-    proto_query_consumer_offset_req_init(&h);
-    h.consumer_group = c->group;
-    h.topic = topic;
-    h.queue_id = qid;
-    h.bname = broker;
-    proto_query_consumer_offset_req_encode(&h, &req.ext);
-    return offset_call(c, topic, broker, &req, offset);
-}
-
-static rmq_err_t update_committed(rmq_pull_consumer_t *c, const char *topic, const char *broker,
-                                  int32_t qid, int64_t offset) {
-    proto_cmd_t req, resp;
-    proto_cmd_request(&req, PROTO_UPDATE_CONSUMER_OFFSET, 0);
-    proto_update_consumer_offset_req_t h;
-    proto_update_consumer_offset_req_init(&h);
-    h.consumer_group = c->group;
-    h.topic = topic;
-    h.queue_id = qid;
-    h.commit_offset = offset;
-    h.bname = broker;
-    proto_update_consumer_offset_req_encode(&h, &req.ext);
-    rmq_err_t err = call(c, topic, broker, &req, &resp);
-    proto_cmd_free(&resp);
-    return err;
-}
-
-/* Where a queue with no offset of the group starts (RebalanceLitePullImpl's
- * computePullFromWhereWithException). */
-static rmq_err_t start_offset(rmq_pull_consumer_t *c, const char *topic, const char *broker,
-                              int32_t qid, int64_t *offset, bool *stored) {
-    *stored = false;
-    rmq_err_t err = query_committed(c, topic, broker, qid, offset);
-    if (err == RMQ_OK && *offset >= 0) {
-        *stored = true;
-        return RMQ_OK;
-    }
-    if (err != RMQ_OK && err != RMQ_ERR_QUERY_NOT_FOUND) return err;
-    bool retry = strncmp(topic, "%RETRY%", 7) == 0;
-    switch (c->from) {
-    case PROTO_CONSUME_FROM_FIRST_OFFSET:
-        *offset = 0;
-        return RMQ_OK;
-    case PROTO_CONSUME_FROM_TIMESTAMP:
-        if (retry) return queue_offset(c, PROTO_GET_MAX_OFFSET, topic, broker, qid, offset);
-        return search_offset(c, topic, broker, qid, c->consume_ts, offset);
-    default:
-        if (retry) {
-            *offset = 0;
-            return RMQ_OK;
-        }
-        return queue_offset(c, PROTO_GET_MAX_OFFSET, topic, broker, qid, offset);
-    }
-}
-
 /* ================================================================ commits */
 
 typedef struct pending_commit {
@@ -369,15 +225,15 @@ static rmq_err_t commit_all(rmq_pull_consumer_t *c) {
     pthread_mutex_unlock(&c->mu);
     rmq_err_t first = RMQ_OK;
     for (size_t i = 0; i < k; i++) {
-        rmq_err_t err =
-            update_committed(c, todo[i].topic, todo[i].broker, todo[i].qid, todo[i].offset);
+        rmq_err_t err = client_cg_update_committed(&c->cg, todo[i].topic, todo[i].broker,
+                                                   todo[i].qid, todo[i].offset);
         if (err == RMQ_OK) {
             pthread_mutex_lock(&c->mu);
             pq_t *q = find_pq(c, todo[i].topic, todo[i].broker, todo[i].qid);
             if (q && q->committed < todo[i].offset) q->committed = todo[i].offset;
             pthread_mutex_unlock(&c->mu);
         } else {
-            cm_warn(&c->log, "consumer %s: commit of %s@%s:%d: %s", c->group, todo[i].topic,
+            cm_warn(&c->log, "consumer %s: commit of %s@%s:%d: %s", c->cg.group, todo[i].topic,
                     todo[i].broker, (int)todo[i].qid, rmq_err_str(err));
             if (!first) first = err;
         }
@@ -427,7 +283,7 @@ static void on_pulled(rmq_err_t err, proto_cmd_t *resp, void *arg) {
 }
 
 /* The subscription expression of topic, or "*" (assigned queues). Caller holds mu. */
-static const sub_t *sub_of(rmq_pull_consumer_t *c, const char *topic) {
+static const client_sub_t *sub_of(rmq_pull_consumer_t *c, const char *topic) {
     for (size_t i = 0; i < c->sub_count; i++)
         if (strcmp(c->subs[i].topic, topic) == 0) return &c->subs[i];
     return NULL;
@@ -436,16 +292,14 @@ static const sub_t *sub_of(rmq_pull_consumer_t *c, const char *topic) {
 /* Sends a pull for q (which the caller marked inflight). Outside mu. */
 static void send_pull(rmq_pull_consumer_t *c, const char *topic, const char *broker, int32_t qid,
                       int64_t offset, const char *expr, pq_t *q, uint32_t epoch) {
-    rmq_err_t err = RMQ_ERR_NO_ROUTE;
-    char *addr = broker_addr(c, topic, broker);
-    net_conn_t *conn = addr ? client_instance_conn(c->ci, addr, &err) : NULL;
-    cm_free(addr);
+    rmq_err_t err;
+    net_conn_t *conn = client_cg_conn(&c->cg, topic, broker, &err);
     if (conn) {
         proto_cmd_t req;
         proto_cmd_request(&req, PROTO_PULL_MESSAGE, 0);
         proto_pull_req_t h;
         proto_pull_req_init(&h);
-        h.consumer_group = c->group;
+        h.consumer_group = c->cg.group;
         h.topic = topic;
         h.queue_id = qid;
         h.queue_offset = offset;
@@ -471,7 +325,7 @@ static void send_pull(rmq_pull_consumer_t *c, const char *topic, const char *bro
         }
     }
     if (err) {
-        cm_debug(&c->log, "consumer %s: pull of %s@%s:%d not sent: %s", c->group, topic, broker,
+        cm_debug(&c->log, "consumer %s: pull of %s@%s:%d not sent: %s", c->cg.group, topic, broker,
                  (int)qid, rmq_err_str(err));
         pthread_mutex_lock(&c->mu);
         if (pull_over(c, q) && q->epoch == epoch) {
@@ -480,16 +334,6 @@ static void send_pull(rmq_pull_consumer_t *c, const char *topic, const char *bro
         }
         pthread_mutex_unlock(&c->mu);
     }
-}
-
-/* Whether the message passes the client-side tag filter (Java's processPullResult). */
-static bool tags_match(const sub_t *s, const rmq_msg_t *m) {
-    if (!s || s->tags.tags.count == 0) return true;
-    const char *t = proto_props_get(&m->props, PROP_TAGS);
-    if (!t) return false;
-    for (size_t i = 0; i < s->tags.tags.count; i++)
-        if (strcmp(s->tags.tags.items[i], t) == 0) return true;
-    return false;
 }
 
 /* Pull thread: applies one finished pull. */
@@ -512,9 +356,9 @@ static void apply_done(rmq_pull_consumer_t *c, done_t *d) {
         }
         if (err == RMQ_ERR_PULL_OFFSET_MOVED)
             cm_warn(&c->log, "consumer %s: offset %lld of %s@%s:%d is illegal; moving to %lld",
-                    c->group, (long long)q->pull_offset, q->topic, q->broker, (int)q->qid,
+                    c->cg.group, (long long)q->pull_offset, q->topic, q->broker, (int)q->qid,
                     (long long)h.next_begin_offset);
-        const sub_t *s = sub_of(c, q->topic);
+        const client_sub_t *s = sub_of(c, q->topic);
         bool any = false;
         size_t pos = 0;
         while (err == RMQ_OK && pos < d->resp.body_len) {
@@ -527,7 +371,7 @@ static void apply_done(rmq_pull_consumer_t *c, done_t *d) {
             if (rec.magic == PROTO_MAGIC_BLANK) continue;
             rmq_msg_t *m = NULL;
             if (proto_msg_from_record(&rec, MAX_BODY, &m) != RMQ_OK) continue;
-            if (!tags_match(s, m)) {
+            if (!client_sub_match(s, m)) {
                 rmq_msg_destroy(m);
                 continue;
             }
@@ -540,7 +384,7 @@ static void apply_done(rmq_pull_consumer_t *c, done_t *d) {
         q->retry_at = 0;
         if (any) pthread_cond_broadcast(&c->ready_cv);
     } else {
-        cm_debug(&c->log, "consumer %s: pull of %s@%s:%d: %s", c->group, q->topic, q->broker,
+        cm_debug(&c->log, "consumer %s: pull of %s@%s:%d: %s", c->cg.group, q->topic, q->broker,
                  (int)q->qid, rmq_err_str(err));
         q->retry_at = cm_mono_ms() + (err == 215 ? RETRY_ON_FLOW_MS : RETRY_ON_ERROR_MS);
     }
@@ -569,7 +413,7 @@ static int64_t pull_round(rmq_pull_consumer_t *c) {
             if (!next || q->retry_at < next) next = q->retry_at;
             continue;
         }
-        const sub_t *s = sub_of(c, q->topic);
+        const client_sub_t *s = sub_of(c, q->topic);
         todo[n++] = (todo_q_t){q,
                                cm_strdup(q->topic),
                                cm_strdup(q->broker),
@@ -590,12 +434,13 @@ static int64_t pull_round(rmq_pull_consumer_t *c) {
         } else {
             int64_t off = -1;
             bool stored = false;
-            rmq_err_t err = start_offset(c, t->topic, t->broker, t->qid, &off, &stored);
+            rmq_err_t err =
+                client_cg_start_offset(&c->cg, t->topic, t->broker, t->qid, &off, &stored);
             pthread_mutex_lock(&c->mu);
             pq_t *q = find_pq(c, t->topic, t->broker, t->qid);
             if (q == t->pq && q->epoch == t->epoch && q->pull_offset < 0) {
                 if (err) {
-                    cm_debug(&c->log, "consumer %s: start offset of %s@%s:%d: %s", c->group,
+                    cm_debug(&c->log, "consumer %s: start offset of %s@%s:%d: %s", c->cg.group,
                              t->topic, t->broker, (int)t->qid, rmq_err_str(err));
                     q->retry_at = cm_mono_ms() + RETRY_ON_ERROR_MS;
                 } else {
@@ -617,81 +462,6 @@ static int64_t pull_round(rmq_pull_consumer_t *c) {
 
 /* ================================================================ rebalance */
 
-/* The readable queues of topic, sorted; strings owned by the caller's list. */
-static rmq_err_t topic_queues(rmq_pull_consumer_t *c, const char *topic, proto_mq_list_t *out) {
-    client_pub_t *p = NULL;
-    rmq_err_t err = client_instance_pub(c->ci, topic, NULL, 0, c->api_timeout_ms, &p);
-    if (err) return err;
-    for (size_t i = 0; i < p->route.queue_count; i++) {
-        const proto_queue_data_t *qd = &p->route.queues[i];
-        if (!(qd->perm & PROTO_PERM_READ) || !qd->broker_name) continue;
-        for (int32_t q = 0; q < qd->read_queue_nums; q++)
-            proto_mq_list_add(out, topic, qd->broker_name, q);
-    }
-    client_mq_t *v = cm_calloc(out->count ? out->count : 1, sizeof *v);
-    for (size_t i = 0; i < out->count; i++)
-        v[i] =
-            (client_mq_t){out->items[i].topic, out->items[i].broker_name, out->items[i].queue_id};
-    client_alloc_sort_mqs(v, out->count);
-    proto_mq_list_t sorted = {0};
-    for (size_t i = 0; i < out->count; i++)
-        proto_mq_list_add(&sorted, v[i].topic, v[i].broker_name, v[i].queue_id);
-    cm_free(v);
-    proto_mq_list_free(out);
-    *out = sorted;
-    client_pub_unref(p);
-    return RMQ_OK;
-}
-
-/* GET_CONSUMER_LIST_BY_GROUP from a broker hosting topic. */
-static rmq_err_t group_members(rmq_pull_consumer_t *c, const char *topic, const char *broker,
-                               proto_strlist_t *ids) {
-    proto_cmd_t req, resp;
-    proto_cmd_request(&req, PROTO_GET_CONSUMER_LIST_BY_GROUP, 0);
-    proto_group_req_t h;
-    proto_group_req_init(&h);
-    h.consumer_group = c->group;
-    proto_group_req_encode(&h, &req.ext);
-    rmq_err_t err = call(c, topic, broker, &req, &resp);
-    if (err == RMQ_OK) err = proto_consumer_list_decode(resp.body, resp.body_len, ids);
-    proto_cmd_free(&resp);
-    return err;
-}
-
-/* This client's share of one topic, into mine (sorted). */
-static rmq_err_t share_of(rmq_pull_consumer_t *c, const char *topic, proto_mq_list_t *mine) {
-    proto_mq_list_t all = {0};
-    rmq_err_t err = topic_queues(c, topic, &all);
-    if (err || all.count == 0) {
-        proto_mq_list_free(&all);
-        return err ? err : RMQ_ERR_NO_ROUTE;
-    }
-    proto_strlist_t ids = {0};
-    err = group_members(c, topic, all.items[0].broker_name, &ids);
-    if (!err) {
-        const char **cids = cm_calloc(ids.count ? ids.count : 1, sizeof *cids);
-        for (size_t i = 0; i < ids.count; i++)
-            cids[i] = ids.items[i];
-        client_alloc_sort_ids(cids, ids.count);
-        client_mq_t *mqs = cm_calloc(all.count, sizeof *mqs);
-        for (size_t i = 0; i < all.count; i++)
-            mqs[i] =
-                (client_mq_t){all.items[i].topic, all.items[i].broker_name, all.items[i].queue_id};
-        size_t *owned = cm_calloc(all.count, sizeof *owned);
-        size_t n =
-            c->strategy->fn(client_instance_id(c->ci), cids, ids.count, mqs, all.count, owned);
-        for (size_t i = 0; i < n; i++)
-            proto_mq_list_add(mine, mqs[owned[i]].topic, mqs[owned[i]].broker_name,
-                              mqs[owned[i]].queue_id);
-        cm_free(owned);
-        cm_free(mqs);
-        cm_free(cids);
-    }
-    proto_strlist_free(&ids);
-    proto_mq_list_free(&all);
-    return err;
-}
-
 static void rebalance(rmq_pull_consumer_t *c) {
     pthread_mutex_lock(&c->mu);
     proto_strlist_t topics = {0};
@@ -700,9 +470,9 @@ static void rebalance(rmq_pull_consumer_t *c) {
     pthread_mutex_unlock(&c->mu);
     for (size_t t = 0; t < topics.count; t++) {
         proto_mq_list_t mine = {0};
-        rmq_err_t err = share_of(c, topics.items[t], &mine);
+        rmq_err_t err = client_cg_share(&c->cg, topics.items[t], &mine);
         if (err) {
-            cm_debug(&c->log, "consumer %s: rebalance of %s: %s", c->group, topics.items[t],
+            cm_debug(&c->log, "consumer %s: rebalance of %s: %s", c->cg.group, topics.items[t],
                      rmq_err_str(err));
             proto_mq_list_free(&mine);
             continue;
@@ -756,7 +526,7 @@ static void *pull_thread(void *arg) {
         bool by_sub = !c->assigned_by_hand && c->sub_count > 0, hb = c->hb_needed;
         c->hb_needed = false;
         pthread_mutex_unlock(&c->mu);
-        if (hb) client_instance_heartbeat(c->ci);
+        if (hb) client_instance_heartbeat(c->cg.ci);
         int64_t now = cm_mono_ms();
         if (by_sub && (rebalance_now || now >= next_rebalance)) {
             rebalance(c);
@@ -780,18 +550,13 @@ static void *pull_thread(void *arg) {
 
 static void hook_heartbeat(void *opaque, proto_consumer_data_t *d) {
     rmq_pull_consumer_t *c = opaque;
-    d->group_name = cm_strdup(c->group);
+    d->group_name = cm_strdup(c->cg.group);
     d->consume_type = PROTO_CONSUME_ACTIVELY;
     d->message_model = PROTO_CLUSTERING;
-    d->consume_from_where = c->from;
+    d->consume_from_where = c->cg.from;
     pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < c->sub_count; i++) {
-        proto_subscription_t *s = proto_consumer_data_add_sub(d);
-        s->topic = cm_strdup(c->subs[i].topic);
-        proto_subscription_set_tags(s, c->subs[i].expr);
-        s->sub_version = c->subs[i].version;
-        s->expression_type = cm_strdup("TAG");
-    }
+    for (size_t i = 0; i < c->sub_count; i++)
+        client_sub_to_heartbeat(&c->subs[i], d);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -801,93 +566,21 @@ static void hook_ids_changed(void *opaque) {
 
 /* ================================================================ public API */
 
-static bool group_ok(const char *group, char *errstr, size_t size) {
-    size_t len = strlen(group);
-    if (len == 0) {
-        cm_errstr(errstr, size, "consumerGroup is required");
-        return false;
-    }
-    if (len > 255) {
-        cm_errstr(errstr, size, "consumerGroup is %zu characters long; at most 255 are allowed",
-                  len);
-        return false;
-    }
-    for (size_t i = 0; i < len; i++) {
-        char ch = group[i];
-        if (!(ch == '%' || ch == '|' || ch == '_' || ch == '-' || (ch >= '0' && ch <= '9') ||
-              (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z'))) {
-            cm_errstr(errstr, size,
-                      "consumerGroup \"%s\" has a character outside "
-                      "[%%|a-zA-Z0-9_-]",
-                      group);
-            return false;
-        }
-    }
-    if (strcmp(group, "DEFAULT_CONSUMER") == 0) {
-        cm_errstr(errstr, size, "consumerGroup DEFAULT_CONSUMER is reserved");
-        return false;
-    }
-    return true;
-}
-
-/* consumeTimestamp "yyyyMMddHHmmss" (local time) in ms; empty: 30 minutes ago. */
-static bool parse_ts(const char *text, int64_t *out) {
-    if (!*text) {
-        *out = cm_now_ms() - 30 * 60 * 1000;
-        return true;
-    }
-    struct tm tm = {0};
-    if (strlen(text) != 14 || sscanf(text, "%4d%2d%2d%2d%2d%2d", &tm.tm_year, &tm.tm_mon,
-                                     &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
-        return false;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    tm.tm_isdst = -1;
-    time_t t = mktime(&tm);
-    if (t == (time_t)-1) return false;
-    *out = (int64_t)t * 1000;
-    return true;
-}
-
 rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *conf, char *errstr, size_t errstr_size) {
     if (!conf) {
         cm_errstr(errstr, errstr_size, "no configuration");
         return NULL;
     }
-    const char *group = cm_conf_str(conf, "consumerGroup", false);
-    if (!group_ok(group, errstr, errstr_size)) return NULL;
-    const char *ns = cm_conf_str(conf, "namesrvAddr", false), *env = getenv("NAMESRV_ADDR");
-    if (!*ns && (!env || !*env)) {
-        cm_errstr(errstr, errstr_size, "no name server: set namesrvAddr or NAMESRV_ADDR");
-        return NULL;
-    }
+    client_cg_t cg;
+    if (!client_cg_init(&cg, conf, errstr, errstr_size)) return NULL;
     if (strcmp(cm_conf_str(conf, "messageModel", false), "CLUSTERING") != 0) {
         cm_errstr(errstr, errstr_size, "the pull consumer supports messageModel CLUSTERING only");
         return NULL;
     }
-    const char *strategy = cm_conf_str(conf, "allocateMessageQueueStrategy", false);
-    const client_alloc_strategy_t *st = client_alloc_find(strategy);
-    if (!st) {
-        cm_errstr(errstr, errstr_size, "unknown allocateMessageQueueStrategy %s", strategy);
-        return NULL;
-    }
-    int64_t ts = 0;
-    const char *ts_text = cm_conf_str(conf, "consumeTimestamp", false);
-    if (!parse_ts(ts_text, &ts)) {
-        cm_errstr(errstr, errstr_size, "consumeTimestamp \"%s\" is not yyyyMMddHHmmss", ts_text);
-        return NULL;
-    }
     rmq_pull_consumer_t *c = cm_calloc(1, sizeof *c);
     c->conf = conf;
-    c->group = group;
+    c->cg = cg;
     c->log = cm_conf_logger(conf);
-    c->strategy = st;
-    const char *from = cm_conf_str(conf, "consumeFromWhere", false);
-    c->from = strcmp(from, "CONSUME_FROM_FIRST_OFFSET") == 0 ? PROTO_CONSUME_FROM_FIRST_OFFSET
-              : strcmp(from, "CONSUME_FROM_TIMESTAMP") == 0  ? PROTO_CONSUME_FROM_TIMESTAMP
-                                                             : PROTO_CONSUME_FROM_LAST_OFFSET;
-    c->consume_ts = ts;
-    c->api_timeout_ms = cm_conf_int(conf, "mqClientApiTimeout", false);
     c->suspend_ms = cm_conf_int(conf, "brokerSuspendMaxTimeMillis", false);
     c->rpc_suspend_ms = cm_conf_int(conf, "consumerTimeoutMillisWhenSuspend", false);
     if (c->rpc_suspend_ms <= c->suspend_ms) c->rpc_suspend_ms = c->suspend_ms + 5000;
@@ -909,26 +602,19 @@ rmq_err_t rmq_pull_consumer_subscribe(rmq_pull_consumer_t *c, const char *topic,
                                       const char *expression) {
     if (!c || !topic) return RMQ_ERR_INVALID_ARG;
     if (client_check_topic(topic, NULL, 0) != RMQ_OK) return RMQ_ERR_BAD_TOPIC;
-    if (!expression || !*expression) expression = "*";
     pthread_mutex_lock(&c->mu);
     if (c->assigned_by_hand) {
         pthread_mutex_unlock(&c->mu);
         return RMQ_ERR_STATE;
     }
-    sub_t *s = (sub_t *)sub_of(c, topic);
+    client_sub_t *s = (client_sub_t *)sub_of(c, topic);
     if (!s) {
         c->subs = cm_realloc(c->subs, (c->sub_count + 1) * sizeof *c->subs);
         s = &c->subs[c->sub_count++];
         memset(s, 0, sizeof *s);
         s->topic = cm_strdup(topic);
-    } else {
-        cm_free(s->expr);
-        proto_subscription_free(&s->tags);
-        memset(&s->tags, 0, sizeof s->tags);
     }
-    s->expr = cm_strdup(expression);
-    proto_subscription_set_tags(&s->tags, expression);
-    s->version = cm_now_ms();
+    client_sub_set(s, expression);
     c->hb_needed = true;
     bool started = c->state == STATE_STARTED;
     pthread_mutex_unlock(&c->mu);
@@ -963,20 +649,20 @@ rmq_err_t rmq_pull_consumer_assign(rmq_pull_consumer_t *c, const rmq_mq_t *queue
 
 rmq_err_t rmq_pull_consumer_start(rmq_pull_consumer_t *c, char *errstr, size_t errstr_size) {
     if (!c) return RMQ_ERR_INVALID_ARG;
-    if (c->ci) {
-        cm_errstr(errstr, errstr_size, "consumer %s is already started", c->group);
+    if (c->cg.ci) {
+        cm_errstr(errstr, errstr_size, "consumer %s is already started", c->cg.group);
         return RMQ_ERR_STATE;
     }
     client_instance_t *ci = client_instance_get(c->conf, errstr, errstr_size);
     if (!ci) return RMQ_ERR_IO;
     static const client_consumer_hooks_t hooks = {hook_heartbeat, hook_ids_changed};
-    if (client_instance_register_consumer(ci, c->group, &hooks, c) != RMQ_OK) {
+    if (client_instance_register_consumer(ci, c->cg.group, &hooks, c) != RMQ_OK) {
         cm_errstr(errstr, errstr_size, "consumer group %s is already started on client instance %s",
-                  c->group, client_instance_id(ci));
+                  c->cg.group, client_instance_id(ci));
         client_instance_release(ci);
         return RMQ_ERR_STATE;
     }
-    c->ci = ci;
+    c->cg.ci = ci;
     /* Learn the brokers of every topic used, so the heartbeat reaches them. */
     pthread_mutex_lock(&c->mu);
     proto_strlist_t topics = {0};
@@ -988,7 +674,7 @@ rmq_err_t rmq_pull_consumer_start(rmq_pull_consumer_t *c, char *errstr, size_t e
     pthread_mutex_unlock(&c->mu);
     for (size_t i = 0; i < topics.count; i++) {
         client_pub_t *p = NULL;
-        if (client_instance_pub(ci, topics.items[i], NULL, 0, c->api_timeout_ms, &p) == RMQ_OK)
+        if (client_instance_pub(ci, topics.items[i], NULL, 0, c->cg.api_timeout_ms, &p) == RMQ_OK)
             client_pub_unref(p);
     }
     proto_strlist_free(&topics);
@@ -998,17 +684,17 @@ rmq_err_t rmq_pull_consumer_start(rmq_pull_consumer_t *c, char *errstr, size_t e
     pthread_mutex_unlock(&c->mu);
     c->mb->rebalance = true;
     if (pthread_create(&c->thread, NULL, pull_thread, c) != 0) {
-        cm_errstr(errstr, errstr_size, "consumer %s cannot start its pull thread", c->group);
+        cm_errstr(errstr, errstr_size, "consumer %s cannot start its pull thread", c->cg.group);
         pthread_mutex_lock(&c->mu);
         c->state = STATE_NEW;
         pthread_mutex_unlock(&c->mu);
-        client_instance_unregister_consumer(ci, c->group);
+        client_instance_unregister_consumer(ci, c->cg.group);
         client_instance_release(ci);
-        c->ci = NULL;
+        c->cg.ci = NULL;
         return RMQ_ERR_IO;
     }
     c->thread_started = true;
-    cm_info(&c->log, "pull consumer %s started on client %s", c->group, client_instance_id(ci));
+    cm_info(&c->log, "pull consumer %s started on client %s", c->cg.group, client_instance_id(ci));
     return RMQ_OK;
 }
 
@@ -1068,9 +754,11 @@ rmq_err_t rmq_pull_consumer_seek(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int
     rmq_err_t err = owned(c, mq);
     int64_t min = 0, max = 0;
     if (!err)
-        err = queue_offset(c, PROTO_GET_MIN_OFFSET, mq->topic, mq->broker_name, mq->queue_id, &min);
+        err = client_cg_queue_offset(&c->cg, PROTO_GET_MIN_OFFSET, mq->topic, mq->broker_name,
+                                     mq->queue_id, &min);
     if (!err)
-        err = queue_offset(c, PROTO_GET_MAX_OFFSET, mq->topic, mq->broker_name, mq->queue_id, &max);
+        err = client_cg_queue_offset(&c->cg, PROTO_GET_MAX_OFFSET, mq->topic, mq->broker_name,
+                                     mq->queue_id, &max);
     if (!err && (offset < min || offset > max)) err = RMQ_ERR_INVALID_ARG;
     return err ? err : seek_to(c, mq, offset);
 }
@@ -1080,7 +768,8 @@ rmq_err_t rmq_pull_consumer_seek_to_begin(rmq_pull_consumer_t *c, const rmq_mq_t
     rmq_err_t err = owned(c, mq);
     int64_t off = 0;
     if (!err)
-        err = queue_offset(c, PROTO_GET_MIN_OFFSET, mq->topic, mq->broker_name, mq->queue_id, &off);
+        err = client_cg_queue_offset(&c->cg, PROTO_GET_MIN_OFFSET, mq->topic, mq->broker_name,
+                                     mq->queue_id, &off);
     return err ? err : seek_to(c, mq, off);
 }
 
@@ -1089,7 +778,8 @@ rmq_err_t rmq_pull_consumer_seek_to_end(rmq_pull_consumer_t *c, const rmq_mq_t *
     rmq_err_t err = owned(c, mq);
     int64_t off = 0;
     if (!err)
-        err = queue_offset(c, PROTO_GET_MAX_OFFSET, mq->topic, mq->broker_name, mq->queue_id, &off);
+        err = client_cg_queue_offset(&c->cg, PROTO_GET_MAX_OFFSET, mq->topic, mq->broker_name,
+                                     mq->queue_id, &off);
     return err ? err : seek_to(c, mq, off);
 }
 
@@ -1098,7 +788,9 @@ rmq_err_t rmq_pull_consumer_seek_timestamp(rmq_pull_consumer_t *c, const rmq_mq_
     if (!c || !mq) return RMQ_ERR_INVALID_ARG;
     rmq_err_t err = owned(c, mq);
     int64_t off = 0;
-    if (!err) err = search_offset(c, mq->topic, mq->broker_name, mq->queue_id, timestamp_ms, &off);
+    if (!err)
+        err = client_cg_search_offset(&c->cg, mq->topic, mq->broker_name, mq->queue_id,
+                                      timestamp_ms, &off);
     return err ? err : seek_to(c, mq, off);
 }
 
@@ -1112,8 +804,8 @@ rmq_err_t rmq_pull_consumer_commit(rmq_pull_consumer_t *c) {
 
 rmq_err_t rmq_pull_consumer_committed(rmq_pull_consumer_t *c, const rmq_mq_t *mq, int64_t *offset) {
     if (!c || !mq || !offset) return RMQ_ERR_INVALID_ARG;
-    if (!c->ci) return RMQ_ERR_NOT_STARTED;
-    return query_committed(c, mq->topic, mq->broker_name, mq->queue_id, offset);
+    if (!c->cg.ci) return RMQ_ERR_NOT_STARTED;
+    return client_cg_query_committed(&c->cg, mq->topic, mq->broker_name, mq->queue_id, offset);
 }
 
 rmq_err_t rmq_pull_consumer_fetch_queues(rmq_pull_consumer_t *c, const char *topic,
@@ -1121,9 +813,9 @@ rmq_err_t rmq_pull_consumer_fetch_queues(rmq_pull_consumer_t *c, const char *top
     if (!c || !topic || !queues || !count) return RMQ_ERR_INVALID_ARG;
     *queues = NULL;
     *count = 0;
-    if (!c->ci) return RMQ_ERR_NOT_STARTED;
+    if (!c->cg.ci) return RMQ_ERR_NOT_STARTED;
     proto_mq_list_t all = {0};
-    rmq_err_t err = topic_queues(c, topic, &all);
+    rmq_err_t err = client_cg_topic_queues(&c->cg, topic, &all);
     if (!err) {
         *queues = cm_calloc(all.count ? all.count : 1, sizeof **queues);
         for (size_t i = 0; i < all.count; i++)
@@ -1164,12 +856,12 @@ void rmq_pull_consumer_destroy(rmq_pull_consumer_t *c) {
     pthread_mutex_unlock(&c->mb->mu);
     if (c->thread_started) pthread_join(c->thread, NULL);
     if (started && c->auto_commit) commit_all(c);
-    if (c->ci) client_instance_unregister_consumer(c->ci, c->group);
+    if (c->cg.ci) client_instance_unregister_consumer(c->cg.ci, c->cg.group);
     pthread_mutex_lock(&c->mb->mu);
     c->mb->closed = true; /* pulls still in flight find it closed */
     pthread_mutex_unlock(&c->mb->mu);
     mb_unref(c->mb);
-    if (c->ci) client_instance_release(c->ci);
+    if (c->cg.ci) client_instance_release(c->cg.ci);
     for (size_t r = c->ready_head; r < c->ready_count; r++)
         rmq_msg_destroy(c->ready[r].msg);
     cm_free(c->ready);
@@ -1179,11 +871,8 @@ void rmq_pull_consumer_destroy(rmq_pull_consumer_t *c) {
         pq_free(c->grave[i]);
     cm_free(c->pqs);
     cm_free(c->grave);
-    for (size_t i = 0; i < c->sub_count; i++) {
-        cm_free(c->subs[i].topic);
-        cm_free(c->subs[i].expr);
-        proto_subscription_free(&c->subs[i].tags);
-    }
+    for (size_t i = 0; i < c->sub_count; i++)
+        client_sub_free(&c->subs[i]);
     cm_free(c->subs);
     pthread_cond_destroy(&c->ready_cv);
     pthread_mutex_destroy(&c->mu);
