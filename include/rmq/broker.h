@@ -23,6 +23,7 @@
 #include <rmq/conf.h>
 #include <rmq/defs.h>
 #include <rmq/err.h>
+#include <rmq/msg.h>
 
 RMQ_BEGIN_DECLS
 
@@ -59,6 +60,40 @@ RMQ_EXPORT rmq_err_t rmq_broker_create_topic(rmq_broker_t *broker, const char *t
  * topics, groups (subscription groups), commitLogMinOffset, commitLogMaxOffset. Fields may
  * be added. The string is the caller's: free it with rmq_free(). NULL before start. */
 RMQ_EXPORT char *rmq_broker_stats_json(rmq_broker_t *broker);
+
+/* ---- dead letters: messages a consumer group gave up on (%DLQ%<group>, queue 0) */
+
+/* Called once per dead letter by rmq_broker_dlq_list(); non-zero stops the listing. msg
+ * lives only for the call (copy what you keep). Its accessors give the message as a consumer
+ * of the DLQ would see it: rmq_msg_queue_offset() (what rmq_broker_dlq_resend() takes),
+ * rmq_msg_id() / rmq_msg_offset_id(), rmq_msg_reconsume_times(), rmq_msg_store_timestamp(),
+ * the body, tags and keys, and the properties RocketMQ keeps on dead letters: RETRY_TOPIC
+ * (the topic it was consumed from) and ORIGIN_MESSAGE_ID (the id of its first delivery). */
+typedef int(rmq_dlq_cb_t)(const rmq_msg_t *msg, void *opaque);
+
+/* Lists the dead-letter queue of consumer group from queue offset from (0 = the oldest
+ * still stored; offsets below the oldest start there): calls cb for at most max messages
+ * (1..1024) in queue order. *next (may be NULL) gets the offset to continue from. RMQ_OK
+ * (also when the group has no dead letters), RMQ_ERR_INVALID_ARG (NULL broker, group or
+ * cb, max out of range, from < 0), RMQ_ERR_BAD_TOPIC (a group name that cannot make a
+ * topic), RMQ_ERR_NOT_STARTED. Reads the store directly; any thread. */
+RMQ_EXPORT rmq_err_t rmq_broker_dlq_list(rmq_broker_t *broker, const char *group, int64_t from,
+                                         int max, rmq_dlq_cb_t *cb, void *opaque,
+                                         int64_t *next);
+
+/* Re-sends the dead letter at queue offset offset of group's DLQ to its original topic
+ * (its RETRY_TOPIC property), on a queue of that topic picked at random, as RocketMQ's
+ * console re-sends one: a new message with the same body, flag, tags, keys, UNIQ_KEY (so
+ * consumers see the same message id), user properties, RETRY_TOPIC and ORIGIN_MESSAGE_ID,
+ * reconsume times 0 (a fresh set of retries); the broker's own routing properties (DELAY,
+ * REAL_TOPIC, REAL_QID, timer keys, retry counters) are dropped. The dead letter itself
+ * stays in the DLQ (a queue is a log). offset_id (may be NULL, RMQ_MSG_ID_SIZE bytes
+ * suffice) gets the new copy's offset message id. RMQ_OK; RMQ_ERR_NOT_FOUND (no message at
+ * that offset); RMQ_ERR_TOPIC_NOT_EXIST (the original topic is gone); RMQ_ERR_NO_PERMISSION
+ * (it is not writable); RMQ_ERR_INVALID_ARG (no RETRY_TOPIC: not a dead letter the broker
+ * wrote, or bad arguments); RMQ_ERR_NOT_STARTED; store errors (RMQ_ERR_DISK_FULL, ...). */
+RMQ_EXPORT rmq_err_t rmq_broker_dlq_resend(rmq_broker_t *broker, const char *group,
+                                           int64_t offset, char *offset_id, size_t offset_id_size);
 
 /* Stops serving, flushes and closes the store (a clean shutdown: the next start takes the
  * normal recovery path), persists offsets and topics, joins every thread and frees the

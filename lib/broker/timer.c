@@ -193,7 +193,8 @@ static int64_t dequeue(broker_timer_t *t) {
     for (int budget = DEQUEUE_BUDGET; budget > 0;) {
         if (!t->cur_loaded || t->cur_ms != t->chk.read_ms) load_slot(t);
         if (!t->cur_sorted) {
-            qsort(t->cur + t->next, t->ncur - t->next, sizeof *t->cur, cmp_entry);
+            if (t->ncur - t->next > 1)
+                qsort(t->cur + t->next, t->ncur - t->next, sizeof *t->cur, cmp_entry);
             t->cur_sorted = true;
         }
         int64_t now = cm_now_ms(), slot_end = t->chk.read_ms + t->precision;

@@ -22,6 +22,7 @@ typedef struct run {
     bench_window_t window;
     bench_hist_t late;
     atomic_llong sent, errors, received, dups;
+    _Atomic rmq_err_t first_error;
     uint8_t *seen; /* one byte per message index */
     atomic_bool sending_done, done;
     double rss_max;
@@ -37,6 +38,8 @@ static void on_sent(rmq_err_t err, const rmq_send_result_t *res, void *opaque) {
     (void)res;
     run_t *r = opaque;
     atomic_fetch_add(err ? &r->errors : &r->sent, 1);
+    rmq_err_t none = RMQ_OK;
+    if (err) atomic_compare_exchange_strong(&r->first_error, &none, err);
     bench_window_leave(&r->window);
 }
 
@@ -94,12 +97,25 @@ static long long timer_pending(run_t *r) {
     return n;
 }
 
+/* RssAnon of this process, MiB: the heap, without the store's mapped files. */
+static double rss_anon_mb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "RssAnon:", 8) == 0) kb = atof(line + 8);
+    if (f) fclose(f);
+    return kb / 1024;
+}
+
 static void progress(run_t *r) {
     double rss = bench_rss_mb();
     if (rss > r->rss_max) r->rss_max = rss;
-    fprintf(stderr, "delay: %lld sent, %lld errors, %lld delivered, %lld pending, rss %.0f MB\n",
+    fprintf(stderr,
+            "delay: %lld sent, %lld errors, %lld received, %lld pending in the broker, rss %.0f MB "
+            "(anon %.0f MB)\n",
             (long long)atomic_load(&r->sent), (long long)atomic_load(&r->errors),
-            (long long)atomic_load(&r->received), timer_pending(r), rss);
+            (long long)atomic_load(&r->received), timer_pending(r), rss, rss_anon_mb());
 }
 
 static void *progress_main(void *arg) {
@@ -199,8 +215,8 @@ static int delay_main(int argc, char **argv) {
     double rate = (double)want / send_secs;
     long long p50 = bench_hist_pct(&r->late, 50), p99 = bench_hist_pct(&r->late, 99);
     if (errors || atomic_load(&r->dups))
-        fprintf(stderr, "delay: %lld send errors, %lld duplicates\n", errors,
-                (long long)atomic_load(&r->dups));
+        fprintf(stderr, "delay: %lld send errors (first: %s), %lld duplicates\n", errors,
+                rmq_err_name(atomic_load(&r->first_error)), (long long)atomic_load(&r->dups));
     if (common.json)
         printf("{\"mode\":\"delay\",\"count\":%lld,\"msgs_per_s\":%.0f,\"p50_late_ms\":%lld,"
                "\"p99_late_ms\":%lld,\"lost\":%lld,\"dup\":%lld,\"rss_mb\":%.0f}\n",

@@ -1,0 +1,218 @@
+/* Dead letters: listed and re-sent to their original topic through the public API
+ * (rmq_broker_dlq_list, rmq_broker_dlq_resend), and the same over the wire as RocketMQ's
+ * console does it (pull the DLQ, VIEW_MESSAGE_BY_ID, send to RETRY_TOPIC). */
+#include "tb.h"
+
+#include "common/cm.h"
+
+static char *dir;
+static rmq_broker_t *broker;
+static int fd;
+
+static void setup(void) {
+    dir = tb_tempdir();
+    broker = tb_broker_start(dir, NULL);
+    fd = tb_connect(rmq_broker_addr(broker));
+}
+
+static void teardown(void) {
+    close(fd);
+    rmq_broker_destroy(broker);
+    tb_rmrf(dir);
+    cm_free(dir);
+}
+
+TestSuite(dlq, .init = setup, .fini = teardown);
+
+/* Pulls topic/queue from offset; decodes up to max records into recs (they point into
+ * resp, which the caller frees). Returns the count. */
+static int pull(const char *topic, int32_t queue_id, int64_t offset, proto_cmd_t *resp,
+                proto_record_t *recs, int max) {
+    proto_cmd_t req;
+    tb_pull_req(&req, "gview", topic, queue_id, offset, max, 0, 0, "*");
+    tb_call(fd, &req, resp);
+    int n = 0;
+    for (size_t pos = 0; resp->code == 0 && pos < resp->body_len && n < max; n++) {
+        cr_assert_eq(proto_record_decode(resp->body + pos, resp->body_len - pos, true, &recs[n]),
+                     RMQ_OK);
+        pos += (size_t)recs[n].total_size;
+    }
+    return n;
+}
+
+/* Produces body on Orig/0 and sends it straight to group's DLQ (delay level -1, as a
+ * consumer giving up does). Returns the original's offset id in id. */
+static void make_dead_letter(const char *group, const char *body, char *id, size_t size) {
+    proto_cmd_t resp;
+    cr_assert_eq(tb_produce(fd, "Orig", 0, "TagD", body, body, &resp), 0);
+    const char *msg_id = proto_ext_get(&resp.ext, "msgId");
+    snprintf(id, size, "%s", msg_id);
+    proto_addr_t host;
+    int64_t phys;
+    cr_assert_eq(proto_offset_id_parse(msg_id, &host, &phys), RMQ_OK);
+    proto_cmd_free(&resp);
+    proto_cmd_request(&resp, PROTO_CONSUMER_SEND_MSG_BACK, tb_next_opaque());
+    proto_send_back_req_t h = {.offset = phys, .group = group, .delay_level = -1,
+                               .origin_topic = "Orig"};
+    proto_send_back_req_encode(&h, &resp.ext);
+    proto_cmd_t reply;
+    tb_call(fd, &resp, &reply);
+    cr_assert_eq(reply.code, 0, "%s", reply.remark);
+    proto_cmd_free(&reply);
+}
+
+typedef struct seen {
+    int n;
+    int64_t offsets[8];
+    char bodies[8][32];
+    char origin[8][64];
+    int stop_after; /* 0 = never */
+} seen_t;
+
+static int on_dead(const rmq_msg_t *m, void *opaque) {
+    seen_t *s = opaque;
+    cr_assert_lt(s->n, 8);
+    size_t len;
+    const char *body = rmq_msg_body(m, &len);
+    snprintf(s->bodies[s->n], sizeof s->bodies[0], "%.*s", (int)len, body);
+    cr_assert_str_eq(rmq_msg_topic(m), "%DLQ%gd");
+    cr_assert_str_eq(rmq_msg_property(m, "RETRY_TOPIC"), "Orig");
+    cr_assert_str_eq(rmq_msg_tags(m), "TagD");
+    cr_assert_eq(rmq_msg_reconsume_times(m), 1);
+    snprintf(s->origin[s->n], sizeof s->origin[0], "%s", rmq_msg_property(m, "ORIGIN_MESSAGE_ID"));
+    s->offsets[s->n++] = rmq_msg_queue_offset(m);
+    return s->stop_after && s->n >= s->stop_after;
+}
+
+Test(dlq, list_and_resend_through_the_api) {
+    cr_assert_eq(rmq_broker_create_topic(broker, "Orig", 2, 6), RMQ_OK);
+    char ids[3][64];
+    const char *bodies[] = {"dead-0", "dead-1", "dead-2"};
+    for (int i = 0; i < 3; i++)
+        make_dead_letter("gd", bodies[i], ids[i], sizeof ids[i]);
+
+    seen_t s = {0};
+    int64_t next = -1;
+    cr_assert_eq(rmq_broker_dlq_list(broker, "gd", 0, 100, on_dead, &s, &next), RMQ_OK);
+    cr_assert_eq(s.n, 3);
+    cr_assert_eq(next, 3);
+    for (int i = 0; i < 3; i++) {
+        cr_assert_str_eq(s.bodies[i], bodies[i]);
+        cr_assert_eq(s.offsets[i], i);
+        cr_assert_str_eq(s.origin[i], ids[i], "ORIGIN_MESSAGE_ID is the first delivery's id");
+    }
+    /* Paging and stopping early. */
+    seen_t page = {.stop_after = 1};
+    cr_assert_eq(rmq_broker_dlq_list(broker, "gd", 1, 100, on_dead, &page, &next), RMQ_OK);
+    cr_assert_eq(page.n, 1);
+    cr_assert_str_eq(page.bodies[0], "dead-1");
+    cr_assert_eq(next, 2);
+    seen_t none = {0};
+    cr_assert_eq(rmq_broker_dlq_list(broker, "nobody", 0, 10, on_dead, &none, &next), RMQ_OK);
+    cr_assert_eq(none.n, 0);
+    cr_assert_eq(next, 0);
+
+    /* Re-send dead-1 to Orig: a fresh copy on one of its queues. */
+    int64_t before = tb_max_offset(fd, "Orig", 0) + tb_max_offset(fd, "Orig", 1);
+    char new_id[RMQ_MSG_ID_SIZE] = "";
+    cr_assert_eq(rmq_broker_dlq_resend(broker, "gd", 1, new_id, sizeof new_id), RMQ_OK);
+    cr_assert_eq(tb_max_offset(fd, "Orig", 0) + tb_max_offset(fd, "Orig", 1), before + 1);
+    proto_addr_t host;
+    int64_t phys;
+    cr_assert_eq(proto_offset_id_parse(new_id, &host, &phys), RMQ_OK);
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_VIEW_MESSAGE_BY_ID, tb_next_opaque());
+    proto_view_msg_req_t vh = {.offset = phys};
+    proto_view_msg_req_encode(&vh, &req.ext);
+    tb_call(fd, &req, &resp);
+    cr_assert_eq(resp.code, 0, "%s", resp.remark);
+    proto_record_t rec;
+    cr_assert_eq(proto_record_decode(resp.body, resp.body_len, true, &rec), RMQ_OK);
+    cr_assert_eq(rec.topic_len, 4);
+    cr_assert_eq(memcmp(rec.topic, "Orig", 4), 0);
+    cr_assert_eq(rec.reconsume_times, 0);
+    cr_assert_eq(rec.body_len, 6);
+    cr_assert_eq(memcmp(rec.body, "dead-1", 6), 0);
+    cr_assert(tb_prop_is(&rec, PROP_TAGS, "TagD"));
+    cr_assert(tb_prop_is(&rec, PROP_KEYS, "dead-1"));
+    cr_assert(tb_prop_is(&rec, PROP_ORIGIN_MESSAGE_ID, ids[1]));
+    cr_assert(tb_prop_is(&rec, PROP_DELAY, NULL), "routing properties dropped");
+    cr_assert(tb_prop_is(&rec, PROP_REAL_TOPIC, NULL));
+    proto_cmd_free(&resp);
+    /* The dead letter stays listed. */
+    seen_t again = {0};
+    cr_assert_eq(rmq_broker_dlq_list(broker, "gd", 0, 100, on_dead, &again, NULL), RMQ_OK);
+    cr_assert_eq(again.n, 3);
+
+    /* Bad requests get clear errors and change nothing. */
+    cr_assert_eq(rmq_broker_dlq_resend(broker, "gd", 3, NULL, 0), RMQ_ERR_NOT_FOUND);
+    cr_assert_eq(rmq_broker_dlq_resend(broker, "nobody", 0, NULL, 0), RMQ_ERR_NOT_FOUND);
+    cr_assert_eq(rmq_broker_dlq_resend(broker, "bad group!", 0, NULL, 0), RMQ_ERR_BAD_TOPIC);
+    cr_assert_eq(rmq_broker_dlq_resend(NULL, "gd", 0, NULL, 0), RMQ_ERR_INVALID_ARG);
+    cr_assert_eq(rmq_broker_dlq_list(broker, "gd", 0, 0, on_dead, &none, NULL),
+                 RMQ_ERR_INVALID_ARG);
+    cr_assert_eq(rmq_broker_dlq_list(broker, "gd", -1, 5, on_dead, &none, NULL),
+                 RMQ_ERR_INVALID_ARG);
+    cr_assert_eq(tb_max_offset(fd, "Orig", 0) + tb_max_offset(fd, "Orig", 1), before + 1);
+}
+
+Test(dlq, resend_to_a_deleted_topic_is_refused) {
+    /* A dead letter whose RETRY_TOPIC names a topic the broker does not have. */
+    char id[64];
+    make_dead_letter("gx", "lost-topic", id, sizeof id);
+    /* Orig was auto-created on the first send; the resend works. */
+    cr_assert_eq(rmq_broker_dlq_resend(broker, "gx", 0, NULL, 0), RMQ_OK);
+    /* A topic that was never there: send straight to %DLQ% is impossible for producers
+     * (not a %RETRY% topic), so the group's DLQ of a retried send is used. */
+    proto_props_t p = {0};
+    proto_props_set(&p, PROP_RETRY_TOPIC, "NeverCreated");
+    char *text = tb_props_text(&p);
+    proto_send_req_t h;
+    tb_send_header(&h, "%RETRY%gx", 0, text);
+    h.reconsume_times = 16; /* past the group's 16 retries: the DLQ */
+    proto_cmd_t cmd, resp;
+    tb_send_cmd(&cmd, &h, "orphan", 6);
+    tb_call(fd, &cmd, &resp);
+    cr_assert_eq(resp.code, 0, "%s", resp.remark);
+    proto_cmd_free(&resp);
+    cm_free(text);
+    proto_props_free(&p);
+    cr_assert_eq(rmq_broker_dlq_resend(broker, "gx", 1, NULL, 0), RMQ_ERR_TOPIC_NOT_EXIST);
+}
+
+/* What RocketMQ's console does over the wire: read the DLQ (PULL_MESSAGE), look the message
+ * up by its offset id (VIEW_MESSAGE_BY_ID) and send it to its RETRY_TOPIC. */
+Test(dlq, resend_over_the_wire_as_the_console_does) {
+    char id[64];
+    make_dead_letter("gw", "wire-0", id, sizeof id);
+    proto_cmd_t resp;
+    proto_record_t recs[4];
+    cr_assert_eq(pull("%DLQ%gw", 0, 0, &resp, recs, 4), 1);
+    char dlq_id[64];
+    proto_offset_id_format(&recs[0].store_host, recs[0].physical_offset, dlq_id, sizeof dlq_id);
+    proto_cmd_free(&resp);
+
+    proto_addr_t host;
+    int64_t phys;
+    cr_assert_eq(proto_offset_id_parse(dlq_id, &host, &phys), RMQ_OK);
+    proto_cmd_t req;
+    proto_cmd_request(&req, PROTO_VIEW_MESSAGE_BY_ID, tb_next_opaque());
+    proto_view_msg_req_t vh = {.offset = phys};
+    proto_view_msg_req_encode(&vh, &req.ext);
+    tb_call(fd, &req, &resp);
+    cr_assert_eq(resp.code, 0, "%s", resp.remark);
+    proto_record_t rec;
+    cr_assert_eq(proto_record_decode(resp.body, resp.body_len, true, &rec), RMQ_OK);
+    proto_props_t p = {0};
+    cr_assert_eq(proto_props_parse(rec.props, (size_t)rec.props_len, &p), RMQ_OK);
+    char *topic = cm_strdup(proto_props_get(&p, PROP_RETRY_TOPIC));
+    cr_assert_str_eq(topic, "Orig");
+    char *body = cm_strndup((const char *)rec.body, (size_t)rec.body_len);
+    proto_cmd_free(&resp);
+    int64_t before = tb_max_offset(fd, "Orig", 0);
+    cr_assert_eq(tb_produce(fd, topic, 0, "TagD", NULL, body, NULL), 0);
+    cr_assert_eq(tb_max_offset(fd, "Orig", 0), before + 1);
+    proto_props_free(&p);
+    cm_free(topic);
+    cm_free(body);
+}
