@@ -23,6 +23,11 @@ int main(int argc, char **argv) {
         perror("mkdtemp");
         return 1;
     }
+    /* Sent first, so the topic exists when the consumers look at its queues (a topic created
+     * later is seen at the next rebalance, up to rebalanceWaitInterval later). */
+    rmq_producer_t *p = start_producer(namesrv);
+    send_numbered(p, "ExampleBroadcastTopic", COUNT);
+    rmq_producer_destroy(p);
     atomic_int got[2] = {0, 0};
     rmq_push_consumer_t *c[2];
     for (int i = 0; i < 2; i++) {
@@ -37,9 +42,6 @@ int main(int argc, char **argv) {
         }
         c[i] = start_push_consumer(conf, "ExampleBroadcastTopic", on_messages, &got[i], 0);
     }
-    rmq_producer_t *p = start_producer(namesrv);
-    send_numbered(p, "ExampleBroadcastTopic", COUNT);
-    rmq_producer_destroy(p);
     for (int waited = 0; waited < 30000; waited += 100) {
         if (atomic_load(&got[0]) >= COUNT && atomic_load(&got[1]) >= COUNT) break;
         usleep(100 * 1000);

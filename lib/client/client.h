@@ -192,13 +192,33 @@ typedef struct client_sub {
     proto_subscription_t tags;
     int64_t version;
 } client_sub_t;
-/* Sets (or replaces) s's expression ("*" for NULL or ""); s->topic is the caller's. */
-void client_sub_set(client_sub_t *s, const char *expression);
-void client_sub_free(client_sub_t *s);
+/* A consumer's subscriptions, one per topic (guarded by the consumer's lock). */
+typedef struct client_subs {
+    client_sub_t *items;
+    size_t count;
+} client_subs_t;
+/* Subscribes topic with expression ("*" for NULL or ""), replacing its earlier expression. */
+void client_subs_put(client_subs_t *subs, const char *topic, const char *expression);
+/* topic's subscription, or NULL. */
+const client_sub_t *client_subs_find(const client_subs_t *subs, const char *topic);
+/* Appends every subscribed topic to out. */
+void client_subs_topics(const client_subs_t *subs, proto_strlist_t *out);
+/* Adds every subscription to a heartbeat's consumer data. */
+void client_subs_to_heartbeat(const client_subs_t *subs, proto_consumer_data_t *d);
+void client_subs_free(client_subs_t *subs);
 /* Whether m passes the tag filter as Java's processPullResult applies it (s NULL: yes). */
 bool client_sub_match(const client_sub_t *s, const rmq_msg_t *m);
-/* Adds s to a heartbeat's consumer data. */
-void client_sub_to_heartbeat(const client_sub_t *s, proto_consumer_data_t *d);
+
+#define CLIENT_MAX_PULLED_BODY (64u << 20) /* a pulled body is not inflated beyond this */
+/* The next message of a PULL_MESSAGE answer's body from *pos on (advanced), built, passed
+ * through s's tag filter and marked with broker's name; NULL at the end. Records that do not
+ * decode are skipped. */
+rmq_msg_t *client_next_pulled(const proto_cmd_t *resp, size_t *pos, const client_sub_t *s,
+                              const char *broker);
+
+/* Learns the brokers of topics (their routes) and sends a heartbeat, so the group is known
+ * wherever it will pull. */
+void client_cg_announce(const client_cg_t *cg, const proto_strlist_t *topics);
 
 /* The master address of broker (a new string, NULL if unknown), learning topic's route when
  * needed; and an open connection to it (a reference, NULL with *err). */
@@ -233,5 +253,34 @@ rmq_err_t client_cg_topic_queues(const client_cg_t *cg, const char *topic, proto
  * RMQ_ERR_STATE when the broker does not list this client in the group (it missed a heartbeat):
  * the caller keeps its queues. */
 rmq_err_t client_cg_share(const client_cg_t *cg, const char *topic, proto_mq_list_t *mine);
+
+/* A consumer thread's mailbox: answers of its asynchronous requests (pulls), handed over by
+ * the loop thread, and its wake-up flags. Shared by reference with the requests in flight,
+ * so an answer arriving after the consumer is gone finds a closed mailbox instead of freed
+ * memory. */
+typedef struct client_done {
+    struct client_done *next;
+    void *tag;      /* what the request was for; never dereferenced by the mailbox */
+    uint32_t epoch; /* the caller's, copied */
+    rmq_err_t err;  /* local error (then resp is empty), else RMQ_OK */
+    proto_cmd_t resp;
+} client_done_t;
+typedef struct client_mailbox client_mailbox_t;
+
+client_mailbox_t *client_mailbox_new(void);
+/* Wakes the waiting thread; rebalance / stop are remembered until it takes them. */
+void client_mailbox_kick(client_mailbox_t *mb, bool rebalance, bool stop);
+/* The owner lets go: later answers are dropped. */
+void client_mailbox_close(client_mailbox_t *mb);
+/* Waits until wake_mono_ms or a kick or an answer; returns the answers that came (a list to
+ * free with client_done_free) and the flags, which it clears (stop stays set). */
+client_done_t *client_mailbox_wait(client_mailbox_t *mb, int64_t wake_mono_ms, bool *stop,
+                                   bool *rebalance);
+void client_done_free(client_done_t *d);
+/* Sends h as a PULL_MESSAGE of cg's group (h->topic, h->bname, queue, offset, batch, flags,
+ * commit offset, suspend time and TAG expression are the caller's) to its broker's master;
+ * the answer lands in mb as a client_done_t with tag and epoch. A local error if not sent. */
+rmq_err_t client_cg_send_pull(const client_cg_t *cg, proto_pull_req_t *h, client_mailbox_t *mb,
+                              int64_t timeout_ms, void *tag, uint32_t epoch);
 
 #endif

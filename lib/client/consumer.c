@@ -13,7 +13,6 @@
 
 #define RETRY_ON_ERROR_MS 3000 /* PULL_TIME_DELAY_MILLS_ON_EXCEPTION */
 #define RETRY_ON_FLOW_MS 20    /* ..._WHEN_BROKER_FLOW_CONTROL */
-#define MAX_BODY (64u << 20)   /* refuse to inflate a pulled body beyond this */
 
 enum { STATE_NEW, STATE_STARTED, STATE_STOPPING };
 
@@ -33,25 +32,6 @@ typedef struct pq {
     int64_t retry_at;    /* mono ms before which it is not pulled or looked up */
 } pq_t;
 
-/* A finished pull, handed from the loop thread to the pull thread. */
-typedef struct done {
-    struct done *next;
-    pq_t *pq; /* not dereferenced by the loop thread */
-    uint32_t epoch;
-    rmq_err_t err;
-    proto_cmd_t resp;
-} done_t;
-
-/* Where pull answers land. Shared by reference between the consumer and its pulls in
- * flight, so an answer arriving after destroy finds a closed mailbox, not freed memory. */
-typedef struct mailbox {
-    atomic_int refs;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    done_t *head, *tail;
-    bool closed, stop, kick, rebalance;
-} mailbox_t;
-
 typedef struct ready {
     rmq_msg_t *msg;
     pq_t *pq;
@@ -64,7 +44,7 @@ struct rmq_pull_consumer_s {
     int64_t suspend_ms, rpc_suspend_ms, commit_ms, rebalance_ms;
     int batch, threshold;
     bool auto_commit;
-    mailbox_t *mb;
+    client_mailbox_t *mb;
     pthread_t thread;
     bool thread_started;
 
@@ -72,8 +52,7 @@ struct rmq_pull_consumer_s {
     pthread_cond_t ready_cv;
     int state;
     bool assigned_by_hand, hb_needed;
-    client_sub_t *subs;
-    size_t sub_count;
+    client_subs_t subs;
     pq_t **pqs, **grave;
     size_t pq_count, grave_count;
     ready_t *ready;
@@ -87,24 +66,8 @@ static void wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline
     pthread_cond_timedwait(cv, mu, &ts);
 }
 
-static void mb_unref(mailbox_t *mb) {
-    if (atomic_fetch_sub(&mb->refs, 1) != 1) return;
-    for (done_t *d = mb->head, *n; d; d = n) {
-        n = d->next;
-        proto_cmd_free(&d->resp);
-        cm_free(d);
-    }
-    pthread_cond_destroy(&mb->cv);
-    pthread_mutex_destroy(&mb->mu);
-    cm_free(mb);
-}
-
 static void kick(rmq_pull_consumer_t *c, bool rebalance) {
-    pthread_mutex_lock(&c->mb->mu);
-    c->mb->kick = true;
-    if (rebalance) c->mb->rebalance = true;
-    pthread_cond_signal(&c->mb->cv);
-    pthread_mutex_unlock(&c->mb->mu);
+    client_mailbox_kick(c->mb, rebalance, false);
 }
 
 static void mq_fill(rmq_mq_t *out, const char *topic, const char *broker, int32_t qid) {
@@ -246,84 +209,21 @@ static rmq_err_t commit_all(rmq_pull_consumer_t *c) {
 
 /* ================================================================ pulls */
 
-typedef struct pull_arg {
-    mailbox_t *mb;
-    pq_t *pq;
-    uint32_t epoch;
-} pull_arg_t;
-
-/* Loop thread: only hands the answer over. */
-static void on_pulled(rmq_err_t err, proto_cmd_t *resp, void *arg) {
-    pull_arg_t *a = arg;
-    mailbox_t *mb = a->mb;
-    done_t *d = cm_calloc(1, sizeof *d);
-    d->pq = a->pq;
-    d->epoch = a->epoch;
-    d->err = err;
-    proto_cmd_init(&d->resp);
-    if (resp) {
-        d->resp = *resp;
-        proto_cmd_init(resp);
-    }
-    pthread_mutex_lock(&mb->mu);
-    if (mb->closed) {
-        proto_cmd_free(&d->resp);
-        cm_free(d);
-    } else {
-        if (mb->tail)
-            mb->tail->next = d;
-        else
-            mb->head = d;
-        mb->tail = d;
-        pthread_cond_signal(&mb->cv);
-    }
-    pthread_mutex_unlock(&mb->mu);
-    mb_unref(mb);
-    cm_free(a);
-}
-
-/* The subscription expression of topic, or "*" (assigned queues). Caller holds mu. */
-static const client_sub_t *sub_of(rmq_pull_consumer_t *c, const char *topic) {
-    for (size_t i = 0; i < c->sub_count; i++)
-        if (strcmp(c->subs[i].topic, topic) == 0) return &c->subs[i];
-    return NULL;
-}
-
 /* Sends a pull for q (which the caller marked inflight). Outside mu. */
 static void send_pull(rmq_pull_consumer_t *c, const char *topic, const char *broker, int32_t qid,
                       int64_t offset, const char *expr, pq_t *q, uint32_t epoch) {
-    rmq_err_t err;
-    net_conn_t *conn = client_cg_conn(&c->cg, topic, broker, &err);
-    if (conn) {
-        proto_cmd_t req;
-        proto_cmd_request(&req, PROTO_PULL_MESSAGE, 0);
-        proto_pull_req_t h;
-        proto_pull_req_init(&h);
-        h.consumer_group = c->cg.group;
-        h.topic = topic;
-        h.queue_id = qid;
-        h.queue_offset = offset;
-        h.max_msg_nums = c->batch;
-        h.sys_flag = PULL_FLAG_SUSPEND | PULL_FLAG_SUBSCRIPTION | PULL_FLAG_LITE_PULL;
-        h.commit_offset = 0;
-        h.suspend_timeout_millis = c->suspend_ms;
-        h.subscription = expr;
-        h.sub_version = 0; /* Java sends 0 for TAG expressions */
-        h.expression_type = "TAG";
-        h.bname = broker;
-        proto_pull_req_encode(&h, &req.ext);
-        pull_arg_t *a = cm_calloc(1, sizeof *a);
-        a->mb = c->mb;
-        a->pq = q;
-        a->epoch = epoch;
-        atomic_fetch_add(&c->mb->refs, 1);
-        err = net_conn_request(conn, &req, c->rpc_suspend_ms, on_pulled, a);
-        net_conn_unref(conn);
-        if (err) {
-            atomic_fetch_sub(&c->mb->refs, 1); /* the consumer still holds one */
-            cm_free(a);
-        }
-    }
+    proto_pull_req_t h;
+    proto_pull_req_init(&h);
+    h.topic = topic;
+    h.bname = broker;
+    h.queue_id = qid;
+    h.queue_offset = offset;
+    h.max_msg_nums = c->batch;
+    h.sys_flag = PULL_FLAG_SUSPEND | PULL_FLAG_SUBSCRIPTION | PULL_FLAG_LITE_PULL;
+    h.commit_offset = 0;
+    h.suspend_timeout_millis = c->suspend_ms;
+    h.subscription = expr;
+    rmq_err_t err = client_cg_send_pull(&c->cg, &h, c->mb, c->rpc_suspend_ms, q, epoch);
     if (err) {
         cm_debug(&c->log, "consumer %s: pull of %s@%s:%d not sent: %s", c->cg.group, topic, broker,
                  (int)qid, rmq_err_str(err));
@@ -337,9 +237,9 @@ static void send_pull(rmq_pull_consumer_t *c, const char *topic, const char *bro
 }
 
 /* Pull thread: applies one finished pull. */
-static void apply_done(rmq_pull_consumer_t *c, done_t *d) {
+static void apply_done(rmq_pull_consumer_t *c, client_done_t *d) {
     pthread_mutex_lock(&c->mu);
-    pq_t *q = d->pq;
+    pq_t *q = d->tag;
     if (!pull_over(c, q) || d->epoch != q->epoch) { /* dropped, or a seek came in between */
         pthread_mutex_unlock(&c->mu);
         return;
@@ -358,25 +258,11 @@ static void apply_done(rmq_pull_consumer_t *c, done_t *d) {
             cm_warn(&c->log, "consumer %s: offset %lld of %s@%s:%d is illegal; moving to %lld",
                     c->cg.group, (long long)q->pull_offset, q->topic, q->broker, (int)q->qid,
                     (long long)h.next_begin_offset);
-        const client_sub_t *s = sub_of(c, q->topic);
+        const client_sub_t *s = client_subs_find(&c->subs, q->topic);
         bool any = false;
         size_t pos = 0;
-        while (err == RMQ_OK && pos < d->resp.body_len) {
-            proto_record_t rec;
-            if (proto_record_decode(d->resp.body + pos, d->resp.body_len - pos, false, &rec) !=
-                    RMQ_OK ||
-                rec.total_size <= 0)
-                break;
-            pos += (size_t)rec.total_size;
-            if (rec.magic == PROTO_MAGIC_BLANK) continue;
-            rmq_msg_t *m = NULL;
-            if (proto_msg_from_record(&rec, MAX_BODY, &m) != RMQ_OK) continue;
-            if (!client_sub_match(s, m)) {
-                rmq_msg_destroy(m);
-                continue;
-            }
-            cm_free(m->broker_name);
-            m->broker_name = cm_strdup(q->broker);
+        rmq_msg_t *m;
+        while (err == RMQ_OK && (m = client_next_pulled(&d->resp, &pos, s, q->broker))) {
             push_ready(c, m, q);
             any = true;
         }
@@ -413,7 +299,7 @@ static int64_t pull_round(rmq_pull_consumer_t *c) {
             if (!next || q->retry_at < next) next = q->retry_at;
             continue;
         }
-        const client_sub_t *s = sub_of(c, q->topic);
+        const client_sub_t *s = client_subs_find(&c->subs, q->topic);
         todo[n++] = (todo_q_t){q,
                                cm_strdup(q->topic),
                                cm_strdup(q->broker),
@@ -465,8 +351,7 @@ static int64_t pull_round(rmq_pull_consumer_t *c) {
 static void rebalance(rmq_pull_consumer_t *c) {
     pthread_mutex_lock(&c->mu);
     proto_strlist_t topics = {0};
-    for (size_t i = 0; i < c->sub_count; i++)
-        proto_strlist_add(&topics, c->subs[i].topic);
+    client_subs_topics(&c->subs, &topics);
     pthread_mutex_unlock(&c->mu);
     for (size_t t = 0; t < topics.count; t++) {
         proto_mq_list_t mine = {0};
@@ -503,27 +388,19 @@ static void rebalance(rmq_pull_consumer_t *c) {
 
 static void *pull_thread(void *arg) {
     rmq_pull_consumer_t *c = arg;
-    mailbox_t *mb = c->mb;
     int64_t next_rebalance = 0, next_commit = cm_mono_ms() + c->commit_ms, wake = 0;
     for (;;) {
-        pthread_mutex_lock(&mb->mu);
-        while (!mb->stop && !mb->kick && !mb->rebalance && !mb->head && cm_mono_ms() < wake)
-            wait_until(&mb->cv, &mb->mu, wake);
-        bool stop = mb->stop, rebalance_now = mb->rebalance;
-        done_t *list = mb->head;
-        mb->head = mb->tail = NULL;
-        mb->kick = mb->rebalance = false;
-        pthread_mutex_unlock(&mb->mu);
-        for (done_t *d = list, *n; d; d = n) {
+        bool stop, rebalance_now;
+        client_done_t *list = client_mailbox_wait(c->mb, wake, &stop, &rebalance_now);
+        for (client_done_t *d = list, *n; d; d = n) {
             n = d->next;
             if (!stop) apply_done(c, d);
-            proto_cmd_free(&d->resp);
-            cm_free(d);
+            client_done_free(d);
         }
         if (stop) break;
 
         pthread_mutex_lock(&c->mu);
-        bool by_sub = !c->assigned_by_hand && c->sub_count > 0, hb = c->hb_needed;
+        bool by_sub = !c->assigned_by_hand && c->subs.count > 0, hb = c->hb_needed;
         c->hb_needed = false;
         pthread_mutex_unlock(&c->mu);
         if (hb) client_instance_heartbeat(c->cg.ci);
@@ -555,8 +432,7 @@ static void hook_heartbeat(void *opaque, proto_consumer_data_t *d) {
     d->message_model = PROTO_CLUSTERING;
     d->consume_from_where = c->cg.from;
     pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < c->sub_count; i++)
-        client_sub_to_heartbeat(&c->subs[i], d);
+    client_subs_to_heartbeat(&c->subs, d);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -591,10 +467,7 @@ rmq_pull_consumer_t *rmq_pull_consumer_new(rmq_conf_t *conf, char *errstr, size_
     c->auto_commit = cm_conf_bool(conf, "autoCommit", false);
     pthread_mutex_init(&c->mu, NULL);
     cm_cond_init_mono(&c->ready_cv);
-    c->mb = cm_calloc(1, sizeof *c->mb);
-    atomic_init(&c->mb->refs, 1);
-    pthread_mutex_init(&c->mb->mu, NULL);
-    cm_cond_init_mono(&c->mb->cv);
+    c->mb = client_mailbox_new();
     return c;
 }
 
@@ -607,14 +480,7 @@ rmq_err_t rmq_pull_consumer_subscribe(rmq_pull_consumer_t *c, const char *topic,
         pthread_mutex_unlock(&c->mu);
         return RMQ_ERR_STATE;
     }
-    client_sub_t *s = (client_sub_t *)sub_of(c, topic);
-    if (!s) {
-        c->subs = cm_realloc(c->subs, (c->sub_count + 1) * sizeof *c->subs);
-        s = &c->subs[c->sub_count++];
-        memset(s, 0, sizeof *s);
-        s->topic = cm_strdup(topic);
-    }
-    client_sub_set(s, expression);
+    client_subs_put(&c->subs, topic, expression);
     c->hb_needed = true;
     bool started = c->state == STATE_STARTED;
     pthread_mutex_unlock(&c->mu);
@@ -625,7 +491,7 @@ rmq_err_t rmq_pull_consumer_subscribe(rmq_pull_consumer_t *c, const char *topic,
 rmq_err_t rmq_pull_consumer_assign(rmq_pull_consumer_t *c, const rmq_mq_t *queues, size_t count) {
     if (!c || (!queues && count)) return RMQ_ERR_INVALID_ARG;
     pthread_mutex_lock(&c->mu);
-    if (c->sub_count > 0) {
+    if (c->subs.count > 0) {
         pthread_mutex_unlock(&c->mu);
         return RMQ_ERR_STATE;
     }
@@ -666,23 +532,17 @@ rmq_err_t rmq_pull_consumer_start(rmq_pull_consumer_t *c, char *errstr, size_t e
     /* Learn the brokers of every topic used, so the heartbeat reaches them. */
     pthread_mutex_lock(&c->mu);
     proto_strlist_t topics = {0};
-    for (size_t i = 0; i < c->sub_count; i++)
-        proto_strlist_add(&topics, c->subs[i].topic);
+    client_subs_topics(&c->subs, &topics);
     for (size_t i = 0; i < c->pq_count; i++)
         proto_strlist_add(&topics, c->pqs[i]->topic);
     c->hb_needed = false;
     pthread_mutex_unlock(&c->mu);
-    for (size_t i = 0; i < topics.count; i++) {
-        client_pub_t *p = NULL;
-        if (client_instance_pub(ci, topics.items[i], NULL, 0, c->cg.api_timeout_ms, &p) == RMQ_OK)
-            client_pub_unref(p);
-    }
+    client_cg_announce(&c->cg, &topics);
     proto_strlist_free(&topics);
-    client_instance_heartbeat(ci);
     pthread_mutex_lock(&c->mu);
     c->state = STATE_STARTED;
     pthread_mutex_unlock(&c->mu);
-    c->mb->rebalance = true;
+    kick(c, true); /* the first rebalance at once */
     if (pthread_create(&c->thread, NULL, pull_thread, c) != 0) {
         cm_errstr(errstr, errstr_size, "consumer %s cannot start its pull thread", c->cg.group);
         pthread_mutex_lock(&c->mu);
@@ -850,17 +710,11 @@ void rmq_pull_consumer_destroy(rmq_pull_consumer_t *c) {
     c->state = STATE_STOPPING;
     pthread_cond_broadcast(&c->ready_cv);
     pthread_mutex_unlock(&c->mu);
-    pthread_mutex_lock(&c->mb->mu);
-    c->mb->stop = true;
-    pthread_cond_signal(&c->mb->cv);
-    pthread_mutex_unlock(&c->mb->mu);
+    client_mailbox_kick(c->mb, false, true);
     if (c->thread_started) pthread_join(c->thread, NULL);
     if (started && c->auto_commit) commit_all(c);
     if (c->cg.ci) client_instance_unregister_consumer(c->cg.ci, c->cg.group);
-    pthread_mutex_lock(&c->mb->mu);
-    c->mb->closed = true; /* pulls still in flight find it closed */
-    pthread_mutex_unlock(&c->mb->mu);
-    mb_unref(c->mb);
+    client_mailbox_close(c->mb); /* pulls still in flight find it closed */
     if (c->cg.ci) client_instance_release(c->cg.ci);
     for (size_t r = c->ready_head; r < c->ready_count; r++)
         rmq_msg_destroy(c->ready[r].msg);
@@ -871,9 +725,7 @@ void rmq_pull_consumer_destroy(rmq_pull_consumer_t *c) {
         pq_free(c->grave[i]);
     cm_free(c->pqs);
     cm_free(c->grave);
-    for (size_t i = 0; i < c->sub_count; i++)
-        client_sub_free(&c->subs[i]);
-    cm_free(c->subs);
+    client_subs_free(&c->subs);
     pthread_cond_destroy(&c->ready_cv);
     pthread_mutex_destroy(&c->mu);
     rmq_conf_destroy(c->conf);

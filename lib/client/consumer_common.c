@@ -89,7 +89,20 @@ bool client_cg_init(client_cg_t *cg, const rmq_conf_t *conf, char *errstr, size_
 
 /* ================================================================ subscriptions */
 
-void client_sub_set(client_sub_t *s, const char *expression) {
+const client_sub_t *client_subs_find(const client_subs_t *subs, const char *topic) {
+    for (size_t i = 0; i < subs->count; i++)
+        if (strcmp(subs->items[i].topic, topic) == 0) return &subs->items[i];
+    return NULL;
+}
+
+void client_subs_put(client_subs_t *subs, const char *topic, const char *expression) {
+    client_sub_t *s = (client_sub_t *)client_subs_find(subs, topic);
+    if (!s) {
+        subs->items = cm_realloc(subs->items, (subs->count + 1) * sizeof *subs->items);
+        s = &subs->items[subs->count++];
+        memset(s, 0, sizeof *s);
+        s->topic = cm_strdup(topic);
+    }
     cm_free(s->expr);
     proto_subscription_free(&s->tags);
     memset(&s->tags, 0, sizeof s->tags);
@@ -98,10 +111,20 @@ void client_sub_set(client_sub_t *s, const char *expression) {
     s->version = cm_now_ms();
 }
 
-void client_sub_free(client_sub_t *s) {
-    cm_free(s->topic);
-    cm_free(s->expr);
-    proto_subscription_free(&s->tags);
+void client_subs_topics(const client_subs_t *subs, proto_strlist_t *out) {
+    for (size_t i = 0; i < subs->count; i++)
+        proto_strlist_add(out, subs->items[i].topic);
+}
+
+void client_subs_free(client_subs_t *subs) {
+    for (size_t i = 0; i < subs->count; i++) {
+        cm_free(subs->items[i].topic);
+        cm_free(subs->items[i].expr);
+        proto_subscription_free(&subs->items[i].tags);
+    }
+    cm_free(subs->items);
+    subs->items = NULL;
+    subs->count = 0;
 }
 
 bool client_sub_match(const client_sub_t *s, const rmq_msg_t *m) {
@@ -113,12 +136,48 @@ bool client_sub_match(const client_sub_t *s, const rmq_msg_t *m) {
     return false;
 }
 
-void client_sub_to_heartbeat(const client_sub_t *s, proto_consumer_data_t *d) {
-    proto_subscription_t *hs = proto_consumer_data_add_sub(d);
-    hs->topic = cm_strdup(s->topic);
-    proto_subscription_set_tags(hs, s->expr);
-    hs->sub_version = s->version;
-    hs->expression_type = cm_strdup("TAG");
+void client_subs_to_heartbeat(const client_subs_t *subs, proto_consumer_data_t *d) {
+    for (size_t i = 0; i < subs->count; i++) {
+        proto_subscription_t *hs = proto_consumer_data_add_sub(d);
+        hs->topic = cm_strdup(subs->items[i].topic);
+        proto_subscription_set_tags(hs, subs->items[i].expr);
+        hs->sub_version = subs->items[i].version;
+        hs->expression_type = cm_strdup("TAG");
+    }
+}
+
+rmq_msg_t *client_next_pulled(const proto_cmd_t *resp, size_t *pos, const client_sub_t *s,
+                              const char *broker) {
+    while (*pos < resp->body_len) {
+        proto_record_t rec;
+        if (proto_record_decode(resp->body + *pos, resp->body_len - *pos, false, &rec) != RMQ_OK ||
+            rec.total_size <= 0) {
+            *pos = resp->body_len; /* a torn tail: the next pull starts after the last good one */
+            return NULL;
+        }
+        *pos += (size_t)rec.total_size;
+        if (rec.magic == PROTO_MAGIC_BLANK) continue;
+        rmq_msg_t *m = NULL;
+        if (proto_msg_from_record(&rec, CLIENT_MAX_PULLED_BODY, &m) != RMQ_OK) continue;
+        if (!client_sub_match(s, m)) {
+            rmq_msg_destroy(m);
+            continue;
+        }
+        cm_free(m->broker_name);
+        m->broker_name = cm_strdup(broker);
+        return m;
+    }
+    return NULL;
+}
+
+void client_cg_announce(const client_cg_t *cg, const proto_strlist_t *topics) {
+    for (size_t i = 0; i < topics->count; i++) {
+        client_pub_t *p = NULL;
+        if (client_instance_pub(cg->ci, topics->items[i], NULL, 0, cg->api_timeout_ms, &p) ==
+            RMQ_OK)
+            client_pub_unref(p);
+    }
+    client_instance_heartbeat(cg->ci);
 }
 
 /* ================================================================ broker calls */
@@ -346,5 +405,138 @@ rmq_err_t client_cg_share(const client_cg_t *cg, const char *topic, proto_mq_lis
     }
     proto_strlist_free(&ids);
     proto_mq_list_free(&all);
+    return err;
+}
+
+/* ================================================================ mailbox */
+
+struct client_mailbox {
+    atomic_int refs; /* the owner's and one per request in flight */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    client_done_t *head, *tail;
+    bool closed, stop, kick, rebalance;
+};
+
+client_mailbox_t *client_mailbox_new(void) {
+    client_mailbox_t *mb = cm_calloc(1, sizeof *mb);
+    atomic_init(&mb->refs, 1);
+    pthread_mutex_init(&mb->mu, NULL);
+    cm_cond_init_mono(&mb->cv);
+    return mb;
+}
+
+void client_done_free(client_done_t *d) {
+    proto_cmd_free(&d->resp);
+    cm_free(d);
+}
+
+static void mailbox_unref(client_mailbox_t *mb) {
+    if (atomic_fetch_sub(&mb->refs, 1) != 1) return;
+    for (client_done_t *d = mb->head, *n; d; d = n) {
+        n = d->next;
+        client_done_free(d);
+    }
+    pthread_cond_destroy(&mb->cv);
+    pthread_mutex_destroy(&mb->mu);
+    cm_free(mb);
+}
+
+void client_mailbox_kick(client_mailbox_t *mb, bool rebalance, bool stop) {
+    pthread_mutex_lock(&mb->mu);
+    mb->kick = true;
+    if (rebalance) mb->rebalance = true;
+    if (stop) mb->stop = true;
+    pthread_cond_signal(&mb->cv);
+    pthread_mutex_unlock(&mb->mu);
+}
+
+void client_mailbox_close(client_mailbox_t *mb) {
+    pthread_mutex_lock(&mb->mu);
+    mb->closed = true;
+    pthread_mutex_unlock(&mb->mu);
+    mailbox_unref(mb);
+}
+
+client_done_t *client_mailbox_wait(client_mailbox_t *mb, int64_t wake_mono_ms, bool *stop,
+                                   bool *rebalance) {
+    pthread_mutex_lock(&mb->mu);
+    while (!mb->stop && !mb->kick && !mb->rebalance && !mb->head && cm_mono_ms() < wake_mono_ms) {
+        struct timespec ts = cm_mono_deadline(wake_mono_ms - cm_mono_ms());
+        pthread_cond_timedwait(&mb->cv, &mb->mu, &ts);
+    }
+    *stop = mb->stop;
+    *rebalance = mb->rebalance;
+    client_done_t *list = mb->head;
+    mb->head = mb->tail = NULL;
+    mb->kick = mb->rebalance = false;
+    pthread_mutex_unlock(&mb->mu);
+    return list;
+}
+
+typedef struct mail_arg {
+    client_mailbox_t *mb;
+    void *tag;
+    uint32_t epoch;
+} mail_arg_t;
+
+/* Loop thread: only hands the answer over. */
+static void on_answer(rmq_err_t err, proto_cmd_t *resp, void *arg) {
+    mail_arg_t *a = arg;
+    client_mailbox_t *mb = a->mb;
+    client_done_t *d = cm_calloc(1, sizeof *d);
+    d->tag = a->tag;
+    d->epoch = a->epoch;
+    d->err = err;
+    proto_cmd_init(&d->resp);
+    if (resp) {
+        d->resp = *resp;
+        proto_cmd_init(resp);
+    }
+    pthread_mutex_lock(&mb->mu);
+    if (mb->closed) {
+        client_done_free(d);
+    } else {
+        if (mb->tail)
+            mb->tail->next = d;
+        else
+            mb->head = d;
+        mb->tail = d;
+        pthread_cond_signal(&mb->cv);
+    }
+    pthread_mutex_unlock(&mb->mu);
+    mailbox_unref(mb);
+    cm_free(a);
+}
+
+/* net_conn_request whose answer lands in mb as a client_done_t with tag and epoch. */
+static rmq_err_t mailbox_request(client_mailbox_t *mb, net_conn_t *conn, proto_cmd_t *req,
+                                 int64_t timeout_ms, void *tag, uint32_t epoch) {
+    mail_arg_t *a = cm_calloc(1, sizeof *a);
+    a->mb = mb;
+    a->tag = tag;
+    a->epoch = epoch;
+    atomic_fetch_add(&mb->refs, 1);
+    rmq_err_t err = net_conn_request(conn, req, timeout_ms, on_answer, a);
+    if (err) {
+        atomic_fetch_sub(&mb->refs, 1); /* the owner still holds one */
+        cm_free(a);
+    }
+    return err;
+}
+
+rmq_err_t client_cg_send_pull(const client_cg_t *cg, proto_pull_req_t *h, client_mailbox_t *mb,
+                              int64_t timeout_ms, void *tag, uint32_t epoch) {
+    rmq_err_t err;
+    net_conn_t *conn = client_cg_conn(cg, h->topic, h->bname, &err);
+    if (!conn) return err;
+    h->consumer_group = cg->group;
+    h->sub_version = 0; /* Java sends 0 for TAG expressions */
+    h->expression_type = "TAG";
+    proto_cmd_t req;
+    proto_cmd_request(&req, PROTO_PULL_MESSAGE, 0);
+    proto_pull_req_encode(h, &req.ext);
+    err = mailbox_request(mb, conn, &req, timeout_ms, tag, epoch);
+    net_conn_unref(conn);
     return err;
 }

@@ -34,7 +34,6 @@
 #define LOCK_RETRY_MS 1000          /* an owned queue whose lock was refused is asked again */
 #define ORDERLY_MAX_RUN_MS 60000    /* rocketmq.client.maxTimeConsumeContinuously */
 #define DEFAULT_MAX_RECONSUME 16    /* maxReconsumeTimes -1, concurrently */
-#define MAX_BODY (64u << 20)        /* refuse to inflate a pulled body beyond this */
 
 enum { STATE_NEW, STATE_STARTED, STATE_STOPPING };
 
@@ -57,24 +56,6 @@ typedef struct pq {
     /* PULL_OFFSET_MOVED: dropped until moved_at, then moved_offset is stored */
     int64_t moved_at, moved_offset;
 } pq_t;
-
-/* A finished pull, from the loop thread to the service thread. */
-typedef struct done {
-    struct done *next;
-    pq_t *pq; /* not dereferenced by the loop thread */
-    rmq_err_t err;
-    proto_cmd_t resp;
-} done_t;
-
-/* Where pull answers land; shared by reference with the pulls in flight so an answer arriving
- * after destroy finds a closed mailbox instead of freed memory. */
-typedef struct mailbox {
-    atomic_int refs;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    done_t *head, *tail;
-    bool closed, stop, kick, rebalance;
-} mailbox_t;
 
 /* Messages of one queue for one listener call (concurrent), or a local retry waiting. */
 typedef struct job {
@@ -107,14 +88,13 @@ struct rmq_push_consumer_s {
     char *retry_topic;
     char *offfile; /* broadcasting */
     client_pool_t *pool;
-    mailbox_t *mb;
+    client_mailbox_t *mb;
     pthread_t thread;
     bool thread_started;
 
     pthread_mutex_t mu; /* guards everything below and every pq */
     int state;
-    client_sub_t *subs;
-    size_t sub_count;
+    client_subs_t subs;
     pq_t **pqs, **grave;
     size_t pq_count, grave_count;
     job_t *later;           /* local retries */
@@ -125,23 +105,7 @@ struct rmq_push_consumer_s {
 /* ================================================================ small helpers */
 
 static void kick(rmq_push_consumer_t *c, bool rebalance) {
-    pthread_mutex_lock(&c->mb->mu);
-    c->mb->kick = true;
-    if (rebalance) c->mb->rebalance = true;
-    pthread_cond_signal(&c->mb->cv);
-    pthread_mutex_unlock(&c->mb->mu);
-}
-
-static void mb_unref(mailbox_t *mb) {
-    if (atomic_fetch_sub(&mb->refs, 1) != 1) return;
-    for (done_t *d = mb->head, *n; d; d = n) {
-        n = d->next;
-        proto_cmd_free(&d->resp);
-        cm_free(d);
-    }
-    pthread_cond_destroy(&mb->cv);
-    pthread_mutex_destroy(&mb->mu);
-    cm_free(mb);
+    client_mailbox_kick(c->mb, rebalance, false);
 }
 
 static pq_t *pq_new(const char *topic, const char *broker, int32_t qid) {
@@ -174,12 +138,6 @@ static bool pq_is(const pq_t *q, const char *topic, const char *broker, int32_t 
 static pq_t *find_pq(rmq_push_consumer_t *c, const char *topic, const char *broker, int32_t qid) {
     for (size_t i = 0; i < c->pq_count; i++)
         if (pq_is(c->pqs[i], topic, broker, qid)) return c->pqs[i];
-    return NULL;
-}
-
-static const client_sub_t *sub_of(rmq_push_consumer_t *c, const char *topic) {
-    for (size_t i = 0; i < c->sub_count; i++)
-        if (strcmp(c->subs[i].topic, topic) == 0) return &c->subs[i];
     return NULL;
 }
 
@@ -446,40 +404,6 @@ static void run_orderly(void *arg) {
 
 /* ================================================================ pulls */
 
-typedef struct pull_arg {
-    mailbox_t *mb;
-    pq_t *pq;
-} pull_arg_t;
-
-/* Loop thread: only hands the answer over. */
-static void on_pulled(rmq_err_t err, proto_cmd_t *resp, void *arg) {
-    pull_arg_t *a = arg;
-    mailbox_t *mb = a->mb;
-    done_t *d = cm_calloc(1, sizeof *d);
-    d->pq = a->pq;
-    d->err = err;
-    proto_cmd_init(&d->resp);
-    if (resp) {
-        d->resp = *resp;
-        proto_cmd_init(resp);
-    }
-    pthread_mutex_lock(&mb->mu);
-    if (mb->closed) {
-        proto_cmd_free(&d->resp);
-        cm_free(d);
-    } else {
-        if (mb->tail)
-            mb->tail->next = d;
-        else
-            mb->head = d;
-        mb->tail = d;
-        pthread_cond_signal(&mb->cv);
-    }
-    pthread_mutex_unlock(&mb->mu);
-    mb_unref(mb);
-    cm_free(a);
-}
-
 typedef struct pull_todo {
     pq_t *pq;
     char *topic, *broker, *expr;
@@ -489,38 +413,19 @@ typedef struct pull_todo {
 
 /* Sends one pull (the caller took a reference on t->pq and marked it pulling). */
 static void send_pull(rmq_push_consumer_t *c, pull_todo_t *t) {
-    rmq_err_t err;
-    net_conn_t *conn = client_cg_conn(&c->cg, t->topic, t->broker, &err);
-    if (conn) {
-        proto_cmd_t req;
-        proto_cmd_request(&req, PROTO_PULL_MESSAGE, 0);
-        proto_pull_req_t h;
-        proto_pull_req_init(&h);
-        h.consumer_group = c->cg.group;
-        h.topic = t->topic;
-        h.queue_id = t->qid;
-        h.queue_offset = t->offset;
-        h.max_msg_nums = c->pull_batch;
-        h.sys_flag = PULL_FLAG_SUSPEND | PULL_FLAG_SUBSCRIPTION;
-        if (t->commit > 0) h.sys_flag |= PULL_FLAG_COMMIT_OFFSET; /* piggy-backed offset */
-        h.commit_offset = t->commit > 0 ? t->commit : 0;
-        h.suspend_timeout_millis = c->broker_suspend_ms;
-        h.subscription = t->expr;
-        h.sub_version = 0;
-        h.expression_type = "TAG";
-        h.bname = t->broker;
-        proto_pull_req_encode(&h, &req.ext);
-        pull_arg_t *a = cm_calloc(1, sizeof *a);
-        a->mb = c->mb;
-        a->pq = t->pq;
-        atomic_fetch_add(&c->mb->refs, 1);
-        err = net_conn_request(conn, &req, c->pull_timeout_ms, on_pulled, a);
-        net_conn_unref(conn);
-        if (err) {
-            atomic_fetch_sub(&c->mb->refs, 1); /* the consumer still holds one */
-            cm_free(a);
-        }
-    }
+    proto_pull_req_t h;
+    proto_pull_req_init(&h);
+    h.topic = t->topic;
+    h.bname = t->broker;
+    h.queue_id = t->qid;
+    h.queue_offset = t->offset;
+    h.max_msg_nums = c->pull_batch;
+    h.sys_flag = PULL_FLAG_SUSPEND | PULL_FLAG_SUBSCRIPTION;
+    if (t->commit > 0) h.sys_flag |= PULL_FLAG_COMMIT_OFFSET; /* piggy-backed offset */
+    h.commit_offset = t->commit > 0 ? t->commit : 0;
+    h.suspend_timeout_millis = c->broker_suspend_ms;
+    h.subscription = t->expr;
+    rmq_err_t err = client_cg_send_pull(&c->cg, &h, c->mb, c->pull_timeout_ms, t->pq, 0);
     if (err) {
         cm_debug(&c->log, "consumer %s: pull of %s@%s:%d not sent: %s", c->cg.group, t->topic,
                  t->broker, (int)t->qid, rmq_err_str(err));
@@ -543,24 +448,11 @@ static void restore_retry_topic(rmq_push_consumer_t *c, rmq_msg_t *m) {
 
 /* Puts the pulled records of resp into q and posts their consumption. Caller holds mu. */
 static void take_found(rmq_push_consumer_t *c, pq_t *q, const proto_cmd_t *resp) {
-    const client_sub_t *s = sub_of(c, q->topic);
+    const client_sub_t *s = client_subs_find(&c->subs, q->topic);
     size_t cap = 64, n = 0, pos = 0;
     rmq_msg_t **fresh = cm_calloc(cap, sizeof *fresh);
-    while (pos < resp->body_len) {
-        proto_record_t rec;
-        if (proto_record_decode(resp->body + pos, resp->body_len - pos, false, &rec) != RMQ_OK ||
-            rec.total_size <= 0)
-            break;
-        pos += (size_t)rec.total_size;
-        if (rec.magic == PROTO_MAGIC_BLANK) continue;
-        rmq_msg_t *m = NULL;
-        if (proto_msg_from_record(&rec, MAX_BODY, &m) != RMQ_OK) continue;
-        if (!client_sub_match(s, m)) {
-            rmq_msg_destroy(m);
-            continue;
-        }
-        cm_free(m->broker_name);
-        m->broker_name = cm_strdup(q->broker);
+    rmq_msg_t *m;
+    while ((m = client_next_pulled(resp, &pos, s, q->broker))) {
         restore_retry_topic(c, m);
         if (!client_procq_put(&q->msgs, m)) continue;
         if (n == cap) fresh = cm_realloc(fresh, (cap *= 2) * sizeof *fresh);
@@ -579,9 +471,9 @@ static void take_found(rmq_push_consumer_t *c, pq_t *q, const proto_cmd_t *resp)
 
 /* Service thread: applies one pull answer (PullAPIWrapper.processPullResult and the pull
  * callback of DefaultMQPushConsumerImpl). */
-static void apply_pull(rmq_push_consumer_t *c, done_t *d) {
+static void apply_pull(rmq_push_consumer_t *c, client_done_t *d) {
     pthread_mutex_lock(&c->mu);
-    pq_t *q = d->pq;
+    pq_t *q = d->tag;
     q->pulling = false;
     if (q->dropped) {
         pq_unref(q);
@@ -675,7 +567,7 @@ static int64_t pull_round(rmq_push_consumer_t *c) {
             if (!next || q->pull_at < next) next = q->pull_at;
             continue;
         }
-        const client_sub_t *s = sub_of(c, q->topic);
+        const client_sub_t *s = client_subs_find(&c->subs, q->topic);
         todo[n++] = (pull_todo_t){q,
                                   cm_strdup(q->topic),
                                   cm_strdup(q->broker),
@@ -942,8 +834,7 @@ static bool moving(rmq_push_consumer_t *c, const proto_mq_t *m) {
 static void rebalance(rmq_push_consumer_t *c) {
     pthread_mutex_lock(&c->mu);
     proto_strlist_t topics = {0};
-    for (size_t i = 0; i < c->sub_count; i++)
-        proto_strlist_add(&topics, c->subs[i].topic);
+    client_subs_topics(&c->subs, &topics);
     pthread_mutex_unlock(&c->mu);
     for (size_t t = 0; t < topics.count; t++) {
         proto_mq_list_t mine = {0};
@@ -1027,33 +918,24 @@ static int64_t earliest(int64_t a, int64_t b) {
 
 static void *service_thread(void *arg) {
     rmq_push_consumer_t *c = arg;
-    mailbox_t *mb = c->mb;
     bool locking = c->orderly && !c->broadcasting;
     int64_t now = cm_mono_ms(), next_rebalance = 0, next_persist = now + c->persist_ms,
             next_lock = now + LOCK_INTERVAL_MS, next_lock_retry = 0, wake = 0;
     for (;;) {
-        pthread_mutex_lock(&mb->mu);
-        while (!mb->stop && !mb->kick && !mb->rebalance && !mb->head && cm_mono_ms() < wake) {
-            struct timespec ts = cm_mono_deadline(wake - cm_mono_ms());
-            pthread_cond_timedwait(&mb->cv, &mb->mu, &ts);
-        }
-        bool stop = mb->stop, rebalance_now = mb->rebalance;
-        done_t *list = mb->head;
-        mb->head = mb->tail = NULL;
-        mb->kick = mb->rebalance = false;
-        pthread_mutex_unlock(&mb->mu);
-        for (done_t *d = list, *n; d; d = n) {
+        bool stop, rebalance_now;
+        client_done_t *list = client_mailbox_wait(c->mb, wake, &stop, &rebalance_now);
+        for (client_done_t *d = list, *n; d; d = n) {
             n = d->next;
             if (stop) { /* the queue may already be gone from every list: just let go */
                 pthread_mutex_lock(&c->mu);
-                d->pq->pulling = false;
-                pq_unref(d->pq);
+                pq_t *q = d->tag;
+                q->pulling = false;
+                pq_unref(q);
                 pthread_mutex_unlock(&c->mu);
             } else {
                 apply_pull(c, d);
             }
-            proto_cmd_free(&d->resp);
-            cm_free(d);
+            client_done_free(d);
         }
         if (stop) break;
 
@@ -1097,8 +979,7 @@ static void hook_heartbeat(void *opaque, proto_consumer_data_t *d) {
     d->message_model = c->broadcasting ? PROTO_BROADCASTING : PROTO_CLUSTERING;
     d->consume_from_where = c->cg.from;
     pthread_mutex_lock(&c->mu);
-    for (size_t i = 0; i < c->sub_count; i++)
-        client_sub_to_heartbeat(&c->subs[i], d);
+    client_subs_to_heartbeat(&c->subs, d);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -1169,23 +1050,8 @@ rmq_push_consumer_t *rmq_push_consumer_new(rmq_conf_t *conf, char *errstr, size_
     read_settings(c, conf);
     if (!c->broadcasting) c->retry_topic = cm_sprintf("%s%s", CLIENT_RETRY_PREFIX, cg.group);
     pthread_mutex_init(&c->mu, NULL);
-    c->mb = cm_calloc(1, sizeof *c->mb);
-    atomic_init(&c->mb->refs, 1);
-    pthread_mutex_init(&c->mb->mu, NULL);
-    cm_cond_init_mono(&c->mb->cv);
+    c->mb = client_mailbox_new();
     return c;
-}
-
-/* Adds or replaces a subscription. Caller holds mu. */
-static void put_sub(rmq_push_consumer_t *c, const char *topic, const char *expression) {
-    client_sub_t *s = (client_sub_t *)sub_of(c, topic);
-    if (!s) {
-        c->subs = cm_realloc(c->subs, (c->sub_count + 1) * sizeof *c->subs);
-        s = &c->subs[c->sub_count++];
-        memset(s, 0, sizeof *s);
-        s->topic = cm_strdup(topic);
-    }
-    client_sub_set(s, expression);
 }
 
 rmq_err_t rmq_push_consumer_subscribe(rmq_push_consumer_t *c, const char *topic,
@@ -1194,7 +1060,7 @@ rmq_err_t rmq_push_consumer_subscribe(rmq_push_consumer_t *c, const char *topic,
     if (client_check_topic(topic, NULL, 0) != RMQ_OK) return RMQ_ERR_BAD_TOPIC;
     pthread_mutex_lock(&c->mu);
     rmq_err_t err = c->state != STATE_NEW ? RMQ_ERR_STATE : RMQ_OK;
-    if (!err) put_sub(c, topic, expression);
+    if (!err) client_subs_put(&c->subs, topic, expression);
     pthread_mutex_unlock(&c->mu);
     return err;
 }
@@ -1254,9 +1120,9 @@ rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c, char *errstr, size_t e
     pthread_mutex_lock(&c->mu);
     const char *why = c->state != STATE_NEW ? "is already started"
                       : !c->cb              ? "has no listener"
-                      : c->sub_count == 0   ? "has no subscription"
+                      : c->subs.count == 0  ? "has no subscription"
                                             : NULL;
-    if (!why && c->retry_topic) put_sub(c, c->retry_topic, "*");
+    if (!why && c->retry_topic) client_subs_put(&c->subs, c->retry_topic, "*");
     pthread_mutex_unlock(&c->mu);
     if (why) {
         cm_errstr(errstr, errstr_size, "push consumer %s %s", c->cg.group, why);
@@ -1284,18 +1150,16 @@ rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c, char *errstr, size_t e
         unstart(c, false);
         return RMQ_ERR_STATE;
     }
-    /* Learn the brokers of every topic, so the first heartbeat reaches them. */
-    for (size_t i = 0; i < c->sub_count; i++) {
-        client_pub_t *p = NULL;
-        if (client_instance_pub(c->cg.ci, c->subs[i].topic, NULL, 0, c->cg.api_timeout_ms, &p) ==
-            RMQ_OK)
-            client_pub_unref(p);
-    }
-    client_instance_heartbeat(c->cg.ci);
+    pthread_mutex_lock(&c->mu);
+    proto_strlist_t topics = {0};
+    client_subs_topics(&c->subs, &topics);
+    pthread_mutex_unlock(&c->mu);
+    client_cg_announce(&c->cg, &topics); /* so the first heartbeat reaches every broker */
+    proto_strlist_free(&topics);
     pthread_mutex_lock(&c->mu);
     c->state = STATE_STARTED;
     pthread_mutex_unlock(&c->mu);
-    c->mb->rebalance = true;
+    kick(c, true); /* the first rebalance at once */
     if (pthread_create(&c->thread, NULL, service_thread, c) != 0) {
         cm_errstr(errstr, errstr_size, "consumer %s cannot start its service thread", c->cg.group);
         pthread_mutex_lock(&c->mu);
@@ -1337,10 +1201,7 @@ void rmq_push_consumer_destroy(rmq_push_consumer_t *c) {
     bool started = c->state == STATE_STARTED;
     c->state = STATE_STOPPING;
     pthread_mutex_unlock(&c->mu);
-    pthread_mutex_lock(&c->mb->mu);
-    c->mb->stop = true;
-    pthread_cond_signal(&c->mb->cv);
-    pthread_mutex_unlock(&c->mb->mu);
+    client_mailbox_kick(c->mb, false, true);
     if (c->thread_started) pthread_join(c->thread, NULL);
     /* Jobs not begun return at once; running listener calls are waited for. */
     client_pool_destroy(c->pool);
@@ -1363,15 +1224,10 @@ void rmq_push_consumer_destroy(rmq_push_consumer_t *c) {
         if (c->orderly && !c->broadcasting) unlock_all(c);
         client_instance_unregister_consumer(c->cg.ci, c->cg.group);
     }
-    pthread_mutex_lock(&c->mb->mu);
-    c->mb->closed = true;
-    pthread_mutex_unlock(&c->mb->mu);
-    mb_unref(c->mb);
+    client_mailbox_close(c->mb); /* pulls still in flight find it closed */
     if (c->cg.ci) client_instance_release(c->cg.ci);
     free_queues(c);
-    for (size_t i = 0; i < c->sub_count; i++)
-        client_sub_free(&c->subs[i]);
-    cm_free(c->subs);
+    client_subs_free(&c->subs);
     client_offtab_free(&c->offtab);
     cm_free(c->offfile);
     cm_free(c->retry_topic);
