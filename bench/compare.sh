@@ -200,12 +200,8 @@ run_workloads() {
             --inflight "$INFLIGHT" --size "$SIZE" --count "$COUNT" --seconds "$RUN_SECONDS" \
             2>/dev/null | tail -1) || FAILED=1
         log "$name: e2e"
-        if "$RMQ_BENCH" --help 2>&1 | grep -qE '^ *e2e '; then
-            e=$(timeout $((RUN_SECONDS + 40)) "$RMQ_BENCH" e2e --addr "$addr" --size "$SIZE" \
-                --count "$COUNT" --seconds "$RUN_SECONDS" 2>/dev/null | tail -1) || FAILED=1
-        else
-            e="e2e n/a (consumer API pending: rmq-bench has no e2e mode yet)"
-        fi
+        e=$(timeout $((RUN_SECONDS + 90)) "$RMQ_BENCH" e2e --addr "$addr" --size "$SIZE" \
+            --inflight "$INFLIGHT" --count "$COUNT" --seconds "$RUN_SECONDS" 2>/dev/null | tail -1) || FAILED=1
         log "$name: sync"
         s=$(timeout $((SYNC_SECONDS + 30)) "$RMQ_BENCH" produce --addr "$addr" --mode sync \
             --threads 1 --size "$SIZE" --count "$SYNC_COUNT" --seconds "$SYNC_SECONDS" \
@@ -345,7 +341,7 @@ END {
     for (r = 1; r <= NR; r++) {
         n = split(row[r], f, "\t")
         self = f[1] == "librmq"
-        e2e = num(f[5]) ? cell(f[5], b[5], 1, "%d") : (f[1] == "librmq" ? "n/a (consumer API pending)" : "n/a")
+        e2e = num(f[5]) ? cell(f[5], b[5], 1, "%d") : "n/a"
         printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label[f[1]],
             cell(f[3], b[3], 1, "%d"), num(f[4]) ? cell(f[4] / 1000, b[4] / 1000, 0, "%.1f") : "n/a",
             e2e, f[6], f[7], num(f[8]) ? cell(f[8], b[8], 0, "%.1f") : "n/a",
@@ -383,10 +379,10 @@ set boxwidth 0.7
 set grid ytics
 set yrange [0:*]
 set key off
-set multiplot layout 2,2 title "librmq (rmqd) vs Redis Streams, RabbitMQ, NATS JetStream — 1 KiB, loopback, $START (provisional)"
+set multiplot layout 2,2 title "librmq (rmqd) vs Redis Streams, RabbitMQ, NATS JetStream — 1 KiB, loopback, $START"
 set title "produce, async with confirms (msgs/s, higher is better)"
 plot "$OUT/chart.dat" using 2:xtic(1) lc rgb "#4477aa"
-set title "produce + consume at once (msgs/s; librmq: consumer pending)"
+set title "produce + consume at once (msgs/s, higher is better)"
 plot "$OUT/chart.dat" using 3:xtic(1) lc rgb "#66ccee"
 set title "sync send, one thread: p50 / p99 latency (µs, lower is better)"
 set key top left

@@ -81,5 +81,11 @@ void bench_broker_stop(bench_broker_t *b);
 
 /* A started producer of group (exits with a message on failure). */
 rmq_producer_t *bench_producer(const char *namesrv, const char *group);
+/* A started push consumer of group subscribed to topic ("*"), calling cb; instance names one
+ * client instance per consumer, so several consumers of one process form a real group.
+ * Starts at the first offset when the group has none. Exits with a message on failure. */
+rmq_push_consumer_t *bench_push_consumer(const char *namesrv, const char *group,
+                                         const char *instance, const char *topic,
+                                         rmq_consume_cb_t *cb, void *opaque);
 
 #endif

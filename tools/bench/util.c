@@ -87,6 +87,29 @@ rmq_producer_t *bench_producer(const char *namesrv, const char *group) {
     return p;
 }
 
+rmq_push_consumer_t *bench_push_consumer(const char *namesrv, const char *group,
+                                         const char *instance, const char *topic,
+                                         rmq_consume_cb_t *cb, void *opaque) {
+    char err[256];
+    rmq_conf_t *c = rmq_conf_new();
+    set_or_die(c, "namesrvAddr", namesrv);
+    set_or_die(c, "consumerGroup", group);
+    set_or_die(c, "instanceName", instance);
+    set_or_die(c, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET");
+    rmq_push_consumer_t *pc = rmq_push_consumer_new(c, err, sizeof err);
+    if (!pc) {
+        fprintf(stderr, "rmq-bench: push consumer: %s\n", err);
+        exit(1);
+    }
+    if (rmq_push_consumer_subscribe(pc, topic, "*") ||
+        rmq_push_consumer_set_listener(pc, cb, opaque) ||
+        rmq_push_consumer_start(pc, err, sizeof err)) {
+        fprintf(stderr, "rmq-bench: push consumer start: %s\n", err);
+        exit(1);
+    }
+    return pc;
+}
+
 void bench_window_init(bench_window_t *w, int max) {
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
