@@ -119,6 +119,8 @@ static void on_broker_request(net_conn_t *conn, proto_cmd_t *req, void *ud) {
     net_conn_send(conn, &resp);
 }
 
+static void queue_heartbeat(client_instance_t *ci);
+
 /* No lib/net call is made under mu: net may wait for its loop thread, whose timer callbacks
  * take mu. */
 net_conn_t *client_instance_conn(client_instance_t *ci, const char *addr, rmq_err_t *err) {
@@ -140,6 +142,10 @@ net_conn_t *client_instance_conn(client_instance_t *ci, const char *addr, rmq_er
     if (!c) {
         old = cm_map_take(ci->conns, addr);
         cm_map_put(ci->conns, addr, net_conn_ref(fresh));
+        /* A reconnect: the broker forgot this client's groups when the old connection
+         * closed, so the rest of a consumer group would not see it until the next periodic
+         * heartbeat (30 s). Announce them again now. */
+        if (old && has_groups(ci)) queue_heartbeat(ci);
     }
     pthread_mutex_unlock(&ci->mu);
     if (old) net_conn_unref(old);
