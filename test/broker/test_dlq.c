@@ -1,6 +1,7 @@
 /* Dead letters: listed and re-sent to their original topic through the public API
- * (rmq_broker_dlq_list, rmq_broker_dlq_resend), and the same over the wire as RocketMQ's
- * console does it (pull the DLQ, VIEW_MESSAGE_BY_ID, send to RETRY_TOPIC). */
+ * (rmq_broker_dlq_list, rmq_broker_dlq_resend), and the same over the wire with RocketMQ's
+ * own requests as admin tools use them (route, offsets, PULL_MESSAGE, VIEW_MESSAGE_BY_ID,
+ * send to RETRY_TOPIC). */
 #include "tb.h"
 
 #include "common/cm.h"
@@ -52,8 +53,8 @@ static void make_dead_letter(const char *group, const char *body, char *id, size
     cr_assert_eq(proto_offset_id_parse(msg_id, &host, &phys), RMQ_OK);
     proto_cmd_free(&resp);
     proto_cmd_request(&resp, PROTO_CONSUMER_SEND_MSG_BACK, tb_next_opaque());
-    proto_send_back_req_t h = {.offset = phys, .group = group, .delay_level = -1,
-                               .origin_topic = "Orig"};
+    proto_send_back_req_t h = {
+        .offset = phys, .group = group, .delay_level = -1, .origin_topic = "Orig"};
     proto_send_back_req_encode(&h, &resp.ext);
     proto_cmd_t reply;
     tb_call(fd, &resp, &reply);
@@ -180,22 +181,71 @@ Test(dlq, resend_to_a_deleted_topic_is_refused) {
     cr_assert_eq(rmq_broker_dlq_resend(broker, "gx", 1, NULL, 0), RMQ_ERR_TOPIC_NOT_EXIST);
 }
 
-/* What RocketMQ's console does over the wire: read the DLQ (PULL_MESSAGE), look the message
- * up by its offset id (VIEW_MESSAGE_BY_ID) and send it to its RETRY_TOPIC. */
-Test(dlq, resend_over_the_wire_as_the_console_does) {
-    char id[64];
-    make_dead_letter("gw", "wire-0", id, sizeof id);
-    proto_cmd_t resp;
+/* What an admin tool does over the wire (rocketmq-dashboard lists a DLQ this way, mqadmin
+ * queryMsgById fetches one), with no librmq-specific request: the route of %DLQ%<group>
+ * (GET_ROUTEINFO_BY_TOPIC), its queue's range (GET_MIN_OFFSET / GET_MAX_OFFSET, or
+ * SEARCH_OFFSET_BY_TIMESTAMP from a time), the dead letters (PULL_MESSAGE), one of them by
+ * its offset id (VIEW_MESSAGE_BY_ID), and a copy sent to its RETRY_TOPIC (SEND_MESSAGE). */
+static int64_t search_offset(const char *topic, int32_t queue_id, int64_t timestamp) {
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_SEARCH_OFFSET_BY_TIMESTAMP, tb_next_opaque());
+    proto_search_offset_req_t h = {.topic = topic, .queue_id = queue_id, .timestamp = timestamp};
+    proto_search_offset_req_encode(&h, &req.ext);
+    tb_call(fd, &req, &resp);
+    cr_assert_eq(resp.code, 0, "%s", resp.remark);
+    int64_t offset = tb_ext_int(&resp, "offset");
+    proto_cmd_free(&resp);
+    return offset;
+}
+
+static void dlq_route(const char *topic, proto_topic_route_t *route) {
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_GET_ROUTEINFO_BY_TOPIC, tb_next_opaque());
+    proto_route_req_t h = {.topic = topic};
+    proto_route_req_encode(&h, &req.ext);
+    tb_call(fd, &req, &resp);
+    cr_assert_eq(resp.code, 0, "%s", resp.remark);
+    cr_assert_eq(proto_topic_route_decode(resp.body, resp.body_len, route), RMQ_OK);
+    proto_cmd_free(&resp);
+}
+
+Test(dlq, list_and_resend_over_the_wire_as_admin_tools_do) {
+    int64_t before_ms = cm_now_ms();
+    char ids[2][64];
+    make_dead_letter("gw", "wire-0", ids[0], sizeof ids[0]);
+    make_dead_letter("gw", "wire-1", ids[1], sizeof ids[1]);
+
+    /* The DLQ topic is routed like any other: one queue, readable and writable. */
+    proto_topic_route_t route = {0};
+    dlq_route("%DLQ%gw", &route);
+    cr_assert_eq(route.queue_count, 1);
+    cr_assert_eq(route.queues[0].read_queue_nums, 1);
+    cr_assert_eq(route.queues[0].perm & 6, 6);
+    proto_topic_route_free(&route);
+
+    /* Its range, from the ends and by time (what the dashboard's page query starts with). */
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_GET_MIN_OFFSET, tb_next_opaque());
+    proto_queue_req_t qh = {.topic = "%DLQ%gw", .queue_id = 0};
+    proto_queue_req_encode(&qh, &req.ext);
+    tb_call(fd, &req, &resp);
+    cr_assert_eq(resp.code, 0);
+    cr_assert_eq(tb_ext_int(&resp, "offset"), 0);
+    proto_cmd_free(&resp);
+    cr_assert_eq(tb_max_offset(fd, "%DLQ%gw", 0), 2);
+    cr_assert_eq(search_offset("%DLQ%gw", 0, before_ms - 1000), 0);
+
+    /* The dead letters, then the second one again by its offset id. */
     proto_record_t recs[4];
-    cr_assert_eq(pull("%DLQ%gw", 0, 0, &resp, recs, 4), 1);
+    cr_assert_eq(pull("%DLQ%gw", 0, 0, &resp, recs, 4), 2);
     char dlq_id[64];
-    proto_offset_id_format(&recs[0].store_host, recs[0].physical_offset, dlq_id, sizeof dlq_id);
+    proto_offset_id_format(&recs[1].store_host, recs[1].physical_offset, dlq_id, sizeof dlq_id);
+    cr_assert(tb_prop_is(&recs[1], PROP_ORIGIN_MESSAGE_ID, ids[1]));
     proto_cmd_free(&resp);
 
     proto_addr_t host;
     int64_t phys;
     cr_assert_eq(proto_offset_id_parse(dlq_id, &host, &phys), RMQ_OK);
-    proto_cmd_t req;
     proto_cmd_request(&req, PROTO_VIEW_MESSAGE_BY_ID, tb_next_opaque());
     proto_view_msg_req_t vh = {.offset = phys};
     proto_view_msg_req_encode(&vh, &req.ext);
@@ -208,10 +258,14 @@ Test(dlq, resend_over_the_wire_as_the_console_does) {
     char *topic = cm_strdup(proto_props_get(&p, PROP_RETRY_TOPIC));
     cr_assert_str_eq(topic, "Orig");
     char *body = cm_strndup((const char *)rec.body, (size_t)rec.body_len);
+    cr_assert_str_eq(body, "wire-1");
     proto_cmd_free(&resp);
+
+    /* Re-sent to its topic: one more message there; the DLQ keeps its two. */
     int64_t before = tb_max_offset(fd, "Orig", 0);
     cr_assert_eq(tb_produce(fd, topic, 0, "TagD", NULL, body, NULL), 0);
     cr_assert_eq(tb_max_offset(fd, "Orig", 0), before + 1);
+    cr_assert_eq(tb_max_offset(fd, "%DLQ%gw", 0), 2);
     proto_props_free(&p);
     cm_free(topic);
     cm_free(body);
