@@ -54,11 +54,14 @@ void bench_hist_add(bench_hist_t *h, int64_t value);
 /* The value below which pct percent of the samples lie (bucket resolution). */
 int64_t bench_hist_pct(bench_hist_t *h, double pct);
 
-/* A window of at most max async sends in flight. */
+/* A window of at most max async sends in flight. A full window waits until it drained to
+ * three quarters before sending again, so the callbacks do not wake the sender one by one
+ * (a futex wake-up per message costs more than the send on a small machine). */
 typedef struct bench_window {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int inflight, max;
+    int wake_at; /* a waiter wants inflight <= wake_at; -1: nobody waits */
 } bench_window_t;
 void bench_window_init(bench_window_t *w, int max);
 void bench_window_destroy(bench_window_t *w);

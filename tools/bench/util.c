@@ -115,6 +115,7 @@ void bench_window_init(bench_window_t *w, int max) {
     pthread_cond_init(&w->cv, NULL);
     w->inflight = 0;
     w->max = max;
+    w->wake_at = -1;
 }
 
 void bench_window_destroy(bench_window_t *w) {
@@ -122,10 +123,18 @@ void bench_window_destroy(bench_window_t *w) {
     pthread_cond_destroy(&w->cv);
 }
 
+/* Waits (mu held) until at most level sends are in flight. */
+static void window_wait(bench_window_t *w, int level) {
+    while (w->inflight > level) {
+        w->wake_at = level;
+        pthread_cond_wait(&w->cv, &w->mu);
+    }
+    w->wake_at = -1;
+}
+
 void bench_window_enter(bench_window_t *w) {
     pthread_mutex_lock(&w->mu);
-    while (w->inflight >= w->max)
-        pthread_cond_wait(&w->cv, &w->mu);
+    if (w->inflight >= w->max) window_wait(w, w->max - 1 - w->max / 4);
     w->inflight++;
     pthread_mutex_unlock(&w->mu);
 }
@@ -133,13 +142,12 @@ void bench_window_enter(bench_window_t *w) {
 void bench_window_leave(bench_window_t *w) {
     pthread_mutex_lock(&w->mu);
     w->inflight--;
-    pthread_cond_broadcast(&w->cv);
+    if (w->inflight <= w->wake_at) pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
 
 void bench_window_drain(bench_window_t *w) {
     pthread_mutex_lock(&w->mu);
-    while (w->inflight > 0)
-        pthread_cond_wait(&w->cv, &w->mu);
+    window_wait(w, 0);
     pthread_mutex_unlock(&w->mu);
 }
