@@ -194,6 +194,9 @@ void broker_props_java_order(const proto_props_t *p, size_t peak, cm_buf_t *out)
 /* ---------------------------------------------------------------- core processors */
 
 void broker_send_register(broker_t *b);     /* send.c: 10, 310, 320 */
+/* Runs n requests taken from the send queue in order (send thread): the single sends among
+ * them are stored together (store_append_many), each answered as on its own. */
+void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n);
 void broker_pull_register(broker_t *b);     /* pull.c: 11 */
 void broker_offsets_register(broker_t *b);  /* offsets.c: 14, 15, 43 */
 void broker_query_register(broker_t *b);    /* query.c: 12, 29-33 */

@@ -308,26 +308,44 @@ static void reply_put(broker_t *b, broker_req_t *req, rmq_err_t st, bool wait,
 
 /* ---------------------------------------------------------------- single send */
 
-static void on_send(broker_t *b, broker_req_t *req) {
+/* A checked single send, its record encoded and waiting for the store. */
+typedef struct send_ready {
+    broker_req_t *req;
+    cm_buf_t rec;
+    bool wait;         /* the producer waits for the store (WAIT not "false") */
+    int32_t reply_qid; /* Java answers the queue it picked, even for the DLQ */
+} send_ready_t;
+
+static void send_finish(broker_t *b, send_ready_t *r, rmq_err_t st,
+                        const store_put_result_t *res) {
+    char id[64] = "";
+    proto_offset_id_format(&b->store_host, res->phys_offset, id, sizeof id);
+    cm_buf_free(&r->rec);
+    reply_put(b, r->req, st, r->wait, res, id, r->reply_qid);
+}
+
+/* Checks a single send and encodes the record to store into r->rec. False when the
+ * request was answered. */
+static bool send_prepare(broker_t *b, broker_req_t *req, send_ready_t *r) {
     send_ctx_t c;
-    if (!check_request(b, req, &c) || refuse_unsupported(b, req, &c)) return;
-    int32_t reply_qid = c.queue_id; /* Java answers the queue it picked, even for the DLQ */
+    if (!check_request(b, req, &c) || refuse_unsupported(b, req, &c)) return false;
+    *r = (send_ready_t){.req = req, .rec = CM_BUF_INIT, .wait = true, .reply_qid = c.queue_id};
     char dlq[300];
-    if (!retry_and_dlq(b, req, &c, dlq, sizeof dlq)) return;
+    if (!retry_and_dlq(b, req, &c, dlq, sizeof dlq)) return false;
     int32_t level = delay_level(b, req, &c);
-    if (level < 0) return;
+    if (level < 0) return false;
     int64_t timer_ms = level == 0 ? timer_deliver_ms(b, req, &c) : 0; /* DELAY wins */
-    if (timer_ms < 0) return;
+    if (timer_ms < 0) return false;
     if (req->cmd.body_len > (size_t)b->max_message_size) {
         broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
-        return;
+        return false;
     }
-    cm_buf_t props = CM_BUF_INIT, rec_buf = CM_BUF_INIT;
-    bool wait = true;
-    if (stored_props(b, &c, level, timer_ms, &props, &wait) != RMQ_OK || props.len > PROPS_MAX) {
+    cm_buf_t props = CM_BUF_INIT;
+    if (stored_props(b, &c, level, timer_ms, &props, &r->wait) != RMQ_OK ||
+        props.len > PROPS_MAX) {
         cm_buf_free(&props);
         broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
-        return;
+        return false;
     }
     proto_record_t rec;
     fill_record(b, req, &c, &rec);
@@ -345,15 +363,53 @@ static void on_send(broker_t *b, broker_req_t *req) {
     rec.body_len = (int32_t)req->cmd.body_len;
     rec.props = (const char *)props.data;
     rec.props_len = (int32_t)props.len;
-    store_put_result_t res = {0};
-    rmq_err_t st = proto_record_encode(&rec, &rec_buf);
-    if (st == RMQ_OK)
-        st = store_append(b->store, rec_buf.data, rec_buf.len, &b->store_host, wait, &res);
-    char id[64] = "";
-    proto_offset_id_format(&b->store_host, res.phys_offset, id, sizeof id);
+    rmq_err_t st = proto_record_encode(&rec, &r->rec);
     cm_buf_free(&props);
-    cm_buf_free(&rec_buf);
-    reply_put(b, req, st, wait, &res, id, reply_qid);
+    if (st != RMQ_OK) {
+        store_put_result_t none = {0};
+        send_finish(b, r, st, &none);
+        return false;
+    }
+    return true;
+}
+
+static void on_send(broker_t *b, broker_req_t *req) {
+    send_ready_t r;
+    if (!send_prepare(b, req, &r)) return;
+    store_put_result_t res = {0};
+    rmq_err_t st = store_append(b->store, r.rec.data, r.rec.len, &b->store_host, r.wait, &res);
+    send_finish(b, &r, st, &res);
+}
+
+/* Stores n prepared sends with one store_append_many and answers each. */
+static void store_ready(broker_t *b, send_ready_t *ready, store_put_req_t *puts, size_t n) {
+    if (n == 0) return;
+    for (size_t i = 0; i < n; i++)
+        puts[i] = (store_put_req_t){
+            .rec = ready[i].rec.data, .len = ready[i].rec.len, .wait_flush = ready[i].wait};
+    store_append_many(b->store, puts, n, &b->store_host);
+    for (size_t i = 0; i < n; i++) send_finish(b, &ready[i], puts[i].res.status, &puts[i].res);
+}
+
+void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n) {
+    send_ready_t *ready = cm_malloc(n * sizeof *ready);
+    store_put_req_t *puts = cm_malloc(n * sizeof *puts);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        broker_proc_fn *fn = b->procs[reqs[i]->cmd.code];
+        if (fn == on_send) {
+            if (send_prepare(b, reqs[i], &ready[k])) k++;
+            continue;
+        }
+        /* Anything else (a batch message, a processor registered over ours) runs in order
+         * after the single sends before it are stored. */
+        store_ready(b, ready, puts, k);
+        k = 0;
+        fn(b, reqs[i]);
+    }
+    store_ready(b, ready, puts, k);
+    cm_free(puts);
+    cm_free(ready);
 }
 
 /* ---------------------------------------------------------------- batch send */

@@ -472,6 +472,159 @@ rmq_err_t store_append_batch(store_t *s, const void *recs, size_t len,
     return append(s, recs, len, true, store_host, wait_flush, res);
 }
 
+/* ---- appending many single records */
+
+enum { RUN_QUEUES = 16 }; /* queues one run tracks; a record for one more starts a new run */
+
+/* Records staged in s->stage since the last write: they share segment g from log offset
+ * start (write_pos already counts them, written does not), and are not dispatched yet, so
+ * each queue's next offset is tracked here rather than read from the queue. */
+typedef struct run {
+    seg_t *g;
+    int64_t start, now;
+    size_t *idx, count; /* their indices in reqs */
+    struct {
+        cq_t *q;
+        int64_t next;
+    } qs[RUN_QUEUES];
+    size_t nq;
+} run_t;
+
+/* A record of len bytes at write_pos stays in the run's segment and clear of zeroing. */
+static bool run_fits(const store_t *s, const run_t *run, size_t len) {
+    int64_t from = s->write_pos, end = from + (int64_t)len;
+    if (end + STORE_BLANK_MIN > run->g->start + run->g->size) return false;
+    return !(from < s->zeroing_to && s->zeroing_from < end);
+}
+
+static bool run_knows_queue(const run_t *run, const cq_t *q) {
+    for (size_t i = 0; i < run->nq; i++)
+        if (run->qs[i].q == q) return true;
+    return run->nq < RUN_QUEUES;
+}
+
+static int64_t run_next_queue_offset(run_t *run, cq_t *q) {
+    size_t i = 0;
+    while (i < run->nq && run->qs[i].q != q) i++;
+    if (i == run->nq) {
+        run->qs[run->nq].q = q;
+        run->qs[run->nq++].next = q->max;
+    }
+    return run->qs[i].next++;
+}
+
+/* Writes the run with one pwrite, publishes it and dispatches its records. */
+static void run_end(store_t *s, run_t *run, store_put_req_t *reqs, proto_record_t *recs) {
+    if (run->count == 0) return;
+    size_t len = s->stage.len;
+    if (pwrite(run->g->fd, s->stage.data, len, run->start - run->g->start) != (ssize_t)len) {
+        cm_error(s->lg, "commit log: cannot write %s: %s", run->g->path, strerror(errno));
+        s->write_pos = run->start;
+        for (size_t i = 0; i < run->count; i++) {
+            memset(&reqs[run->idx[i]].res, 0, sizeof reqs[run->idx[i]].res);
+            reqs[run->idx[i]].res.status = RMQ_ERR_IO;
+        }
+    } else {
+        publish_written(s, run->now);
+        for (size_t i = 0; i < run->count; i++) {
+            const proto_record_t *rec = &recs[run->idx[i]];
+            if (store_dispatch(s, rec, false) != RMQ_OK)
+                cm_error(s->lg, "dispatch of record at %lld failed",
+                         (long long)rec->physical_offset);
+        }
+    }
+    run->g = NULL;
+    run->count = run->nq = 0;
+    cm_buf_reset(&s->stage);
+}
+
+/* Stages reqs[i] (append lock held), ending the run first when it cannot take it. */
+static void run_add(store_t *s, run_t *run, store_put_req_t *reqs, proto_record_t *recs,
+                    size_t i, const proto_addr_t *host) {
+    store_put_req_t *r = &reqs[i];
+    proto_record_t *rec = &recs[i];
+    cq_t *q = NULL;
+    if (takes_queue_offset(rec))
+        q = store_find_cq(s, rec->topic, (size_t)rec->topic_len, rec->queue_id, true);
+    if (run->count && (!run_fits(s, run, r->len) || (q && !run_knows_queue(run, q))))
+        run_end(s, run, reqs, recs);
+    if (run->count == 0) {
+        rmq_err_t rc = place(s, r->len, &run->g);
+        if (rc != RMQ_OK) {
+            r->res.status = rc;
+            return;
+        }
+        run->start = s->write_pos;
+        run->now = cm_now_ms();
+    }
+    int64_t qoff = q ? run_next_queue_offset(run, q) : 0, phys = s->write_pos;
+    size_t off = s->stage.len;
+    cm_buf_append(&s->stage, r->rec, r->len);
+    stamp(s->stage.data + off, rec, qoff, phys, run->now, host);
+    s->write_pos += (int64_t)r->len;
+    r->res.phys_offset = phys;
+    r->res.queue_offset = qoff;
+    r->res.msg_count = 1;
+    r->res.store_timestamp = run->now;
+    r->res.wrote_bytes = (int32_t)r->len;
+    run->idx[run->count++] = i;
+}
+
+/* Decodes each request's record into recs; a refused one gets its status. */
+static void parse_many(const store_t *s, store_put_req_t *reqs, size_t n, proto_record_t *recs,
+                       const proto_addr_t *host) {
+    for (size_t i = 0; i < n; i++) {
+        memset(&reqs[i].res, 0, sizeof reqs[i].res);
+        parsed_t p;
+        reqs[i].res.status = parse_records(s, reqs[i].rec, reqs[i].len, false, host, &p);
+        if (reqs[i].res.status == RMQ_OK) recs[i] = p.v[0];
+        parsed_free(&p);
+    }
+}
+
+/* SYNC_FLUSH: one wait for the furthest record whose sender waits. */
+static void wait_many(store_t *s, store_put_req_t *reqs, size_t n) {
+    int64_t end = -1;
+    for (size_t i = 0; i < n; i++) {
+        const store_put_result_t *res = &reqs[i].res;
+        if (res->status == RMQ_OK && reqs[i].wait_flush && res->phys_offset + res->wrote_bytes > end)
+            end = res->phys_offset + res->wrote_bytes;
+    }
+    rmq_err_t rc = end < 0 ? RMQ_OK : store_wait_flushed(s, end);
+    for (size_t i = 0; i < n && rc != RMQ_OK; i++)
+        if (reqs[i].res.status == RMQ_OK && reqs[i].wait_flush) reqs[i].res.status = rc;
+}
+
+void store_append_many(store_t *s, store_put_req_t *reqs, size_t n,
+                       const proto_addr_t *store_host) {
+    rmq_err_t refuse = RMQ_OK;
+    if (store_host && store_host->ip_len != 4 && store_host->ip_len != 16)
+        refuse = RMQ_ERR_INVALID_ARG;
+    else if (LOAD_ACQ(&s->stopping))
+        refuse = RMQ_ERR_SHUTDOWN;
+    else if (LOAD_ACQ(&s->disk_full))
+        refuse = RMQ_ERR_DISK_FULL;
+    if (refuse != RMQ_OK || n == 0) {
+        for (size_t i = 0; i < n; i++) {
+            memset(&reqs[i].res, 0, sizeof reqs[i].res);
+            reqs[i].res.status = refuse;
+        }
+        return;
+    }
+    proto_record_t *recs = cm_malloc(n * sizeof *recs);
+    run_t run = {.idx = cm_malloc(n * sizeof *run.idx)};
+    parse_many(s, reqs, n, recs, store_host);
+    pthread_mutex_lock(&s->append_mu);
+    cm_buf_reset(&s->stage);
+    for (size_t i = 0; i < n; i++)
+        if (reqs[i].res.status == RMQ_OK) run_add(s, &run, reqs, recs, i, store_host);
+    run_end(s, &run, reqs, recs);
+    pthread_mutex_unlock(&s->append_mu);
+    cm_free(run.idx);
+    cm_free(recs);
+    if (s->cfg.sync_flush) wait_many(s, reqs, n);
+}
+
 /* ---- reading the commit log */
 
 /* Copies the size-byte record at phys into out; false when it is gone or not all there. */

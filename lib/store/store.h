@@ -113,6 +113,22 @@ rmq_err_t store_append_batch(store_t *s, const void *recs, size_t len,
                              const proto_addr_t *store_host, bool wait_flush,
                              store_put_result_t *res);
 
+/* One record of store_append_many: in rec/len/wait_flush as store_append takes them,
+ * out res (res.status). */
+typedef struct store_put_req {
+    const void *rec;
+    size_t len;
+    bool wait_flush;
+    store_put_result_t res;
+} store_put_req_t;
+/* Appends n single records (each as store_append would, any topic and queue) in order, in
+ * one hold of the append lock and with one write per run of records that share a segment:
+ * a broker's send thread hands over every send it has queued at once, so the commit log
+ * costs one system call for them instead of one each. Each record gets its own status in
+ * reqs[i].res; a refused record does not stop the others. */
+void store_append_many(store_t *s, store_put_req_t *reqs, size_t n,
+                       const proto_addr_t *store_host);
+
 /* ---- reading by queue */
 
 typedef enum store_get_status {
