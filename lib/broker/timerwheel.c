@@ -6,7 +6,13 @@
  * Entry layout (big-endian, TIMER_UNIT = 40 bytes): magic int32, flags int32 (bit 0 done),
  * prev int64, deliver ms int64, commit-log offset int64, size int32, reserved int32.
  * Slot layout (TIMER_SLOT = 32 bytes): time ms int64, first int64, last int64, count int32,
- * reserved int32. */
+ * reserved int32.
+ *
+ * System calls are the cost here (a million messages is millions of small writes), so two
+ * small caches save the reads: the last slots written (every message of one second goes to
+ * the same slot) and one block of the timer log (a slot's list is walked backwards through
+ * entries that were mostly appended together). Both are write-through: the files always
+ * hold the truth, the caches are dropped whenever the files change under them. */
 #include "broker/timer.h"
 
 #include <dirent.h>
@@ -20,6 +26,8 @@
 #define ENTRY_MAGIC 0x54494D31 /* "TIM1" */
 #define FLAG_DONE 1
 #define CHECK_FILE "timercheck"
+#define SLOT_CACHE 16                  /* slots remembered, direct-mapped by index */
+#define READ_BLOCK (1638 * TIMER_UNIT) /* timer-log bytes read at once (64 KiB) */
 
 typedef struct segment {
     int64_t base; /* timer-log position of its first byte */
@@ -34,9 +42,18 @@ struct timer_wheel {
     int64_t slots, precision, seg_size;
     segment_t *segs; /* oldest first; the last one is written */
     size_t nsegs, cap;
-    int64_t write_pos; /* next timer-log position */
+    int64_t write_pos;    /* next timer-log position */
     atomic_llong pending; /* read by the stats (any thread) */
     int64_t last_phys;
+
+    /* slot cache: what slot_off() offset off holds, for off / TIMER_SLOT % SLOT_CACHE */
+    struct {
+        int64_t off; /* -1: empty */
+        timer_slot_t slot;
+    } slot_cache[SLOT_CACHE];
+    /* timer-log read cache: bytes [block_pos, block_pos + block_len) of the log */
+    uint8_t *block;
+    int64_t block_pos, block_len;
 };
 
 /* ---------------------------------------------------------------- raw I/O */
@@ -138,11 +155,39 @@ static bool entry_decode(const uint8_t *u, int64_t pos, timer_entry_t *e) {
     return e->deliver_ms > 0 && e->phys >= 0 && e->size > 0;
 }
 
+static void caches_reset(timer_wheel_t *w) {
+    for (size_t i = 0; i < SLOT_CACHE; i++)
+        w->slot_cache[i].off = -1;
+    w->block_len = 0;
+}
+
+/* Fills the read cache with a block of pos's segment holding pos: the block that ends just
+ * after pos when the walk goes towards older entries (a slot's list), the one that starts
+ * at pos when it goes forward (rebuild); never past what is written. */
+static bool block_load(timer_wheel_t *w, const segment_t *s, int64_t pos) {
+    bool forward = w->block_len && pos >= w->block_pos + w->block_len;
+    int64_t seg_end = s->base + w->seg_size;
+    int64_t limit = seg_end < w->write_pos ? seg_end : w->write_pos;
+    int64_t end = forward ? pos + READ_BLOCK : pos + TIMER_UNIT;
+    if (end > limit) end = limit;
+    int64_t start = forward ? pos : end - READ_BLOCK;
+    if (start < s->base) start = s->base;
+    if (!w->block) w->block = cm_malloc(READ_BLOCK);
+    w->block_len = 0;
+    if (end <= start || !pread_all(s->fd, w->block, (size_t)(end - start), start - s->base))
+        return false;
+    w->block_pos = start;
+    w->block_len = end - start;
+    return true;
+}
+
 static bool entry_read(timer_wheel_t *w, int64_t pos, timer_entry_t *e) {
+    if (w->nsegs == 0) return false;
     segment_t *s = seg_of(w, pos);
-    uint8_t u[TIMER_UNIT];
-    return s && pos < w->write_pos && pread_all(s->fd, u, sizeof u, pos - s->base) &&
-           entry_decode(u, pos, e);
+    if (!s || pos < 0 || pos + TIMER_UNIT > w->write_pos) return false;
+    bool cached = pos >= w->block_pos && pos + TIMER_UNIT <= w->block_pos + w->block_len;
+    if (!cached && !block_load(w, s, pos)) return false;
+    return entry_decode(w->block + (pos - w->block_pos), pos, e);
 }
 
 static int64_t slot_off(const timer_wheel_t *w, int64_t time_ms) {
@@ -150,12 +195,20 @@ static int64_t slot_off(const timer_wheel_t *w, int64_t time_ms) {
 }
 
 static void slot_read(timer_wheel_t *w, int64_t time_ms, timer_slot_t *s) {
+    int64_t off = slot_off(w, time_ms);
+    size_t ci = (size_t)(off / TIMER_SLOT % SLOT_CACHE);
+    if (w->slot_cache[ci].off == off) {
+        *s = w->slot_cache[ci].slot;
+        return;
+    }
     uint8_t u[TIMER_SLOT];
-    if (!pread_all(w->wheel_fd, u, sizeof u, slot_off(w, time_ms))) memset(u, 0, sizeof u);
+    if (!pread_all(w->wheel_fd, u, sizeof u, off)) memset(u, 0, sizeof u);
     s->time_ms = (int64_t)cm_rd64(u);
     s->first = (int64_t)cm_rd64(u + 8);
     s->last = (int64_t)cm_rd64(u + 16);
     s->count = (int32_t)cm_rd32(u + 24);
+    w->slot_cache[ci].off = off;
+    w->slot_cache[ci].slot = *s;
 }
 
 static bool slot_write(timer_wheel_t *w, const timer_slot_t *s) {
@@ -164,19 +217,30 @@ static bool slot_write(timer_wheel_t *w, const timer_slot_t *s) {
     cm_wr64(u + 8, (uint64_t)s->first);
     cm_wr64(u + 16, (uint64_t)s->last);
     cm_wr32(u + 24, (uint32_t)s->count);
-    return pwrite_all(w->wheel_fd, u, sizeof u, slot_off(w, s->time_ms));
+    int64_t off = slot_off(w, s->time_ms);
+    size_t ci = (size_t)(off / TIMER_SLOT % SLOT_CACHE);
+    w->slot_cache[ci].off = -1; /* unknown until the write is known to have happened */
+    if (!pwrite_all(w->wheel_fd, u, sizeof u, off)) return false;
+    w->slot_cache[ci].off = off;
+    w->slot_cache[ci].slot = *s;
+    return true;
 }
 
-/* Links the entry at pos (already written, prev not yet set) into slot_ms's list: the
- * entry's prev first, then the slot, so the slot never points at a half-linked entry. */
-static bool link_entry(timer_wheel_t *w, int64_t slot_ms, int64_t pos) {
+/* Rebuild: links the existing entry at pos into slot_ms's list (its prev rewritten first,
+ * then the slot, so the slot never points at a half-linked entry). */
+static bool relink_entry(timer_wheel_t *w, int64_t slot_ms, int64_t pos) {
     timer_slot_t s;
     slot_read(w, slot_ms, &s);
     if (s.time_ms != slot_ms) s = (timer_slot_t){.time_ms = slot_ms, .first = pos, .last = -1};
     uint8_t prev[8];
     cm_wr64(prev, (uint64_t)s.last);
     segment_t *seg = seg_of(w, pos);
-    if (!seg || !pwrite_all(seg->fd, prev, sizeof prev, pos - seg->base + 8)) return false;
+    if (!seg || !pwrite_all(seg->fd, prev, sizeof prev, pos - seg->base + 8)) {
+        w->block_len = 0; /* the entry's bytes are unknown now */
+        return false;
+    }
+    if (pos >= w->block_pos && pos + TIMER_UNIT <= w->block_pos + w->block_len)
+        memcpy(w->block + (pos - w->block_pos) + 8, prev, sizeof prev);
     s.last = pos;
     s.count++;
     return slot_write(w, &s);
@@ -190,7 +254,12 @@ bool timer_wheel_add(timer_wheel_t *w, int64_t slot_ms, int64_t deliver_ms, int6
         seg = seg_add(w, pos);
         if (!seg) return false;
     }
-    timer_entry_t e = {.prev = -1, .deliver_ms = deliver_ms, .phys = phys, .size = size};
+    /* The entry is written whole, already linked to the slot's previous last, before the
+     * slot points at it: a crash in between leaves the slot as it was. */
+    timer_slot_t s;
+    slot_read(w, slot_ms, &s);
+    if (s.time_ms != slot_ms) s = (timer_slot_t){.time_ms = slot_ms, .first = pos, .last = -1};
+    timer_entry_t e = {.prev = s.last, .deliver_ms = deliver_ms, .phys = phys, .size = size};
     uint8_t u[TIMER_UNIT];
     entry_encode(&e, u);
     if (!pwrite_all(seg->fd, u, sizeof u, pos - seg->base)) {
@@ -201,7 +270,9 @@ bool timer_wheel_add(timer_wheel_t *w, int64_t slot_ms, int64_t deliver_ms, int6
     seg->pending++;
     atomic_fetch_add(&w->pending, 1);
     if (phys > w->last_phys) w->last_phys = phys;
-    if (!link_entry(w, slot_ms, pos)) {
+    s.last = pos;
+    s.count++;
+    if (!slot_write(w, &s)) {
         cm_error(&w->b->log, "timer wheel: write failed: %s", strerror(errno));
         timer_wheel_mark_done(w, pos);
         return false;
@@ -210,8 +281,8 @@ bool timer_wheel_add(timer_wheel_t *w, int64_t slot_ms, int64_t deliver_ms, int6
     return true;
 }
 
-void timer_wheel_slot_entries(timer_wheel_t *w, int64_t slot_ms, timer_entry_t **out,
-                              size_t *count, size_t *cap) {
+void timer_wheel_slot_entries(timer_wheel_t *w, int64_t slot_ms, timer_entry_t **out, size_t *count,
+                              size_t *cap) {
     timer_slot_t s;
     slot_read(w, slot_ms, &s);
     if (s.time_ms != slot_ms) return;
@@ -237,6 +308,8 @@ void timer_wheel_mark_done(timer_wheel_t *w, int64_t pos) {
     if (!pwrite_all(seg->fd, flags, sizeof flags, pos - seg->base + 4))
         cm_warn(&w->b->log, "timer log: cannot flag entry %lld done: %s", (long long)pos,
                 strerror(errno));
+    else if (pos >= w->block_pos && pos + TIMER_UNIT <= w->block_pos + w->block_len)
+        memcpy(w->block + (pos - w->block_pos) + 4, flags, sizeof flags);
     if (seg->pending > 0) seg->pending--;
     atomic_fetch_sub(&w->pending, 1);
     if (seg->pending == 0 && seg == &w->segs[0]) seg_trim(w);
@@ -340,6 +413,7 @@ static void scan_segments(timer_wheel_t *w) {
  * again, in log order, into the slot of its deliver time (not before first_ms, the slot
  * being delivered; not past the wheel's span). */
 static bool rebuild(timer_wheel_t *w, int64_t first_ms) {
+    caches_reset(w);
     if (ftruncate(w->wheel_fd, 0) != 0 || ftruncate(w->wheel_fd, w->slots * TIMER_SLOT) != 0)
         return false;
     int64_t span_end = first_ms + (w->slots - 1) * w->precision;
@@ -350,7 +424,7 @@ static bool rebuild(timer_wheel_t *w, int64_t first_ms) {
         int64_t slot = e.deliver_ms / w->precision * w->precision;
         if (slot < first_ms) slot = first_ms;
         if (slot > span_end) slot = span_end;
-        if (!link_entry(w, slot, pos)) return false;
+        if (!relink_entry(w, slot, pos)) return false;
         relinked++;
     }
     cm_info(&w->b->log, "timer wheel rebuilt: %lld pending message(s) relinked",
@@ -358,8 +432,8 @@ static bool rebuild(timer_wheel_t *w, int64_t first_ms) {
     return true;
 }
 
-timer_wheel_t *timer_wheel_open(broker_t *b, int64_t slots, int64_t precision_ms,
-                                int64_t seg_size, timer_check_t *chk) {
+timer_wheel_t *timer_wheel_open(broker_t *b, int64_t slots, int64_t precision_ms, int64_t seg_size,
+                                timer_check_t *chk) {
     timer_wheel_t *w = cm_calloc(1, sizeof *w);
     w->b = b;
     w->slots = slots;
@@ -367,6 +441,7 @@ timer_wheel_t *timer_wheel_open(broker_t *b, int64_t slots, int64_t precision_ms
     w->seg_size = seg_size / TIMER_UNIT * TIMER_UNIT;
     w->last_phys = -1;
     w->wheel_fd = -1;
+    caches_reset(w);
     check_load(b, chk);
     if (chk->read_ms <= 0) chk->read_ms = cm_now_ms() / precision_ms * precision_ms;
     snprintf(w->log_dir, sizeof w->log_dir, "%s/timerlog", b->store_cfg.root_dir);
@@ -408,5 +483,6 @@ void timer_wheel_close(timer_wheel_t *w) {
         close(w->wheel_fd);
     }
     cm_free(w->segs);
+    cm_free(w->block);
     cm_free(w);
 }
