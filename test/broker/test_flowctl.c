@@ -43,7 +43,9 @@ static void release(void) {
 
 Test(flowctl, send_that_waited_too_long_gets_system_busy_and_is_not_stored) {
     char *dir = tb_tempdir();
-    rmq_broker_t *broker = tb_broker_new(dir, "waitTimeMillsInSendQueue", "50", NULL);
+    /* 500 ms, not less: the "after" send below must not wait that long in an idle queue even
+     * under valgrind on a loaded machine (with 50 ms it did, seen in a CI dry run). */
+    rmq_broker_t *broker = tb_broker_new(dir, "waitTimeMillsInSendQueue", "500", NULL);
     broker_set_processor((broker_t *)broker, CODE_HOLD, on_hold, BROKER_EXEC_SEND);
     tb_broker_run(broker);
     cr_assert_eq(rmq_broker_create_topic(broker, "FlowT", 1, 6), RMQ_OK);
@@ -60,7 +62,7 @@ Test(flowctl, send_that_waited_too_long_gets_system_busy_and_is_not_stored) {
     tb_send_req(&oneway, "FlowT", 0, NULL, NULL, "oneway", 6);
     oneway.flag |= PROTO_FLAG_ONEWAY;
     cr_assert(tb_send(fd, &oneway));
-    usleep(200 * 1000); /* both wait in the queue well past 50 ms */
+    usleep(1000 * 1000); /* both wait in the queue well past 500 ms */
     release();
 
     tb_recv_for(fd, hold_opaque, &resp);
