@@ -126,6 +126,7 @@ static size_t send_take(broker_t *b, broker_req_t **batch, long *queued) {
         batch[n++] = req;
     }
     if (!b->send_head) b->send_tail = NULL;
+    if (n) b->send_active++;
     return n;
 }
 
@@ -147,6 +148,7 @@ static void *send_main(void *arg) {
             if (send_still_wanted(b, batch[i], now, queued)) batch[keep++] = batch[i];
         if (keep) broker_send_many(b, batch, keep);
         pthread_mutex_lock(&b->send_mu);
+        b->send_active--;
     }
     pthread_mutex_unlock(&b->send_mu);
     return NULL;
@@ -179,6 +181,53 @@ static void send_threads_stop(broker_t *b) {
 
 /* ---------------------------------------------------------------- dispatch (loop thread) */
 
+/* A send of the read being dispatched waits for the read's end (on_read_end). */
+static void read_batch_add(broker_t *b, broker_req_t *req) {
+    req->next = NULL;
+    if (b->read_tail)
+        b->read_tail->next = req;
+    else
+        b->read_head = req;
+    b->read_tail = req;
+}
+
+/* True when a read's sends may be stored right here on the loop thread: all single sends,
+ * ASYNC_FLUSH (the append never waits for the disk), and no send queued or running, so
+ * none overtakes an earlier send of its connection. Saves the two thread hand-overs (to the
+ * send thread and back for the reply) that bound a lone producer's rate. */
+static bool read_batch_inline(broker_t *b, const broker_req_t *list) {
+    if (b->store_cfg.sync_flush) return false;
+    for (const broker_req_t *r = list; r; r = r->next)
+        if (!broker_send_is_single(b, r)) return false;
+    pthread_mutex_lock(&b->send_mu);
+    bool idle = !b->send_head && b->send_active == 0;
+    pthread_mutex_unlock(&b->send_mu);
+    return idle;
+}
+
+static void on_read_end(net_conn_t *conn, void *ud) {
+    (void)conn;
+    broker_t *b = ud;
+    broker_req_t *list = b->read_head;
+    b->read_head = b->read_tail = NULL;
+    if (!list) return;
+    if (!read_batch_inline(b, list)) {
+        while (list) {
+            broker_req_t *next = list->next;
+            send_enqueue(b, list);
+            list = next;
+        }
+        return;
+    }
+    broker_req_t *batch[SEND_BATCH_MAX];
+    while (list) {
+        size_t n = 0;
+        for (; list && n < SEND_BATCH_MAX; list = list->next)
+            batch[n++] = list;
+        broker_send_many(b, batch, n);
+    }
+}
+
 static void on_request(net_conn_t *conn, proto_cmd_t *cmd, void *ud) {
     broker_t *b = ud;
     atomic_fetch_add(&b->counters.requests, 1);
@@ -204,7 +253,7 @@ static void on_request(net_conn_t *conn, proto_cmd_t *cmd, void *ud) {
         return;
     }
     if (b->exec[code] == BROKER_EXEC_SEND)
-        send_enqueue(b, req);
+        read_batch_add(b, req);
     else
         fn(b, req);
 }
@@ -339,7 +388,8 @@ static rmq_err_t fail_start(char *errstr, size_t size, rmq_err_t rc, const char 
 static rmq_err_t listen_and_name(broker_t *b, char *errstr, size_t size) {
     const char *ip = cm_conf_str(b->conf, "brokerIP1", true);
     int port = (int)cm_conf_int(b->conf, "listenPort", true);
-    static const net_handler_t proto_handler = {on_request, on_open, on_close, NULL};
+    static const net_handler_t proto_handler = {on_request, on_open, on_close, NULL,
+                                                on_read_end};
     net_handler_t h = proto_handler;
     h.ud = b;
     rmq_err_t rc = RMQ_OK;

@@ -197,6 +197,9 @@ void broker_send_register(broker_t *b);     /* send.c: 10, 310, 320 */
 /* Runs n requests taken from the send queue in order (send thread): the single sends among
  * them are stored together (store_append_many), each answered as on its own. */
 void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n);
+/* True when req is a single send (10, 310) that broker_send_many may run on the loop thread:
+ * it never blocks there under ASYNC_FLUSH. */
+bool broker_send_is_single(broker_t *b, const broker_req_t *req);
 void broker_pull_register(broker_t *b);     /* pull.c: 11 */
 void broker_offsets_register(broker_t *b);  /* offsets.c: 14, 15, 43 */
 void broker_query_register(broker_t *b);    /* query.c: 12, 29-33 */
@@ -257,6 +260,10 @@ struct rmq_broker_s {
     pthread_cond_t send_cv;
     broker_req_t *send_head, *send_tail;
     long send_queued, send_queued_bytes;
+    int send_active; /* send threads running requests they took (under send_mu) */
+    /* The sends of the read being dispatched (loop thread only): stored right there when
+     * the send threads are idle, else queued for them (on_read_end). */
+    broker_req_t *read_head, *read_tail;
     bool send_stop;
     pthread_t *send_threads;
     int send_thread_count;

@@ -87,7 +87,7 @@ nsrv_server_t *nsrv_server_new_on(const rmq_conf_t *conf, const char *host, int 
         nsrv_server_destroy(s);
         return NULL;
     }
-    net_handler_t h = {on_request, NULL, on_close, s};
+    net_handler_t h = {on_request, NULL, on_close, s, NULL};
     s->listener = net_listen(s->loop, host, port, &h, &rc);
     if (!s->listener) {
         cm_errstr(errstr, size, "name server cannot listen on port %d: %s", port, rmq_err_str(rc));

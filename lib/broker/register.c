@@ -180,7 +180,7 @@ static void on_peer_close(net_conn_t *conn, rmq_err_t why, void *ud) {
     registrar_release(r); /* the reference net_connect() took for this connection */
 }
 
-static const net_handler_t peer_handler = {NULL, NULL, on_peer_close, NULL};
+static const net_handler_t peer_handler = {NULL, NULL, on_peer_close, NULL, NULL};
 
 /* The connection to peer i, connecting when there is none (requests queue until it is up). */
 static net_conn_t *peer_conn(registrar_t *r, peer_t *p) {

@@ -391,6 +391,10 @@ static void store_ready(broker_t *b, send_ready_t *ready, store_put_req_t *puts,
     for (size_t i = 0; i < n; i++) send_finish(b, &ready[i], puts[i].res.status, &puts[i].res);
 }
 
+bool broker_send_is_single(broker_t *b, const broker_req_t *req) {
+    return b->procs[req->cmd.code] == on_send;
+}
+
 void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n) {
     send_ready_t *ready = cm_malloc(n * sizeof *ready);
     store_put_req_t *puts = cm_malloc(n * sizeof *puts);

@@ -65,12 +65,14 @@ int64_t broker_timer_deliver_ms(broker_t *b, const char *props, size_t len, char
                 {PROP_TIMER_DELAY_MS, 1},
                 {PROP_TIMER_DELIVER_MS, 0},
                 {PROP_START_DELIVER_TIME, 0}};
-    bool enabled = cm_conf_bool(b->conf, "timerWheelEnable", true);
     int64_t now = cm_now_ms();
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         const char *v;
         size_t vlen;
         if (!proto_props_find(props, len, keys[k].name, &v, &vlen)) continue;
+        /* looked up only here: the configuration is a list searched by name, and most sends
+         * carry no timer key */
+        bool enabled = cm_conf_bool(b->conf, "timerWheelEnable", true);
         bool ali = keys[k].unit_ms == 0 && strcmp(keys[k].name, PROP_START_DELIVER_TIME) == 0;
         if (!enabled) {
             if (ali) return 0; /* a 4.x broker ignores ali-ons' key: delivered at once */

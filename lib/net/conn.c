@@ -338,8 +338,8 @@ static void bad_input(net_conn_t *c, rmq_err_t err, const char *what) {
 }
 
 /* Decodes and dispatches every whole frame in buf[0..len); returns the bytes consumed, or
- * SIZE_MAX when the connection closed. */
-static size_t consume_frames(net_conn_t *c, const uint8_t *buf, size_t len) {
+ * SIZE_MAX when the connection closed. *frames counts the frames dispatched. */
+static size_t dispatch_frames(net_conn_t *c, const uint8_t *buf, size_t len, size_t *frames) {
     size_t off = 0, max_frame = c->loop->max_frame;
     while (len - off >= 4) {
         size_t size;
@@ -356,6 +356,7 @@ static size_t consume_frames(net_conn_t *c, const uint8_t *buf, size_t len) {
             return SIZE_MAX;
         }
         off += size;
+        ++*frames;
         conn_dispatch(c, &cmd);
         proto_cmd_free(&cmd);
         if (atomic_load(&c->state) != CONN_OPEN) return SIZE_MAX;
@@ -365,6 +366,13 @@ static size_t consume_frames(net_conn_t *c, const uint8_t *buf, size_t len) {
         if (c->read_paused) break;
     }
     return off;
+}
+
+/* dispatch_frames, then the handler's on_read_end when any frame was dispatched. */
+static size_t consume_frames(net_conn_t *c, const uint8_t *buf, size_t len) {
+    size_t frames = 0, used = dispatch_frames(c, buf, len, &frames);
+    if (frames && c->h.on_read_end) c->h.on_read_end(c, c->h.ud);
+    return used;
 }
 
 /* Bytes just read into the loop's scratch buffer: decode in place, carry the tail over. */

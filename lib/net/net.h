@@ -107,6 +107,10 @@ typedef struct net_handler {
     void (*on_open)(net_conn_t *conn, void *ud);
     void (*on_close)(net_conn_t *conn, rmq_err_t why, void *ud);
     void *ud;
+    /* Optional: after on_request ran for every whole frame of one read (loop thread), so a
+     * handler can act on the requests that arrived together at once (the broker stores a
+     * read's sends with one write). Called even when the connection closed meanwhile. */
+    void (*on_read_end)(net_conn_t *conn, void *ud);
 } net_handler_t;
 
 /* ================================================================ listeners */

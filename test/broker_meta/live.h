@@ -100,7 +100,7 @@ static inline void live_client_open(live_client_t *c, net_loop_t *loop, const ch
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     c->notify_oneway = true;
-    net_handler_t h = {live_on_request, NULL, live_on_close, c};
+    net_handler_t h = {live_on_request, NULL, live_on_close, c, NULL};
     rmq_err_t err = RMQ_OK;
     c->conn = net_connect(loop, addr, &h, 0, &err);
     cr_assert_not_null(c->conn, "connect %s: %s", addr, rmq_err_name(err));

@@ -108,7 +108,7 @@ static inline tsrv_t *tsrv_start(const net_opts_t *opts, const char *host) {
     rmq_err_t err;
     t->loop = net_loop_new(opts, &err);
     cr_assert_not_null(t->loop, "net_loop_new: %s", rmq_err_name(err));
-    net_handler_t h = {tsrv_on_request, tsrv_on_open, tsrv_on_close, t};
+    net_handler_t h = {tsrv_on_request, tsrv_on_open, tsrv_on_close, t, NULL};
     t->srv = net_listen(t->loop, host ? host : "127.0.0.1", 0, &h, &err);
     if (!t->srv) return t; /* the caller checks (IPv6 may be unavailable) */
     t->port = net_server_port(t->srv);
@@ -155,7 +155,7 @@ static inline void tcli_on_close(net_conn_t *c, rmq_err_t why, void *ud) {
 static inline net_conn_t *connect_to(net_loop_t *loop, const char *host, int port, tcli_t *cli) {
     char addr[128];
     snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-    net_handler_t h = {NULL, tcli_on_open, tcli_on_close, cli};
+    net_handler_t h = {NULL, tcli_on_open, tcli_on_close, cli, NULL};
     rmq_err_t err;
     net_conn_t *c = net_connect(loop, addr, &h, 2000, &err);
     cr_assert_not_null(c, "net_connect(%s): %s", addr, rmq_err_name(err));

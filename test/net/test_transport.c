@@ -161,7 +161,7 @@ static void srv_start(srv_t *s, const net_opts_t *opts, bool with_requests) {
     rmq_err_t err;
     s->loop = net_loop_new(opts, &err);
     cr_assert_not_null(s->loop);
-    net_handler_t h = {with_requests ? srv_request : NULL, srv_open, srv_close, s};
+    net_handler_t h = {with_requests ? srv_request : NULL, srv_open, srv_close, s, NULL};
     s->server = net_listen(s->loop, "127.0.0.1", 0, &h, &err);
     cr_assert_not_null(s->server, "listen: %s", rmq_err_name(err));
     cr_assert_gt(net_server_port(s->server), 0);
@@ -204,7 +204,7 @@ static void cli_close(net_conn_t *conn, rmq_err_t why, void *ud) {
 
 static net_conn_t *cli_connect(cli_t *c, const char *addr) {
     rmq_err_t err;
-    net_handler_t h = {NULL, cli_open, cli_close, c};
+    net_handler_t h = {NULL, cli_open, cli_close, c, NULL};
     net_conn_t *conn = net_connect(c->loop, addr, &h, 2000, &err);
     cr_assert_not_null(conn, "connect %s: %s", addr, rmq_err_name(err));
     return conn;
@@ -513,7 +513,7 @@ Test(transport, ipv6_loopback_when_available) {
     srv_t s;
     memset(&s, 0, sizeof s);
     s.loop = net_loop_new(NULL, &err);
-    net_handler_t h = {srv_request, srv_open, srv_close, &s};
+    net_handler_t h = {srv_request, srv_open, srv_close, &s, NULL};
     s.server = net_listen(s.loop, "::1", 0, &h, &err);
     cr_assert_not_null(s.server);
     snprintf(s.addr, sizeof s.addr, "[::1]:%d", net_server_port(s.server));
