@@ -95,6 +95,20 @@ RMQ_EXPORT rmq_err_t rmq_broker_dlq_list(rmq_broker_t *broker, const char *group
 RMQ_EXPORT rmq_err_t rmq_broker_dlq_resend(rmq_broker_t *broker, const char *group,
                                            int64_t offset, char *offset_id, size_t offset_id_size);
 
+/* Backtracking: moves consumer group's offsets of topic back (or, with force non-zero, also
+ * forward) to timestamp_ms (ms since the epoch; per queue the offset SEARCH_OFFSET_BY_TIMESTAMP
+ * finds: the message stored at that time, else the nearer neighbour; -1: the end of each
+ * queue), as mqadmin resetOffsetByTime asks a broker over the wire
+ * (INVOKE_BROKER_TO_RESET_OFFSET, 222, which this broker serves too). Without force a queue
+ * whose committed offset already lies before that point keeps it. The new offsets are stored
+ * on the broker and sent to every online consumer of the group (RESET_CONSUMER_CLIENT_OFFSET,
+ * 220): push consumers drop what they fetched of those queues and continue from the new
+ * offsets, so the messages since timestamp_ms are consumed again. RMQ_OK;
+ * RMQ_ERR_TOPIC_NOT_EXIST; RMQ_ERR_INVALID_ARG (NULL or empty names, timestamp_ms < -1);
+ * RMQ_ERR_NOT_STARTED. */
+RMQ_EXPORT rmq_err_t rmq_broker_reset_offset(rmq_broker_t *broker, const char *group,
+                                             const char *topic, int64_t timestamp_ms, int force);
+
 /* Stops serving, flushes and closes the store (a clean shutdown: the next start takes the
  * normal recovery path), persists offsets and topics, joins every thread and frees the
  * broker. Safe on a broker that never started, and on NULL. */

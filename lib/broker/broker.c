@@ -423,6 +423,7 @@ static void register_core(broker_t *b) {
     broker_query_register(b);
     broker_topics_register(b);
     broker_sendback_register(b);
+    broker_resetoffset_register(b);
 }
 
 rmq_err_t rmq_broker_start(rmq_broker_t *b, char *errstr, size_t errstr_size) {

@@ -206,6 +206,8 @@ void broker_query_register(broker_t *b);    /* query.c: 12, 29-33 */
 void broker_topics_register(broker_t *b);   /* topics.c: 17 */
 void broker_sendback_register(broker_t *b); /* sendback.c: 36 */
 
+void broker_resetoffset_register(broker_t *b); /* resetoffset.c: 222 (backtracking) */
+
 /* ---------------------------------------------------------------- metadata managers */
 
 /* Implemented by the metadata files (register.c): see namesrv.h. broker_meta_start() runs

@@ -462,6 +462,26 @@ void broker_clients_free_ids(char **ids, size_t n) {
     cm_free(ids);
 }
 
+size_t broker_clients_consumer_conns(broker_clients_t *c, const char *group, void ***conns) {
+    size_t n = 0;
+    *conns = NULL;
+    pthread_mutex_lock(&c->mu);
+    consumer_group_t *g = cm_map_get(c->consumers, group);
+    if (g && g->members.n) {
+        *conns = cm_calloc(g->members.n, sizeof(void *));
+        for (size_t i = 0; i < g->members.n; i++)
+            (*conns)[n++] = conn_ref(&c->ops, g->members.v[i].conn);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+void broker_clients_release_conns(broker_clients_t *c, void **conns, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        conn_unref(&c->ops, conns[i]);
+    cm_free(conns);
+}
+
 bool broker_clients_group_online(broker_clients_t *c, const char *group) {
     pthread_mutex_lock(&c->mu);
     consumer_group_t *g = cm_map_get(c->consumers, group);

@@ -104,6 +104,10 @@ size_t broker_clients_expire(broker_clients_t *c, int64_t now_ms, void ***conns,
  * caller's: free with broker_clients_free_ids(). 0 and NULL when none is online. */
 size_t broker_clients_consumer_ids(broker_clients_t *c, const char *group, char ***ids);
 void broker_clients_free_ids(char **ids, size_t n);
+/* The connections of a consumer group's members (0 and NULL when none is online), each with
+ * a reference (ops.ref): release them all with broker_clients_release_conns(). */
+size_t broker_clients_consumer_conns(broker_clients_t *c, const char *group, void ***conns);
+void broker_clients_release_conns(broker_clients_t *c, void **conns, size_t n);
 bool broker_clients_group_online(broker_clients_t *c, const char *group);
 /* Copies the group's subscription of topic into *out (free with proto_subscription_free).
  * False when the group or the topic is unknown. */

@@ -132,6 +132,11 @@ void client_instance_unregister_producer(client_instance_t *ci, const char *grou
 typedef struct client_consumer_hooks {
     void (*heartbeat)(void *opaque, proto_consumer_data_t *c);
     void (*ids_changed)(void *opaque);
+    /* reset_offset: a broker sent RESET_CONSUMER_CLIENT_OFFSET for the group (backtracking):
+     * body is its ResetOffsetBody ({"offsetTable":{<MessageQueue>:offset}}, as the broadcasting
+     * offsets file) for topic. The loop thread: must not block. May be NULL (ignored, as Java
+     * ignores it for anything but a push consumer). */
+    void (*reset_offset)(void *opaque, const char *topic, const uint8_t *body, size_t len);
 } client_consumer_hooks_t;
 
 /* Consumer groups announced in heartbeats. RMQ_ERR_STATE if the group already has a consumer

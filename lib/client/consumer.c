@@ -521,7 +521,10 @@ rmq_err_t rmq_pull_consumer_start(rmq_pull_consumer_t *c, char *errstr, size_t e
     }
     client_instance_t *ci = client_instance_get(c->conf, errstr, errstr_size);
     if (!ci) return RMQ_ERR_IO;
-    static const client_consumer_hooks_t hooks = {hook_heartbeat, hook_ids_changed};
+    /* No reset_offset: Java applies RESET_CONSUMER_CLIENT_OFFSET to push consumers only (a
+     * lite pull consumer seeks by itself). */
+    static const client_consumer_hooks_t hooks = {.heartbeat = hook_heartbeat,
+                                                  .ids_changed = hook_ids_changed};
     if (client_instance_register_consumer(ci, c->cg.group, &hooks, c) != RMQ_OK) {
         cm_errstr(errstr, errstr_size, "consumer group %s is already started on client instance %s",
                   c->cg.group, client_instance_id(ci));

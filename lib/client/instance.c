@@ -33,6 +33,7 @@ struct client_instance {
     cm_map_t *consumers; /* consumer group -> consumer_reg_t (owned) */
     net_timer_t *timers[2];
     bool refresh_queued, heartbeat_queued; /* a periodic job waits in the pool */
+    int64_t reconnect_heartbeat_at;        /* mono ms of the last heartbeat a reconnect queued */
     bool stopping;
 };
 
@@ -97,8 +98,20 @@ static net_conn_t *open_conn(client_instance_t *ci, const char *addr) {
     return c && net_conn_is_open(c) ? net_conn_ref(c) : NULL;
 }
 
-/* Loop thread: requests brokers send to clients. NOTIFY_CONSUMER_IDS_CHANGED (oneway) goes to
- * the group's consumer; every other request gets REQUEST_CODE_NOT_SUPPORTED, as before. */
+/* Loop thread: RESET_CONSUMER_CLIENT_OFFSET (oneway) goes to the group's consumer. */
+static void reset_offset(client_instance_t *ci, const proto_cmd_t *req) {
+    proto_reset_offset_req_t h;
+    if (proto_reset_offset_req_decode(&req->ext, &h, NULL) != RMQ_OK) return;
+    pthread_mutex_lock(&ci->mu);
+    consumer_reg_t *r = cm_map_get(ci->consumers, h.group);
+    if (r && r->hooks.reset_offset)
+        r->hooks.reset_offset(r->opaque, h.topic, req->body, req->body_len);
+    pthread_mutex_unlock(&ci->mu);
+}
+
+/* Loop thread: requests brokers send to clients. NOTIFY_CONSUMER_IDS_CHANGED and
+ * RESET_CONSUMER_CLIENT_OFFSET (both oneway) go to the group's consumer; every other request gets
+ * REQUEST_CODE_NOT_SUPPORTED, as before. */
 static void on_broker_request(net_conn_t *conn, proto_cmd_t *req, void *ud) {
     client_instance_t *ci = ud;
     if (req->code == PROTO_NOTIFY_CONSUMER_IDS_CHANGED) {
@@ -109,6 +122,10 @@ static void on_broker_request(net_conn_t *conn, proto_cmd_t *req, void *ud) {
             if (r && r->hooks.ids_changed) r->hooks.ids_changed(r->opaque);
             pthread_mutex_unlock(&ci->mu);
         }
+        return;
+    }
+    if (req->code == PROTO_RESET_CONSUMER_CLIENT_OFFSET) {
+        reset_offset(ci, req);
         return;
     }
     if (proto_cmd_is_oneway(req)) return;
@@ -144,8 +161,13 @@ net_conn_t *client_instance_conn(client_instance_t *ci, const char *addr, rmq_er
         cm_map_put(ci->conns, addr, net_conn_ref(fresh));
         /* A reconnect: the broker forgot this client's groups when the old connection
          * closed, so the rest of a consumer group would not see it until the next periodic
-         * heartbeat (30 s). Announce them again now. */
-        if (old && has_groups(ci)) queue_heartbeat(ci);
+         * heartbeat (30 s). Announce them again now — at most once a second: a connection
+         * to a dead broker fails after connect returns, and the heartbeat reconnects. */
+        int64_t now = cm_mono_ms();
+        if (old && has_groups(ci) && now - ci->reconnect_heartbeat_at >= 1000) {
+            ci->reconnect_heartbeat_at = now;
+            queue_heartbeat(ci);
+        }
     }
     pthread_mutex_unlock(&ci->mu);
     if (old) net_conn_unref(old);

@@ -100,6 +100,7 @@ struct rmq_push_consumer_s {
     job_t *later;           /* local retries */
     client_offtab_t offtab; /* broadcasting: the offsets file's table */
     bool offtab_dirty;
+    client_offtab_t resets; /* RESET_CONSUMER_CLIENT_OFFSET offsets not applied yet */
 };
 
 /* ================================================================ small helpers */
@@ -730,6 +731,56 @@ static int64_t bury(rmq_push_consumer_t *c) {
     return next;
 }
 
+/* ================================================================ backtracking */
+
+/* Moves q (owned, or already leaving) to offset as PULL_OFFSET_MOVED does, without the wait:
+ * once no consume job uses it, bury() stores offset and rebalance takes the queue back,
+ * pulling from there. What was fetched and not consumed is dropped. Caller holds mu. */
+static void move_queue(rmq_push_consumer_t *c, pq_t *q, int64_t offset, int64_t now) {
+    q->moved_at = now;
+    q->moved_offset = offset;
+    for (size_t i = 0; i < c->pq_count; i++)
+        if (c->pqs[i] == q) drop_pq(c, i);
+}
+
+/* Service thread: applies the offsets brokers reset (RESET_CONSUMER_CLIENT_OFFSET), as
+ * Java's MQClientInstance.resetOffset does for a push consumer: the queues' cached messages
+ * are dropped and consumption continues from the new offsets. */
+static void apply_resets(rmq_push_consumer_t *c) {
+    int64_t now = cm_mono_ms();
+    pthread_mutex_lock(&c->mu);
+    if (c->resets.count == 0) {
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    for (size_t k = 0; k < c->resets.count; k++) {
+        const client_offset_t *e = &c->resets.items[k];
+        cm_debug(&c->log, "consumer %s: offset of %s@%s:%d reset to %lld", c->cg.group, e->topic,
+                 e->broker_name, (int)e->queue_id, (long long)e->offset);
+        bool held = false;
+        pq_t *q = find_pq(c, e->topic, e->broker_name, e->queue_id);
+        if (q) {
+            move_queue(c, q, e->offset, now);
+            held = true;
+        }
+        for (size_t i = 0; i < c->grave_count; i++) {
+            pq_t *g = c->grave[i];
+            if (g->finished || !pq_is(g, e->topic, e->broker_name, e->queue_id)) continue;
+            move_queue(c, g, e->offset, now); /* its final offset must not undo the reset */
+            held = true;
+        }
+        if (!held && c->broadcasting) { /* clustering: the broker stored it already */
+            client_offtab_put(&c->offtab, e->topic, e->broker_name, e->queue_id, e->offset);
+            c->offtab_dirty = true;
+        }
+    }
+    cm_info(&c->log, "consumer %s: %zu queue offsets reset by a broker", c->cg.group,
+            c->resets.count);
+    client_offtab_free(&c->resets);
+    if (c->broadcasting) save_offfile(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
 /* ================================================================ orderly locks */
 
 /* The distinct brokers of mqs, and the queues of one of them. */
@@ -939,6 +990,7 @@ static void *service_thread(void *arg) {
         }
         if (stop) break;
 
+        apply_resets(c);
         now = cm_mono_ms();
         if (rebalance_now || now >= next_rebalance) {
             rebalance(c);
@@ -985,6 +1037,26 @@ static void hook_heartbeat(void *opaque, proto_consumer_data_t *d) {
 
 static void hook_ids_changed(void *opaque) {
     kick(opaque, true);
+}
+
+/* Loop thread: queues the reset offsets of topic for the service thread. */
+static void hook_reset_offset(void *opaque, const char *topic, const uint8_t *body, size_t len) {
+    rmq_push_consumer_t *c = opaque;
+    client_offtab_t tab = CLIENT_OFFTAB_INIT;
+    char why[256];
+    if (client_offfile_decode((const char *)body, len, &tab, why, sizeof why) != RMQ_OK) {
+        cm_warn(&c->log, "consumer %s: offset reset of %s ignored: %s", c->cg.group, topic, why);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < tab.count; i++) {
+        const client_offset_t *e = &tab.items[i];
+        if (strcmp(e->topic, topic) == 0 && client_subs_find(&c->subs, topic))
+            client_offtab_put(&c->resets, e->topic, e->broker_name, e->queue_id, e->offset);
+    }
+    pthread_mutex_unlock(&c->mu);
+    client_offtab_free(&tab);
+    kick(c, false);
 }
 
 /* ================================================================ public API */
@@ -1111,6 +1183,7 @@ static void unstart(rmq_push_consumer_t *c, bool registered) {
     client_pool_destroy(c->pool);
     c->pool = NULL;
     client_offtab_free(&c->offtab);
+    client_offtab_free(&c->resets);
     cm_free(c->offfile);
     c->offfile = NULL;
 }
@@ -1143,7 +1216,8 @@ rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c, char *errstr, size_t e
         unstart(c, false);
         return err;
     }
-    static const client_consumer_hooks_t hooks = {hook_heartbeat, hook_ids_changed};
+    static const client_consumer_hooks_t hooks = {hook_heartbeat, hook_ids_changed,
+                                                  hook_reset_offset};
     if (client_instance_register_consumer(c->cg.ci, c->cg.group, &hooks, c) != RMQ_OK) {
         cm_errstr(errstr, errstr_size, "consumer group %s is already started on client instance %s",
                   c->cg.group, client_instance_id(c->cg.ci));
@@ -1229,6 +1303,7 @@ void rmq_push_consumer_destroy(rmq_push_consumer_t *c) {
     free_queues(c);
     client_subs_free(&c->subs);
     client_offtab_free(&c->offtab);
+    client_offtab_free(&c->resets);
     cm_free(c->offfile);
     cm_free(c->retry_topic);
     pthread_mutex_destroy(&c->mu);

@@ -461,6 +461,16 @@ static const hdr_field_t group_req_fields[] = {
 #undef HT
 HDR_DEFINE(group_req)
 
+#define HT proto_reset_offset_req_t
+static const hdr_field_t reset_offset_req_fields[] = {
+    F_STR(topic, "topic", REQ, NULL),
+    F_STR(group, "group", REQ, NULL),
+    F_I64(timestamp, "timestamp", REQ, 0),
+    F_BOOL(is_force, "isForce", REQ, 0),
+};
+#undef HT
+HDR_DEFINE(reset_offset_req)
+
 /* ---------------------------------------------------------------- name server (100-105) */
 
 #define HT proto_register_broker_req_t

@@ -248,6 +248,17 @@ typedef struct proto_group_req {
 } proto_group_req_t;
 PROTO_HEADER(group_req);
 
+/* INVOKE_BROKER_TO_RESET_OFFSET (222) and RESET_CONSUMER_CLIENT_OFFSET (220):
+ * ResetOffsetRequestHeader. Their body (220's request, 222's response) is ResetOffsetBody,
+ * {"offsetTable":{<MessageQueue>:offset}}, the shape of a broadcasting offsets file. */
+typedef struct proto_reset_offset_req {
+    const char *topic; /* * */
+    const char *group; /* * */
+    int64_t timestamp; /* * ms since the epoch; -1: the end of each queue */
+    bool is_force;     /* * "isForce": also move offsets forward */
+} proto_reset_offset_req_t;
+PROTO_HEADER(reset_offset_req);
+
 /* ---------------------------------------------------------------- name server (100-105) */
 
 typedef struct proto_register_broker_req {

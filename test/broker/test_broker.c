@@ -305,6 +305,45 @@ Test(broker, offsets_survive_restart) {
     close(fd);
 }
 
+/* INVOKE_BROKER_TO_RESET_OFFSET (222), mqadmin resetOffsetByTime's request: a timestamp
+ * before every message moves the group back to each queue's start; without isForce a later
+ * point keeps the committed offsets, with it -1 (the end) moves them forward. */
+static int reset_by_time(int fd, const char *group, const char *topic, int64_t ts, bool force,
+                         char *body, size_t size) {
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_INVOKE_BROKER_TO_RESET_OFFSET, tb_next_opaque());
+    proto_reset_offset_req_t h = {
+        .topic = topic, .group = group, .timestamp = ts, .is_force = force};
+    proto_reset_offset_req_encode(&h, &req.ext);
+    tb_call(fd, &req, &resp);
+    int code = resp.code;
+    snprintf(body, size, "%.*s", (int)resp.body_len, resp.body ? (const char *)resp.body : "");
+    proto_cmd_free(&resp);
+    return code;
+}
+
+Test(broker, reset_offset_by_time) {
+    int fd = tb_connect(rmq_broker_addr(broker));
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(tb_produce(fd, "Rst", 1, NULL, NULL, "x", NULL), 0);
+    update_offset(fd, "rg", "Rst", 1, 3);
+    char body[2048];
+    int32_t code;
+    cr_assert_eq(reset_by_time(fd, "rg", "Rst", 1, false, body, sizeof body), 0);
+    cr_expect(strstr(body, "{\"brokerName\":\"") &&
+                  strstr(body, ",\"queueId\":1,\"topic\":\"Rst\"}:0"),
+              "%s", body);
+    cr_expect_eq(query_offset(fd, "rg", "Rst", 1, &code), 0);
+    update_offset(fd, "rg", "Rst", 1, 2);
+    cr_assert_eq(reset_by_time(fd, "rg", "Rst", -1, false, body, sizeof body), 0);
+    cr_expect_eq(query_offset(fd, "rg", "Rst", 1, &code), 2, "no force: the offset stays");
+    cr_assert_eq(reset_by_time(fd, "rg", "Rst", -1, true, body, sizeof body), 0);
+    cr_expect_eq(query_offset(fd, "rg", "Rst", 1, &code), 3, "forced to the end");
+    cr_expect_eq(reset_by_time(fd, "rg", "NoSuchTopic", 1, false, body, sizeof body),
+                 RMQ_ERR_SYSTEM_ERROR);
+    close(fd);
+}
+
 /* ---------------------------------------------------------------- look-ups */
 
 static proto_cmd_t queue_call(int fd, int32_t code, const char *topic, int32_t q, int64_t ts) {

@@ -565,6 +565,65 @@ Test(push_consumer, destroy_waits_for_listeners_and_loses_nothing) {
     rmq_push_consumer_destroy(again);
 }
 
+/* ---------------------------------------------------------------- backtracking */
+
+static int64_t wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits up to ms until messages first..first+n-1 were each delivered at least times times. */
+static bool wait_times(seen_t *s, int first, int n, int times, int ms) {
+    int64_t end = now_ms() + ms;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        int done = 0;
+        for (int i = first; i < first + n; i++)
+            done += s->count[i] >= times;
+        pthread_mutex_unlock(&s->mu);
+        if (done == n) return true;
+        if (now_ms() >= end) return false;
+        sleep_ms(50);
+    }
+}
+
+Test(push_consumer, reset_offset_to_a_timestamp_consumes_again_from_there) {
+    seen_t s;
+    seen_init(&s);
+    member_t m = {&s, 0};
+    rmq_push_consumer_t *pc = start_consumer(consumer_conf("g_reset", "reset0"), "*", &m, false);
+    produce(0, 100);
+    cr_assert(wait_distinct(&s, 100, 15000));
+    /* The offset for a time is the message stored then, else the nearer neighbour (RocketMQ's
+     * consume-queue search): the point lies long after 0..99 and just before 100..199, so each
+     * queue's first message at or after it is also the nearer one (under valgrind too). */
+    sleep_ms(3000);
+    int64_t point = wall_ms();
+    produce(100, 100);
+    cr_assert(wait_distinct(&s, 200, 15000));
+    /* The running consumer drops nothing it should keep and gets 100..199 once more. */
+    cr_assert_eq(rmq_broker_reset_offset(broker, "g_reset", TOPIC, point, 0), RMQ_OK);
+    cr_assert(wait_times(&s, 100, 100, 2, 30000), "100..199 did not all come again");
+    sleep_ms(500);
+    for (int i = 0; i < 100; i++)
+        cr_expect_eq(s.count[i], 1, "message %d (before the reset point) came %d times", i,
+                     s.count[i]);
+    rmq_push_consumer_destroy(pc);
+    /* With nobody online the broker's stored offsets move: the next consumer starts there. */
+    cr_assert_eq(rmq_broker_reset_offset(broker, "g_reset", TOPIC, point, 0), RMQ_OK);
+    pc = start_consumer(consumer_conf("g_reset", "reset1"), "*", &m, false);
+    cr_assert(wait_times(&s, 100, 100, 3, 30000), "100..199 did not come a third time");
+    sleep_ms(500);
+    for (int i = 0; i < 100; i++)
+        cr_expect_eq(s.count[i], 1, "message %d came again after the offline reset", i);
+    rmq_push_consumer_destroy(pc);
+    cr_expect_eq(rmq_broker_reset_offset(broker, "g_reset", "NoSuchTopic", point, 0),
+                 RMQ_ERR_TOPIC_NOT_EXIST);
+    cr_expect_eq(rmq_broker_reset_offset(broker, NULL, TOPIC, point, 0), RMQ_ERR_INVALID_ARG);
+    cr_expect_eq(rmq_broker_reset_offset(broker, "g_reset", TOPIC, -2, 0), RMQ_ERR_INVALID_ARG);
+}
+
 /* ---------------------------------------------------------------- faults */
 
 /* Sends message i until a broker stores it: a restarting broker, or a cut connection, makes
