@@ -14,6 +14,9 @@
  * compressType (ZLIB | ZSTD), compressLevel (5), maxMessageSize (4 MiB),
  * sendLatencyFaultEnable (false), createTopicKey (TBW102), defaultTopicQueueNums (4),
  * pollNameServerInterval (30000), heartbeatBrokerInterval (30000), mqClientApiTimeout (3000).
+ * Transactions: rmq_producer_send_tx() with a local-transaction callback per call, and a
+ * check-back callback set on the conf with rmq_conf_set_tx_check_cb() before
+ * rmq_producer_new() (doc/transactions.md).
  *
  * Threads. Every function is safe to call from any thread, at the same time, except
  * rmq_producer_destroy(), which must be the last call on the handle. Send callbacks
@@ -61,6 +64,13 @@ typedef enum rmq_send_status {
     RMQ_SEND_SLAVE_NOT_AVAILABLE = 3
 } rmq_send_status_t;
 
+/* The outcome of a local transaction (RocketMQ's LocalTransactionState). */
+typedef enum rmq_tx_state {
+    RMQ_TX_COMMIT = 0,   /* deliver the half message to consumers */
+    RMQ_TX_ROLLBACK = 1, /* drop it; consumers never see it */
+    RMQ_TX_UNKNOWN = 2   /* not decided yet: the broker asks again later (check-back) */
+} rmq_tx_state_t;
+
 #define RMQ_MSG_ID_SIZE 64 /* a message id (32 or 56 hex digits) and its NUL */
 #define RMQ_BROKER_NAME_SIZE 128
 
@@ -73,8 +83,10 @@ typedef struct rmq_send_result {
     int32_t queue_id;
     int64_t queue_offset;
     char broker_name[RMQ_BROKER_NAME_SIZE];
-    char transaction_id[RMQ_MSG_ID_SIZE]; /* empty unless the broker gave one */
-    char reserved[256];
+    char transaction_id[RMQ_MSG_ID_SIZE]; /* empty unless the broker gave one; send_tx: the
+                                             transaction id (the message's UNIQ_KEY) */
+    rmq_tx_state_t tx_state; /* send_tx: what the local transaction decided; else COMMIT */
+    char reserved[252];
 } rmq_send_result_t;
 
 /* Async send outcome. err is RMQ_OK with result filled, or the error the send ended with
@@ -89,6 +101,27 @@ typedef void(rmq_send_cb_t)(rmq_err_t err, const rmq_send_result_t *result, void
  * queues, which are listed in the same order for every producer (by broker name, then queue
  * id). Called on the thread that called rmq_producer_send_orderly(), once per call. */
 typedef int(rmq_queue_selector_t)(int queue_count, const rmq_msg_t *msg, void *arg);
+
+/* Local transaction of rmq_producer_send_tx(): runs once the broker has stored the half
+ * message (still invisible to consumers), on the thread that called send_tx, with the message
+ * (its id, offset id, queue and transaction id — rmq_msg_property(msg, "__transactionId__")
+ * when the broker gave one — answer) and the arg given to send_tx. Returns the decision. */
+typedef rmq_tx_state_t(rmq_tx_local_cb_t)(rmq_msg_t *msg, void *arg);
+
+/* Check-back: the broker asks about a half message whose transaction was left UNKNOWN (or
+ * whose END never arrived: the producer died, the broker restarted) after transactionTimeOut,
+ * then every transactionCheckInterval, up to transactionCheckMax times. msg is the half
+ * message as stored (topic, body, properties, ids; rmq_msg_id() is the transaction id),
+ * valid during the call. Called on a thread of the client's callback pool (never the I/O
+ * thread), possibly in a process other than the one that sent the half message: any live
+ * producer of the group may be asked. Returns the decision; UNKNOWN: ask again later. May call
+ * any producer function except rmq_producer_destroy() of the producer it was set for. */
+typedef rmq_tx_state_t(rmq_tx_check_cb_t)(const rmq_msg_t *msg, void *opaque);
+
+/* Sets the check-back callback of the producers later made from conf (cb NULL: checks are
+ * ignored, and the broker gives up on such half messages after transactionCheckMax checks).
+ * Copied by rmq_conf_dup(). Set it before rmq_producer_new(). */
+RMQ_EXPORT void rmq_conf_set_tx_check_cb(rmq_conf_t *conf, rmq_tx_check_cb_t *cb, void *opaque);
 
 /* Creates a producer from conf and takes ownership of conf on success (the caller still owns
  * it on failure). Nothing is connected yet. NULL with a sentence in errstr (if non-NULL)
@@ -160,6 +193,21 @@ RMQ_EXPORT rmq_err_t rmq_producer_send_orderly(rmq_producer_t *p, rmq_msg_t *msg
  * ids, queue id and queue offset (consecutive offsets in one queue). count > 0. */
 RMQ_EXPORT rmq_err_t rmq_producer_send_batch(rmq_producer_t *p, rmq_msg_t *const *msgs,
                                              size_t count, rmq_send_result_t *result);
+
+/* Sends msg as a transaction (RocketMQ's sendMessageInTransaction): a half message (the
+ * properties TRAN_MSG=true and PGROUP=<producerGroup>, any delay level dropped) is stored
+ * synchronously with the retries of rmq_producer_send(), invisible to consumers; then
+ * local(msg, arg) runs on this thread (a non-OK store status skips it: ROLLBACK), and its
+ * decision goes to the broker as END_TRANSACTION (oneway): COMMIT makes the message visible
+ * on its topic exactly once, ROLLBACK drops it, UNKNOWN leaves it to the check-back callback
+ * (rmq_conf_set_tx_check_cb). Returns RMQ_OK once the half message was stored — *result
+ * (if non-NULL) as for rmq_producer_send(), plus tx_state = the decision and transaction_id;
+ * an END that could not be sent is logged, the check-back then resolves the transaction. On
+ * an error (those of rmq_producer_send(), RMQ_ERR_INVALID_ARG when local is NULL) nothing was
+ * stored and local did not run. */
+RMQ_EXPORT rmq_err_t rmq_producer_send_tx(rmq_producer_t *p, rmq_msg_t *msg,
+                                          rmq_tx_local_cb_t *local, void *arg,
+                                          rmq_send_result_t *result);
 
 /* The broker's remark for the last call on this thread that failed with a broker code
  * (e.g. "[TIMEOUT_CLEAN_QUEUE]broker busy..."), or a sentence about a local error; "" when

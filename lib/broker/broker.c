@@ -446,6 +446,7 @@ rmq_err_t rmq_broker_start(rmq_broker_t *b, char *errstr, size_t errstr_size) {
     if (!send_threads_start(b))
         return fail_start(errstr, errstr_size, RMQ_ERR_IO, "cannot start the send thread");
     broker_meta_start(b);
+    b->tx = broker_tx_new(b); /* its check thread asks the producer groups meta tracks */
     /* After the meta tables exist: the service thread persists them too. */
     b->svc_running = pthread_create(&b->svc_thread, NULL, service_main, b) == 0;
     b->started = true;
@@ -540,6 +541,8 @@ void rmq_broker_destroy(rmq_broker_t *b) {
      * still reach the hold table). */
     broker_sched_destroy(atomic_exchange(&b->sched, NULL));
     broker_timer_destroy(atomic_exchange(&b->timer, NULL));
+    broker_tx_destroy(b->tx); /* its check thread appends and asks producers */
+    b->tx = NULL;
     broker_hold_destroy(b->hold); /* answers parked pulls */
     b->hold = NULL;
     stop_service_thread(b); /* before the meta tables it writes go away */

@@ -184,6 +184,23 @@ void broker_timer_on_dispatch(broker_timer_t *t);
 /* Timer messages waiting (stats). */
 int64_t broker_timer_pending(broker_timer_t *t);
 
+/* ---------------------------------------------------------------- transactions (transaction.c) */
+
+#define BROKER_TX_HALF_TOPIC "RMQ_SYS_TRANS_HALF_TOPIC"       /* half messages, queue 0 */
+#define BROKER_TX_OP_TOPIC "RMQ_SYS_TRANS_OP_HALF_TOPIC"      /* op records, queue 0 */
+#define BROKER_TX_MAX_TIME_TOPIC "TRANS_CHECK_MAX_TIME_TOPIC" /* halves given up on */
+
+typedef struct broker_tx broker_tx_t;
+
+/* Registers END_TRANSACTION and starts the check thread (masters only). Call after
+ * broker_meta_start (the thread asks producer groups) and before requests are served. */
+broker_tx_t *broker_tx_new(broker_t *b);
+/* Stops and joins the check thread. Call once no send thread runs. */
+void broker_tx_destroy(broker_tx_t *tx);
+/* A send with TRAN_MSG=true: rec (whose properties already carry REAL_TOPIC / REAL_QID) is
+ * redirected to the half topic, queue 0, transaction bits cleared. */
+void broker_tx_park_half(broker_t *b, proto_record_t *rec);
+
 /* ---------------------------------------------------------------- send helpers (send.c) */
 
 /* Encodes properties in the order a java.util.HashMap holds them, which is how a Java broker
@@ -276,6 +293,7 @@ struct rmq_broker_s {
     broker_hold_t *hold;
     broker_sched_t *_Atomic sched; /* read by the store's dispatch callback */
     broker_timer_t *_Atomic timer; /* likewise; NULL with timerWheelEnable=false */
+    broker_tx_t *tx;               /* transactions: END_TRANSACTION and the check thread */
 
     /* metadata managers (owned by broker_meta_start / broker_meta_stop) */
     nsrv_t *namesrv;

@@ -6,6 +6,7 @@
 #include "broker/broker_int.h"
 
 #include <stdio.h>
+#include <strings.h>
 
 #define ILLEGAL_REMARK                                                                             \
     "the message is illegal, maybe msg body or properties length not matched. msg body "           \
@@ -54,6 +55,7 @@ typedef struct send_ctx {
     proto_send_req_t h;
     broker_topic_t topic;
     int32_t queue_id;
+    bool half; /* a transaction's half message (transaction.c parks it) */
 } send_ctx_t;
 
 /* The stored properties of a single send: the request's, plus CLUSTER, minus WAIT (as
@@ -75,7 +77,7 @@ static rmq_err_t stored_props(broker_t *b, const send_ctx_t *c, int32_t level, i
     proto_props_set(&p, PROP_CLUSTER, b->cluster);
     char *wait_val = w ? cm_strdup(w) : NULL;
     proto_props_set(&p, PROP_WAIT, NULL);
-    if (level > 0 || timer_ms > 0) {
+    if (level > 0 || timer_ms > 0 || c->half) {
         /* SendMessageProcessor puts WAIT back (last in insertion order) after dropping it
          * from the first string; the delay rewrite then re-encodes the whole map, so a
          * delayed record keeps WAIT (observed in a 4.9.8 store). */
@@ -169,8 +171,8 @@ static bool check_request(broker_t *b, broker_req_t *req, send_ctx_t *c) {
     return true;
 }
 
-/* Transactions arrive with later work: refused here rather than stored as plain messages,
- * which would deliver them without their semantics. */
+/* A batch never carries a transaction (RocketMQ's batch path has no half messages): refused
+ * rather than stored as plain messages, which would deliver them without their semantics. */
 static bool refuse_unsupported(broker_t *b, broker_req_t *req, const send_ctx_t *c) {
     const char *props = c->h.properties ? c->h.properties : "";
     const char *val;
@@ -183,6 +185,18 @@ static bool refuse_unsupported(broker_t *b, broker_req_t *req, const send_ctx_t 
         return true;
     }
     return false;
+}
+
+/* SendMessageProcessor: TRAN_MSG parses as true (Java's Boolean.parseBoolean), unless it is
+ * a delayed re-consumption. */
+static bool is_half(const send_ctx_t *c) {
+    const char *props = c->h.properties ? c->h.properties : "";
+    const char *val;
+    size_t len;
+    if (!proto_props_find(props, strlen(props), PROP_TRAN_MSG, &val, &len) || len != 4 ||
+        strncasecmp(val, "true", 4) != 0)
+        return false;
+    return !(c->h.reconsume_times > 0 && broker_sched_level(props, strlen(props)) > 0);
 }
 
 /* The send's delay level (0 = none; above the last level is kept as sent, stored_props
@@ -328,13 +342,14 @@ static void send_finish(broker_t *b, send_ready_t *r, rmq_err_t st,
  * request was answered. */
 static bool send_prepare(broker_t *b, broker_req_t *req, send_ready_t *r) {
     send_ctx_t c;
-    if (!check_request(b, req, &c) || refuse_unsupported(b, req, &c)) return false;
+    if (!check_request(b, req, &c)) return false;
     *r = (send_ready_t){.req = req, .rec = CM_BUF_INIT, .wait = true, .reply_qid = c.queue_id};
     char dlq[300];
     if (!retry_and_dlq(b, req, &c, dlq, sizeof dlq)) return false;
-    int32_t level = delay_level(b, req, &c);
+    c.half = is_half(&c);
+    int32_t level = c.half ? 0 : delay_level(b, req, &c); /* producers drop DELAY on halves */
     if (level < 0) return false;
-    int64_t timer_ms = level == 0 ? timer_deliver_ms(b, req, &c) : 0; /* DELAY wins */
+    int64_t timer_ms = level == 0 && !c.half ? timer_deliver_ms(b, req, &c) : 0; /* DELAY wins */
     if (timer_ms < 0) return false;
     if (req->cmd.body_len > (size_t)b->max_message_size) {
         broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
@@ -358,6 +373,8 @@ static bool send_prepare(broker_t *b, broker_req_t *req, send_ready_t *r) {
         rec.topic = BROKER_TIMER_TOPIC;
         rec.topic_len = (int32_t)strlen(BROKER_TIMER_TOPIC);
         rec.queue_id = 0;
+    } else if (c.half) { /* kept on the half topic until its END (transaction.c) */
+        broker_tx_park_half(b, &rec);
     }
     rec.body = req->cmd.body;
     rec.body_len = (int32_t)req->cmd.body_len;

@@ -117,9 +117,16 @@ client_pool_t *client_instance_pool(client_instance_t *ci);
 client_faults_t *client_instance_faults(client_instance_t *ci);
 proto_uniq_gen_t *client_instance_uniq(client_instance_t *ci);
 
+/* A broker's CHECK_TRANSACTION_STATE for the producer's group: called on the loop thread
+ * with the instance's lock held (never after client_instance_unregister_producer returns),
+ * so it must not block nor call into the instance. It may move req's contents out. */
+typedef void(client_tx_check_fn)(void *opaque, net_conn_t *conn, proto_cmd_t *req);
+
 /* Producer groups announced in heartbeats. register: RMQ_ERR_STATE if the group is already
- * registered on this instance (Java refuses two producers of one group per instance). */
-rmq_err_t client_instance_register_producer(client_instance_t *ci, const char *group);
+ * registered on this instance (Java refuses two producers of one group per instance).
+ * tx_check (may be NULL) receives the group's transaction checks. */
+rmq_err_t client_instance_register_producer(client_instance_t *ci, const char *group,
+                                            client_tx_check_fn *tx_check, void *opaque);
 /* Removes the group and sends UNREGISTER_CLIENT for it to every known broker. */
 void client_instance_unregister_producer(client_instance_t *ci, const char *group);
 /* What a consumer gives its instance. Both hooks are called with the instance's lock held

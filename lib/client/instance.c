@@ -2,7 +2,7 @@
  * producer and consumer that names it, as MQClientInstance is in Java. An instance owns the
  * net loop, the callback pool, connections, the route cache, the periodic route refresh and
  * heartbeats (client.md §1-§2), and passes brokers' NOTIFY_CONSUMER_IDS_CHANGED to the
- * consumer of that group. */
+ * consumer of that group and CHECK_TRANSACTION_STATE to the producer of the message's group. */
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@ struct client_instance {
     cm_map_t *conns;     /* "ip:port" -> net_conn_t (a reference) */
     cm_map_t *routes;    /* topic -> client_pub_t (a reference) */
     cm_map_t *masters;   /* broker name -> master address (owned string) */
-    cm_map_t *groups;    /* producer group -> non-NULL marker */
+    cm_map_t *groups;    /* producer group -> producer_reg_t (owned) */
     cm_map_t *consumers; /* consumer group -> consumer_reg_t (owned) */
     net_timer_t *timers[2];
     bool refresh_queued, heartbeat_queued; /* a periodic job waits in the pool */
@@ -40,6 +40,11 @@ struct client_instance {
 /* The one process-wide table the conventions allow: client id -> instance. */
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static cm_map_t *registry;
+
+typedef struct producer_reg {
+    client_tx_check_fn *tx_check;
+    void *opaque;
+} producer_reg_t;
 
 typedef struct consumer_reg {
     client_consumer_hooks_t hooks;
@@ -109,11 +114,36 @@ static void reset_offset(client_instance_t *ci, const proto_cmd_t *req) {
     pthread_mutex_unlock(&ci->mu);
 }
 
+/* Loop thread: CHECK_TRANSACTION_STATE goes to the producer of the group its message names
+ * (PGROUP), as MQClientInstance.selectProducer picks it; none: dropped, as Java drops it. */
+static void dispatch_tx_check(client_instance_t *ci, net_conn_t *conn, proto_cmd_t *req) {
+    proto_record_t rec;
+    const char *group;
+    size_t len;
+    if (proto_record_decode(req->body, req->body_len, false, &rec) != RMQ_OK ||
+        !proto_props_find(rec.props, (size_t)rec.props_len, PROP_PGROUP, &group, &len))
+        return;
+    char *name = cm_strndup(group, len);
+    pthread_mutex_lock(&ci->mu);
+    producer_reg_t *r = cm_map_get(ci->groups, name);
+    if (r && r->tx_check) r->tx_check(r->opaque, conn, req);
+    pthread_mutex_unlock(&ci->mu);
+    if (!r)
+        cm_debug(&ci->log, "client %s: transaction check for group %s, which has no producer here",
+                 ci->client_id, name);
+    cm_free(name);
+}
+
 /* Loop thread: requests brokers send to clients. NOTIFY_CONSUMER_IDS_CHANGED and
- * RESET_CONSUMER_CLIENT_OFFSET (both oneway) go to the group's consumer; every other request gets
+ * RESET_CONSUMER_CLIENT_OFFSET (both oneway) go to the group's consumer,
+ * CHECK_TRANSACTION_STATE (oneway) to a producer of the message's group; every other request gets
  * REQUEST_CODE_NOT_SUPPORTED, as before. */
 static void on_broker_request(net_conn_t *conn, proto_cmd_t *req, void *ud) {
     client_instance_t *ci = ud;
+    if (req->code == PROTO_CHECK_TRANSACTION_STATE) {
+        dispatch_tx_check(ci, conn, req);
+        return;
+    }
     if (req->code == PROTO_NOTIFY_CONSUMER_IDS_CHANGED) {
         proto_group_req_t h;
         if (proto_group_req_decode(&req->ext, &h, NULL) == RMQ_OK && h.consumer_group) {
@@ -460,10 +490,16 @@ static void start_timers(void *arg) {
 
 /* ---------------------------------------------------------------- producers */
 
-rmq_err_t client_instance_register_producer(client_instance_t *ci, const char *group) {
+rmq_err_t client_instance_register_producer(client_instance_t *ci, const char *group,
+                                            client_tx_check_fn *tx_check, void *opaque) {
     pthread_mutex_lock(&ci->mu);
     rmq_err_t err = cm_map_get(ci->groups, group) ? RMQ_ERR_STATE : RMQ_OK;
-    if (!err) cm_map_put(ci->groups, group, ci);
+    if (!err) {
+        producer_reg_t *r = cm_calloc(1, sizeof *r);
+        r->tx_check = tx_check;
+        r->opaque = opaque;
+        cm_map_put(ci->groups, group, r);
+    }
     pthread_mutex_unlock(&ci->mu);
     return err;
 }
@@ -491,7 +527,7 @@ static void unregister_everywhere(client_instance_t *ci, const char *producer_gr
 
 void client_instance_unregister_producer(client_instance_t *ci, const char *group) {
     pthread_mutex_lock(&ci->mu);
-    cm_map_take(ci->groups, group);
+    cm_free(cm_map_take(ci->groups, group)); /* no check reaches the producer after this */
     pthread_mutex_unlock(&ci->mu);
     unregister_everywhere(ci, group, NULL);
 }
@@ -566,7 +602,7 @@ static client_instance_t *instance_new(const rmq_conf_t *conf, char *id, const c
     ci->conns = cm_map_new(unref_conn);
     ci->routes = cm_map_new(unref_pub);
     ci->masters = cm_map_new(cm_free);
-    ci->groups = cm_map_new(NULL);
+    ci->groups = cm_map_new(cm_free);
     ci->consumers = cm_map_new(cm_free);
     ci->faults = client_faults_new();
     proto_addr_t addr = {{0}, 4, 0};

@@ -1,5 +1,6 @@
 /* The producer (include/rmq/producer.h): message preparation, queue choice, the sync, async,
- * oneway, orderly and batch send paths with RocketMQ's retry rules (client.md §3). */
+ * oneway, orderly, batch and transactional send paths with RocketMQ's retry rules
+ * (client.md §3), and the answers to brokers' transaction checks. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -18,6 +19,8 @@ struct rmq_producer_s {
     int64_t send_timeout_ms, max_size, compress_over;
     int retries_sync, retries_async, default_queues, compress_type, compress_level;
     bool retry_not_ok, fault_enable;
+    rmq_tx_check_cb_t *tx_check; /* from the conf; NULL: checks are ignored */
+    void *tx_check_opaque;
 
     /* state and inflight are atomics: every send reads state and every async send counts
      * itself in and out, from the caller's and the pool's threads; a shared mutex there made
@@ -25,7 +28,7 @@ struct rmq_producer_s {
     pthread_mutex_t mu;
     pthread_cond_t idle; /* inflight reached 0 */
     atomic_int state;
-    atomic_int inflight; /* accepted async sends whose callback has not returned yet */
+    atomic_int inflight; /* async sends and transaction checks not finished yet */
 };
 
 /* What rmq_producer_last_remark() answers. */
@@ -116,6 +119,7 @@ static rmq_err_t prepare(rmq_producer_t *p, rmq_msg_t *msg, outgoing_t *o) {
     o->flag = msg->flag;
     o->props = encode_props(&msg->props);
     set_body(p, o, msg);
+    if (proto_props_get(&msg->props, PROP_TRAN_MSG)) o->sys_flag |= SYSFLAG_TX_PREPARED;
     return RMQ_OK;
 }
 
@@ -645,6 +649,156 @@ rmq_err_t rmq_producer_send_async(rmq_producer_t *p, rmq_msg_t *msg, rmq_send_cb
     return RMQ_OK;
 }
 
+/* ================================================================ transactions */
+
+static int32_t end_type(rmq_tx_state_t state) {
+    return state == RMQ_TX_COMMIT     ? PROTO_TX_COMMIT
+           : state == RMQ_TX_ROLLBACK ? PROTO_TX_ROLLBACK
+                                      : PROTO_TX_UNKNOWN;
+}
+
+/* END_TRANSACTION (37) oneway over conn. */
+static rmq_err_t send_end(net_conn_t *conn, const proto_end_tx_req_t *h) {
+    proto_cmd_t cmd;
+    proto_cmd_request(&cmd, PROTO_END_TRANSACTION, 0);
+    proto_end_tx_req_encode(h, &cmd.ext);
+    return net_conn_oneway(conn, &cmd);
+}
+
+/* DefaultMQProducerImpl.endTransaction: to the master of the broker that stored the half,
+ * with the half's commit-log offset (from its offset id) and queue offset. */
+static void end_transaction(rmq_producer_t *p, const rmq_send_result_t *r, rmq_tx_state_t state) {
+    proto_addr_t host;
+    int64_t phys = 0;
+    rmq_err_t err = proto_offset_id_parse(r->offset_msg_id, &host, &phys);
+    char *addr = err ? NULL : client_instance_master(p->ci, r->broker_name);
+    net_conn_t *conn = addr ? client_instance_conn(p->ci, addr, &err) : NULL;
+    if (conn) {
+        proto_end_tx_req_t h;
+        proto_end_tx_req_init(&h);
+        h.producer_group = p->group;
+        h.tran_state_table_offset = r->queue_offset;
+        h.commit_log_offset = phys;
+        h.commit_or_rollback = end_type(state);
+        h.from_transaction_check = false;
+        h.msg_id = r->msg_id;
+        h.transaction_id = *r->transaction_id ? r->transaction_id : NULL;
+        err = send_end(conn, &h);
+        net_conn_unref(conn);
+    } else if (!err) {
+        err = RMQ_ERR_NO_ROUTE;
+    }
+    if (err)
+        cm_warn(&p->log,
+                "producer %s: END_TRANSACTION for %s not sent (%s); the broker's check "
+                "will ask",
+                p->group, r->msg_id, rmq_err_name(err));
+    cm_free(addr);
+}
+
+rmq_err_t rmq_producer_send_tx(rmq_producer_t *p, rmq_msg_t *msg, rmq_tx_local_cb_t *local,
+                               void *arg, rmq_send_result_t *result) {
+    if (!p || !msg || !local)
+        return fail(RMQ_ERR_INVALID_ARG, "NULL producer, message or local transaction");
+    rmq_err_t err = check_running(p);
+    if (err) return err;
+    /* sendMessageInTransaction: no delay, and the marks the broker parks the half by. */
+    proto_props_set(&msg->props, PROP_DELAY, NULL);
+    proto_props_set(&msg->props, PROP_TRAN_MSG, "true");
+    proto_props_set(&msg->props, PROP_PGROUP, p->group);
+    outgoing_t o;
+    if ((err = prepare(p, msg, &o)) != RMQ_OK) return err;
+    rmq_send_result_t r;
+    err = send_with_retries(p, &o, p->retries_sync, &r, NULL);
+    outgoing_free(&o);
+    if (err) return err;
+    fill_msg(msg, &r, r.offset_msg_id, r.queue_offset);
+    if (*r.transaction_id) proto_props_set(&msg->props, PROP_TRANSACTION_ID, r.transaction_id);
+    rmq_tx_state_t state = RMQ_TX_ROLLBACK; /* a half not stored OK is rolled back */
+    if (r.status == RMQ_SEND_OK) state = local(msg, arg);
+    if (state != RMQ_TX_COMMIT && state != RMQ_TX_ROLLBACK) state = RMQ_TX_UNKNOWN;
+    end_transaction(p, &r, state);
+    cm_strcpy_cut(r.transaction_id, sizeof r.transaction_id, r.msg_id);
+    r.tx_state = state;
+    if (result) *result = r;
+    last_remark[0] = '\0';
+    return RMQ_OK;
+}
+
+/* A CHECK_TRANSACTION_STATE taken off the loop thread. */
+typedef struct tx_check_job {
+    rmq_producer_t *p;
+    net_conn_t *conn; /* the broker that asked (a reference) */
+    proto_cmd_t req;
+} tx_check_job_t;
+
+/* Pool thread: ask the application, answer END_TRANSACTION marked as from a check, with the
+ * check's offsets (DefaultMQProducerImpl.checkTransactionState). */
+static void tx_check_run(void *arg) {
+    tx_check_job_t *job = arg;
+    rmq_producer_t *p = job->p;
+    proto_check_tx_req_t h;
+    proto_record_t rec;
+    rmq_msg_t *msg = NULL;
+    if (proto_check_tx_req_decode(&job->req.ext, &h, NULL) == RMQ_OK &&
+        proto_record_decode(job->req.body, job->req.body_len, false, &rec) == RMQ_OK &&
+        proto_msg_from_record(&rec, CLIENT_MAX_PULLED_BODY, &msg) == RMQ_OK) {
+        rmq_tx_state_t state = p->tx_check(msg, p->tx_check_opaque);
+        if (state != RMQ_TX_COMMIT && state != RMQ_TX_ROLLBACK) state = RMQ_TX_UNKNOWN;
+        const char *uniq = proto_props_get(&msg->props, PROP_UNIQ_KEY);
+        proto_end_tx_req_t e;
+        proto_end_tx_req_init(&e);
+        e.producer_group = p->group;
+        e.tran_state_table_offset = h.tran_state_table_offset;
+        e.commit_log_offset = h.commit_log_offset;
+        e.commit_or_rollback = end_type(state);
+        e.from_transaction_check = true;
+        e.msg_id = uniq ? uniq : msg->offset_id;
+        e.transaction_id = h.transaction_id;
+        rmq_err_t err = send_end(job->conn, &e);
+        if (err)
+            cm_warn(&p->log, "producer %s: answer to a transaction check not sent (%s)", p->group,
+                    rmq_err_name(err));
+    } else {
+        cm_warn(&p->log, "producer %s: a transaction check that does not decode, ignored",
+                p->group);
+    }
+    rmq_msg_destroy(msg);
+    net_conn_unref(job->conn);
+    proto_cmd_free(&job->req);
+    cm_free(job);
+    inflight_done(p);
+}
+
+/* Loop thread, instance lock held: counts the check in (destroy waits for it) and hands it
+ * to the callback pool; the user's callback never runs on the I/O thread. */
+static void on_tx_check(void *opaque, net_conn_t *conn, proto_cmd_t *req) {
+    rmq_producer_t *p = opaque;
+    if (!p->tx_check) {
+        cm_warn(&p->log,
+                "producer %s: a transaction check arrived, but no check callback is set "
+                "(rmq_conf_set_tx_check_cb)",
+                p->group);
+        return;
+    }
+    atomic_fetch_add(&p->inflight, 1); /* then the state: as rmq_producer_send_async */
+    if (atomic_load(&p->state) == STATE_STOPPING) {
+        inflight_done(p);
+        return;
+    }
+    tx_check_job_t *job = cm_calloc(1, sizeof *job);
+    job->p = p;
+    job->conn = net_conn_ref(conn);
+    job->req = *req;
+    proto_cmd_init(req);
+    if (client_pool_post(client_instance_pool(p->ci), tx_check_run, job) != RMQ_OK) {
+        net_conn_unref(job->conn);
+        proto_cmd_free(&job->req);
+        cm_free(job);
+        inflight_done(p);
+    }
+}
+
 /* ================================================================ life cycle */
 
 /* Validators.checkGroup: at most 255 characters of [%|a-zA-Z0-9_-]. */
@@ -698,11 +852,30 @@ rmq_producer_t *rmq_producer_new(rmq_conf_t *conf, char *errstr, size_t errstr_s
     p->compress_level = (int)cm_conf_int(conf, "compressLevel", false);
     p->retry_not_ok = cm_conf_bool(conf, "retryAnotherBrokerWhenNotStoreOK", false);
     p->fault_enable = cm_conf_bool(conf, "sendLatencyFaultEnable", false);
+    void (*check)(void);
+    cm_conf_tx_check(conf, &check, &p->tx_check_opaque);
+    p->tx_check = (rmq_tx_check_cb_t *)check;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->idle, NULL);
     atomic_init(&p->state, STATE_NEW);
     atomic_init(&p->inflight, 0);
     return p;
+}
+
+/* A producer answering transaction checks must be known to the brokers before it sends
+ * anything (it may only be there to resolve another process's transactions): the route of
+ * createTopicKey names them, so the heartbeat reaches them, as Java's producer starts with
+ * that topic in its publish table. Failing that, the first send announces the group. */
+static void learn_brokers(rmq_producer_t *p) {
+    client_pub_t *pub = NULL;
+    rmq_err_t err = client_instance_pub(p->ci, p->create_topic_key, p->create_topic_key,
+                                        p->default_queues, p->send_timeout_ms, &pub);
+    if (err)
+        cm_info(&p->log,
+                "producer %s: no route for %s (%s); brokers learn the group at the "
+                "first send",
+                p->group, p->create_topic_key, rmq_err_name(err));
+    client_pub_unref(pub);
 }
 
 rmq_err_t rmq_producer_start(rmq_producer_t *p, char *errstr, size_t errstr_size) {
@@ -713,13 +886,15 @@ rmq_err_t rmq_producer_start(rmq_producer_t *p, char *errstr, size_t errstr_size
     }
     client_instance_t *ci = client_instance_get(p->conf, errstr, errstr_size);
     if (!ci) return RMQ_ERR_IO;
-    if (client_instance_register_producer(ci, p->group) != RMQ_OK) {
+    p->ci = ci; /* before the group is registered: a transaction check reads it */
+    if (client_instance_register_producer(ci, p->group, on_tx_check, p) != RMQ_OK) {
         cm_errstr(errstr, errstr_size, "producer group %s is already started on client instance %s",
                   p->group, client_instance_id(ci));
+        p->ci = NULL;
         client_instance_release(ci);
         return RMQ_ERR_STATE;
     }
-    p->ci = ci;
+    if (p->tx_check) learn_brokers(p);
     client_instance_heartbeat(ci);
     atomic_store(&p->state, STATE_STARTED);
     cm_info(&p->log, "producer %s started on client %s", p->group, client_instance_id(ci));

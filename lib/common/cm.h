@@ -175,6 +175,9 @@ int64_t cm_conf_int(const rmq_conf_t *conf, const char *key, bool broker);
 bool cm_conf_bool(const rmq_conf_t *conf, const char *key, bool broker);
 const char *cm_conf_str(const rmq_conf_t *conf, const char *key, bool broker);
 bool cm_conf_is_set(const rmq_conf_t *conf, const char *key);
+/* The transaction check-back callback and opaque set with rmq_conf_set_tx_check_cb()
+ * (include/rmq/producer.h), untyped here: the producer casts cb back to rmq_tx_check_cb_t. */
+void cm_conf_tx_check(const rmq_conf_t *conf, void (**cb)(void), void **opaque);
 /* A logger configured from conf's log callback. */
 cm_logger_t cm_conf_logger(const rmq_conf_t *conf);
 

@@ -7,11 +7,15 @@
 
 #include "cm.h"
 
+#include <rmq/producer.h> /* rmq_conf_set_tx_check_cb is declared with the producer */
+
 struct rmq_conf_s {
     cm_map_t *values;   /* key -> char* as set */
     cm_map_t *expanded; /* key -> char* with ${HOME} expanded, filled on read */
     rmq_log_cb_t *log_cb;
     void *log_opaque;
+    void (*tx_check_cb)(void); /* rmq_tx_check_cb_t (producer.h), stored untyped */
+    void *tx_check_opaque;
 };
 
 rmq_conf_t *rmq_conf_new(void) {
@@ -37,6 +41,8 @@ rmq_conf_t *rmq_conf_dup(const rmq_conf_t *conf) {
     while (cm_map_next(conf->values, &it, &k, &v)) cm_map_put(c->values, k, cm_strdup(v));
     c->log_cb = conf->log_cb;
     c->log_opaque = conf->log_opaque;
+    c->tx_check_cb = conf->tx_check_cb;
+    c->tx_check_opaque = conf->tx_check_opaque;
     return c;
 }
 
@@ -244,6 +250,17 @@ void rmq_conf_set_log_cb(rmq_conf_t *conf, rmq_log_cb_t *cb, void *opaque) {
     if (!conf) return;
     conf->log_cb = cb;
     conf->log_opaque = opaque;
+}
+
+void rmq_conf_set_tx_check_cb(rmq_conf_t *conf, rmq_tx_check_cb_t *cb, void *opaque) {
+    if (!conf) return;
+    conf->tx_check_cb = (void (*)(void))cb;
+    conf->tx_check_opaque = opaque;
+}
+
+void cm_conf_tx_check(const rmq_conf_t *conf, void (**cb)(void), void **opaque) {
+    *cb = conf ? conf->tx_check_cb : NULL;
+    *opaque = conf ? conf->tx_check_opaque : NULL;
 }
 
 /* ---- internal typed reads */
