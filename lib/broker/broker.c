@@ -421,6 +421,7 @@ static void register_core(broker_t *b) {
     broker_pull_register(b);
     broker_offsets_register(b);
     broker_query_register(b);
+    broker_admin_register(b);
     broker_topics_register(b);
     broker_sendback_register(b);
     broker_resetoffset_register(b);

@@ -219,6 +219,7 @@ void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n);
 bool broker_send_is_single(broker_t *b, const broker_req_t *req);
 void broker_pull_register(broker_t *b);     /* pull.c: 11 */
 void broker_offsets_register(broker_t *b);  /* offsets.c: 14, 15, 43 */
+void broker_admin_register(broker_t *b);    /* admin.c: 203, 309 */
 void broker_query_register(broker_t *b);    /* query.c: 12, 29-33 */
 void broker_topics_register(broker_t *b);   /* topics.c: 17 */
 void broker_sendback_register(broker_t *b); /* sendback.c: 36 */

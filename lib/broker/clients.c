@@ -345,6 +345,61 @@ void *broker_clients_producer_conn(broker_clients_t *c, const char *group) {
     return conn;
 }
 
+void *broker_clients_consumer_conn(broker_clients_t *c, const char *group, const char *client_id) {
+    void *conn = NULL;
+    int64_t newest = INT64_MIN;
+    pthread_mutex_lock(&c->mu);
+    consumer_group_t *g = cm_map_get(c->consumers, group);
+    for (size_t i = 0; g && i < g->members.n; i++) {
+        const member_t *m = &g->members.v[i];
+        if (strcmp(m->client_id, client_id) != 0 || m->last_ms <= newest) continue;
+        newest = m->last_ms;
+        conn = m->conn;
+    }
+    conn = conn_ref(&c->ops, conn);
+    pthread_mutex_unlock(&c->mu);
+    return conn;
+}
+
+bool broker_clients_group_view(broker_clients_t *c, const char *group, broker_group_view_t *v) {
+    memset(v, 0, sizeof *v);
+    pthread_mutex_lock(&c->mu);
+    consumer_group_t *g = cm_map_get(c->consumers, group);
+    if (g && g->members.n) {
+        v->members = cm_calloc(g->members.n, sizeof *v->members);
+        for (size_t i = 0; i < g->members.n; i++) {
+            const member_t *m = &g->members.v[i];
+            v->members[i] = (broker_member_view_t){.conn = conn_ref(&c->ops, m->conn),
+                                                   .client_id = cm_strdup(m->client_id),
+                                                   .language = m->language,
+                                                   .version = m->version};
+        }
+        v->n_members = g->members.n;
+        v->subs = cm_calloc(cm_map_count(g->subs) + 1, sizeof *v->subs);
+        size_t it = 0;
+        void *sub;
+        while (cm_map_next(g->subs, &it, NULL, &sub))
+            broker_sub_copy(&v->subs[v->n_subs++], sub);
+        copy_text(v->consume_type, sizeof v->consume_type, g->consume_type);
+        copy_text(v->message_model, sizeof v->message_model, g->message_model);
+        copy_text(v->consume_from_where, sizeof v->consume_from_where, g->consume_from_where);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return v->n_members > 0;
+}
+
+void broker_clients_group_view_free(broker_clients_t *c, broker_group_view_t *v) {
+    for (size_t i = 0; i < v->n_members; i++) {
+        conn_unref(&c->ops, v->members[i].conn);
+        cm_free(v->members[i].client_id);
+    }
+    for (size_t i = 0; i < v->n_subs; i++)
+        proto_subscription_free(&v->subs[i]);
+    cm_free(v->members);
+    cm_free(v->subs);
+    memset(v, 0, sizeof *v);
+}
+
 /* ---------------------------------------------------------------- channel close, expiry */
 
 /* Group names of a table, copied: leaving a group may remove it while we walk. */

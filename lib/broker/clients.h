@@ -120,6 +120,30 @@ bool broker_clients_consumer_info(broker_clients_t *c, const char *group, char *
 /* One connection of a producer group (the most recently seen), NULL when none; with a
  * reference (ops.ref) the caller releases. */
 void *broker_clients_producer_conn(broker_clients_t *c, const char *group);
+/* The connection client_id speaks for in consumer group (the most recently seen when it
+ * has several), NULL when it is not online; with a reference the caller releases. */
+void *broker_clients_consumer_conn(broker_clients_t *c, const char *group, const char *client_id);
+
+/* A consumer group as GET_CONSUMER_CONNECTION_LIST shows it: its members (each conn with a
+ * reference) and what it last declared. Everything is a copy the view owns. */
+typedef struct broker_member_view {
+    void *conn;
+    char *client_id;
+    int32_t language, version;
+} broker_member_view_t;
+
+typedef struct broker_group_view {
+    broker_member_view_t *members;
+    size_t n_members;
+    proto_subscription_t *subs;
+    size_t n_subs;
+    char consume_type[32], message_model[32], consume_from_where[64];
+} broker_group_view_t;
+
+/* Fills *v; false (v empty) when nobody of the group is online. */
+bool broker_clients_group_view(broker_clients_t *c, const char *group, broker_group_view_t *v);
+/* Releases the references and frees the copies. */
+void broker_clients_group_view_free(broker_clients_t *c, broker_group_view_t *v);
 
 /* ================================================================ subscription groups */
 

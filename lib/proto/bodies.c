@@ -929,6 +929,34 @@ void proto_consumer_list_encode(const proto_strlist_t *ids, cm_buf_t *out) {
     jw_close(&w);
 }
 
+void proto_consumer_connection_encode(const proto_consumer_connection_t *cc, cm_buf_t *out) {
+    jw_t w = jw_open(out);
+    jw_key(&w, "connectionSet");
+    cm_buf_put8(out, '[');
+    for (size_t i = 0; i < cc->conn_count; i++) {
+        const proto_connection_t *c = &cc->conns[i];
+        if (i) cm_buf_put8(out, ',');
+        jw_t cw = jw_open(out);
+        jw_str(&cw, "clientAddr", c->client_addr);
+        jw_str(&cw, "clientId", c->client_id);
+        jw_str(&cw, "language", proto_lang_name(c->language));
+        jw_int(&cw, "version", c->version);
+        jw_close(&cw);
+    }
+    cm_buf_put8(out, ']');
+    jw_str(&w, "consumeFromWhere", cc->consume_from_where);
+    jw_str(&w, "consumeType", cc->consume_type);
+    jw_str(&w, "messageModel", cc->message_model);
+    jw_key(&w, "subscriptionTable");
+    jw_t sw = jw_open(out);
+    for (size_t i = 0; i < cc->sub_count; i++) {
+        jw_key(&sw, cc->subs[i].topic);
+        put_sub(out, &cc->subs[i]);
+    }
+    jw_close(&sw);
+    jw_close(&w);
+}
+
 static rmq_err_t lock_batch_read(const proto_json_t *root, proto_lock_batch_t *lb) {
     const proto_json_t *set;
     rmq_err_t rc;

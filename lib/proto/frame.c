@@ -16,6 +16,10 @@ static const char *const lang_names[] = {
 };
 #define LANG_COUNT ((int32_t)(sizeof lang_names / sizeof lang_names[0]))
 
+const char *proto_lang_name(int32_t code) {
+    return code >= 0 && code < LANG_COUNT ? lang_names[code] : "OTHER";
+}
+
 /* ================================================================ commands */
 
 void proto_cmd_init(proto_cmd_t *cmd) {

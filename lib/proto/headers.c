@@ -324,6 +324,16 @@ static const hdr_field_t query_msg_resp_fields[] = {
 #undef HT
 HDR_DEFINE(query_msg_resp)
 
+#define HT proto_consume_direct_req_t
+static const hdr_field_t consume_direct_req_fields[] = {
+    F_STR(consumer_group, "consumerGroup", REQ, NULL),
+    F_STR(client_id, "clientId", OPT, NULL),
+    F_STR(msg_id, "msgId", OPT, NULL),
+    F_STR(broker_name, "brokerName", OPT, NULL),
+};
+#undef HT
+HDR_DEFINE(consume_direct_req)
+
 #define HT proto_view_msg_req_t
 static const hdr_field_t view_msg_req_fields[] = {
     F_I64(offset, "offset", REQ, 0),

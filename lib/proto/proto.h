@@ -56,10 +56,12 @@ enum proto_code {
     PROTO_GET_ROUTEINFO_BY_TOPIC = 105,
     PROTO_GET_BROKER_CLUSTER_INFO = 106,
     PROTO_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP = 200,
+    PROTO_GET_CONSUMER_CONNECTION_LIST = 203,
     PROTO_GET_ALL_TOPIC_LIST_FROM_NAMESERVER = 206,
     PROTO_RESET_CONSUMER_CLIENT_OFFSET = 220,
     PROTO_INVOKE_BROKER_TO_RESET_OFFSET = 222,
     PROTO_GET_TOPICS_BY_CLUSTER = 224,
+    PROTO_CONSUME_MESSAGE_DIRECTLY = 309,
     PROTO_SEND_MESSAGE_V2 = 310,
     PROTO_SEND_BATCH_MESSAGE = 320,
     PROTO_QUERY_DATA_VERSION = 322,
@@ -118,6 +120,8 @@ void proto_cmd_request(proto_cmd_t *cmd, int32_t code, int32_t opaque);
 /* A response to req: same opaque and serialize type, flag RESPONSE, the given code. */
 void proto_cmd_response(proto_cmd_t *resp, const proto_cmd_t *req, int32_t code,
                         const char *remark);
+/* LanguageCode's name for code ("JAVA", "CPP", ...; "OTHER" when out of range). */
+const char *proto_lang_name(int32_t code);
 /* Copies len bytes as the body. */
 void proto_cmd_set_body(proto_cmd_t *cmd, const void *body, size_t len);
 /* Takes ownership of a malloc'd body. */

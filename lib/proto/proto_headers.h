@@ -127,6 +127,17 @@ typedef struct proto_query_msg_resp {
 } proto_query_msg_resp_t;
 PROTO_HEADER(query_msg_resp);
 
+/* CONSUME_MESSAGE_DIRECTLY (309): an admin asks the broker, which forwards it to the client
+ * (with brokerName set and the message as the body). GET_CONSUMER_CONNECTION_LIST (203)
+ * takes proto_group_req_t. */
+typedef struct proto_consume_direct_req {
+    const char *consumer_group; /* * */
+    const char *client_id;
+    const char *msg_id; /* the broker's offset id */
+    const char *broker_name;
+} proto_consume_direct_req_t;
+PROTO_HEADER(consume_direct_req);
+
 /* VIEW_MESSAGE_BY_ID (33). */
 typedef struct proto_view_msg_req {
     int64_t offset;    /* * commit-log offset */
@@ -530,6 +541,23 @@ void proto_register_broker_body_free(proto_register_broker_body_t *b);
 /* {"consumerIdList":[...]} (38 response). */
 rmq_err_t proto_consumer_list_decode(const void *body, size_t len, proto_strlist_t *out);
 void proto_consumer_list_encode(const proto_strlist_t *ids, cm_buf_t *out);
+
+/* GET_CONSUMER_CONNECTION_LIST (203) response body, ConsumerConnection: the group's
+ * members (Connection: clientId, clientAddr, language name, version), its subscriptions by
+ * topic and how it consumes. Borrowed pointers; encode only. */
+typedef struct proto_connection {
+    const char *client_id, *client_addr;
+    int32_t language, version;
+} proto_connection_t;
+
+typedef struct proto_consumer_connection {
+    const proto_connection_t *conns;
+    size_t conn_count;
+    const proto_subscription_t *subs;
+    size_t sub_count;
+    const char *consume_type, *message_model, *consume_from_where;
+} proto_consumer_connection_t;
+void proto_consumer_connection_encode(const proto_consumer_connection_t *cc, cm_buf_t *out);
 
 /* LOCK_BATCH_MQ (41) / UNLOCK_BATCH_MQ (42) request body. */
 typedef struct proto_lock_batch {

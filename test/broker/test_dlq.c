@@ -270,3 +270,148 @@ Test(dlq, list_and_resend_over_the_wire_as_admin_tools_do) {
     cm_free(topic);
     cm_free(body);
 }
+
+/* A consumer of group on a raw connection: HEART_BEAT with Orig subscribed. */
+static int raw_consumer(const char *group, const char *client_id) {
+    int cfd = tb_connect(rmq_broker_addr(broker));
+    proto_heartbeat_t hb = {0};
+    hb.client_id = cm_strdup(client_id);
+    proto_consumer_data_t *c = proto_heartbeat_add_consumer(&hb);
+    c->group_name = cm_strdup(group);
+    c->consume_type = PROTO_CONSUME_PASSIVELY;
+    c->message_model = PROTO_CLUSTERING;
+    c->consume_from_where = PROTO_CONSUME_FROM_FIRST_OFFSET;
+    proto_subscription_t *s = proto_consumer_data_add_sub(c);
+    s->topic = cm_strdup("Orig");
+    proto_subscription_set_tags(s, "TagD");
+    s->sub_version = 1;
+    s->expression_type = cm_strdup("TAG");
+    cm_buf_t body = CM_BUF_INIT;
+    proto_heartbeat_encode(&hb, &body);
+    proto_heartbeat_free(&hb);
+    proto_cmd_t req, resp;
+    proto_cmd_request(&req, PROTO_HEART_BEAT, tb_next_opaque());
+    req.version = 395; /* a 4.9 Java client */
+    proto_cmd_take_body(&req, body.data, body.len);
+    tb_call(cfd, &req, &resp);
+    cr_assert_eq(resp.code, 0);
+    proto_cmd_free(&resp);
+    return cfd;
+}
+
+static void connection_list(const char *group, proto_cmd_t *resp) {
+    proto_cmd_t req;
+    proto_cmd_request(&req, PROTO_GET_CONSUMER_CONNECTION_LIST, tb_next_opaque());
+    proto_group_req_t h = {.consumer_group = group};
+    proto_group_req_encode(&h, &req.ext);
+    tb_call(fd, &req, resp);
+}
+
+static int32_t send_consume_directly(const char *group, const char *client_id, const char *id) {
+    proto_cmd_t req;
+    int32_t opaque = tb_next_opaque();
+    proto_cmd_request(&req, PROTO_CONSUME_MESSAGE_DIRECTLY, opaque);
+    proto_consume_direct_req_t h = {.consumer_group = group, .client_id = client_id, .msg_id = id};
+    proto_consume_direct_req_encode(&h, &req.ext);
+    cr_assert(tb_send(fd, &req));
+    return opaque;
+}
+
+/* The dashboard's "resend" of a dead letter: GET_CONSUMER_CONNECTION_LIST (203) names the
+ * group's online clients, CONSUME_MESSAGE_DIRECTLY (309) asks the broker to hand the
+ * message to one of them; the broker forwards it with the record as the body and relays the
+ * client's answer (ConsumeMessageDirectlyResult) unchanged. */
+Test(dlq, consume_directly_as_the_dashboard_resends) {
+    char id[64];
+    make_dead_letter("gc", "direct-0", id, sizeof id);
+    proto_cmd_t resp;
+    proto_record_t recs[2];
+    cr_assert_eq(pull("%DLQ%gc", 0, 0, &resp, recs, 2), 1);
+    char dlq_id[64];
+    proto_offset_id_format(&recs[0].store_host, recs[0].physical_offset, dlq_id, sizeof dlq_id);
+    proto_cmd_free(&resp);
+
+    connection_list("gc", &resp);
+    cr_assert_eq(resp.code, RMQ_ERR_CONSUMER_NOT_ONLINE);
+    cr_assert_str_eq(resp.remark, "the consumer group[gc] not online");
+    proto_cmd_free(&resp);
+    int cfd = raw_consumer("gc", "127.0.0.1@direct");
+
+    /* Who is online, as ConsumerConnection. */
+    connection_list("gc", &resp);
+    cr_assert_eq(resp.code, 0, "%s", resp.remark);
+    proto_json_t *cc;
+    cr_assert_eq(proto_json_parse((const char *)resp.body, resp.body_len, &cc), RMQ_OK);
+    const proto_json_t *set = proto_json_get(cc, "connectionSet");
+    cr_assert(set && set->len == 1);
+    cr_assert_str_eq(proto_json_get_str(set->items[0], "clientId", ""), "127.0.0.1@direct");
+    cr_assert_str_eq(proto_json_get_str(set->items[0], "language", ""), "CPP");
+    cr_assert_eq(proto_json_get_int(set->items[0], "version", 0), 395);
+    cr_assert_eq(strncmp(proto_json_get_str(set->items[0], "clientAddr", ""), "127.0.0.1:", 10), 0);
+    cr_assert_str_eq(proto_json_get_str(cc, "consumeType", ""), "CONSUME_PASSIVELY");
+    cr_assert_str_eq(proto_json_get_str(cc, "messageModel", ""), "CLUSTERING");
+    cr_assert_str_eq(proto_json_get_str(cc, "consumeFromWhere", ""), "CONSUME_FROM_FIRST_OFFSET");
+    const proto_json_t *sub = proto_json_get(proto_json_get(cc, "subscriptionTable"), "Orig");
+    cr_assert_not_null(sub);
+    cr_assert_str_eq(proto_json_get_str(sub, "subString", ""), "TagD");
+    proto_json_free(cc);
+    proto_cmd_free(&resp);
+
+    /* A client that is not in the group. */
+    int32_t op = send_consume_directly("gc", "127.0.0.1@nobody", dlq_id);
+    tb_recv_for(fd, op, &resp);
+    cr_assert_eq(resp.code, RMQ_ERR_SYSTEM_ERROR);
+    cr_assert_str_eq(resp.remark, "The Consumer <gc> <127.0.0.1@nobody> not online");
+    proto_cmd_free(&resp);
+
+    /* Forwarded to the client with the dead letter; its answer comes back. */
+    op = send_consume_directly("gc", "127.0.0.1@direct", dlq_id);
+    proto_cmd_t fwd;
+    cr_assert(tb_recv(cfd, &fwd));
+    cr_assert_eq(fwd.code, PROTO_CONSUME_MESSAGE_DIRECTLY);
+    cr_assert_eq(fwd.flag & PROTO_FLAG_RESPONSE, 0);
+    cr_assert_str_eq(proto_ext_get(&fwd.ext, "consumerGroup"), "gc");
+    cr_assert_str_eq(proto_ext_get(&fwd.ext, "clientId"), "127.0.0.1@direct");
+    cr_assert_str_eq(proto_ext_get(&fwd.ext, "msgId"), dlq_id);
+    cr_assert_not_null(proto_ext_get(&fwd.ext, "brokerName"));
+    proto_record_t rec;
+    cr_assert_eq(proto_record_decode(fwd.body, fwd.body_len, true, &rec), RMQ_OK);
+    cr_assert_eq(rec.body_len, 8);
+    cr_assert_eq(memcmp(rec.body, "direct-0", 8), 0);
+    cr_assert(tb_prop_is(&rec, PROP_RETRY_TOPIC, "Orig"));
+    static const char result[] = "{\"autoCommit\":true,\"consumeResult\":\"CR_SUCCESS\","
+                                 "\"order\":false,\"remark\":\"consumed\",\"spentTimeMills\":3}";
+    proto_cmd_t answer;
+    proto_cmd_response(&answer, &fwd, 0, NULL);
+    proto_cmd_set_body(&answer, result, sizeof result - 1);
+    cr_assert(tb_send(cfd, &answer));
+    proto_cmd_free(&fwd);
+    tb_recv_for(fd, op, &resp);
+    cr_assert_eq(resp.code, 0, "%s", resp.remark);
+    cr_assert_eq(resp.body_len, sizeof result - 1);
+    cr_assert_eq(memcmp(resp.body, result, sizeof result - 1), 0);
+    proto_cmd_free(&resp);
+
+    /* The client goes away before it answers: the admin gets an error, not silence. */
+    op = send_consume_directly("gc", "127.0.0.1@direct", dlq_id);
+    cr_assert(tb_recv(cfd, &fwd));
+    proto_cmd_free(&fwd);
+    close(cfd);
+    tb_recv_for(fd, op, &resp);
+    cr_assert_eq(resp.code, RMQ_ERR_SYSTEM_ERROR);
+    cr_assert(strstr(resp.remark, "invoke consumer <gc> <127.0.0.1@direct> Exception"), "%s",
+              resp.remark);
+    proto_cmd_free(&resp);
+
+    /* An id that names no message. */
+    op = send_consume_directly("gc", "127.0.0.1@direct", "7F00000100002A9F00000000FFFFFF00");
+    tb_recv_for(fd, op, &resp);
+    cr_assert_eq(resp.code, RMQ_ERR_SYSTEM_ERROR);
+    proto_cmd_free(&resp);
+
+    /* Still waiting for a client when the broker is destroyed (teardown): nothing leaks. */
+    int cfd2 = raw_consumer("gc", "127.0.0.1@slow");
+    send_consume_directly("gc", "127.0.0.1@slow", dlq_id);
+    cr_assert(tb_recv(cfd2, &fwd));
+    proto_cmd_free(&fwd);
+}
