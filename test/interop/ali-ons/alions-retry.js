@@ -22,8 +22,8 @@
 // Env: ALIONS_VERBOSE=1 prints ali-ons' own log; ALIONS_KEEP=1 keeps the temp dir.
 'use strict';
 
-const util = require('util');
-const { Rmqd, HOST } = require('./rmqd');
+const { Rmqd } = require('./rmqd');
+const { sleep, log, elapsed, noteError, printErrors, clientOptions, waitFor, withTimeout } = require('./iop');
 
 const RMQD = process.argv[2];
 if (!RMQD) {
@@ -43,28 +43,10 @@ const RETRY_DELAY_MS = [ 1000, 2000 ]; // levels 3 and 4: retries 1 and 2
 const START_DELAY_MS = 3000;
 const LATE_BOUND_MS = 15000; // generous: 2 shared cores
 const WATCHDOG_MS = 150000; // meson's timeout is 180 s
-const VERBOSE = process.env.ALIONS_VERBOSE === '1';
-
-const T0 = Date.now();
-const sleep = ms => new Promise(r => setTimeout(r, ms));
-const stamp = () => `[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)}s]`;
-const log = (...a) => console.log(stamp(), ...a);
 
 const results = [];
 const pass = (s, text) => { results.push({ s, ok: true, text }); log(`PASS ${s}: ${text}`); };
 const fail = (s, text) => { results.push({ s, ok: false, text }); log(`FAIL ${s}: ${text}`); };
-
-const clientErrors = new Map();
-function noteError(who, text) {
-  const key = `${who}: ${String(text).replace(/\s+/g, ' ').slice(0, 200)}`;
-  clientErrors.set(key, (clientErrors.get(key) || 0) + 1);
-  if (VERBOSE) console.error(stamp(), '[ali-ons error]', key);
-}
-function makeLogger(who) {
-  const fmt = args => (args[0] instanceof Error ? args[0].message : util.format(...args));
-  const verbose = level => (...args) => { if (VERBOSE) console.error(stamp(), `[${who} ${level}]`, fmt(args)); };
-  return { debug: verbose('debug'), info: verbose('info'), warn: verbose('warn'), error: (...a) => noteError(who, fmt(a)) };
-}
 
 // Responses by request code: the evidence that CONSUMER_SEND_MSG_BACK (36) succeeded rather
 // than ali-ons falling back to a plain send to %RETRY%.
@@ -90,37 +72,10 @@ class RetryRmqd extends Rmqd {
   }
 }
 
-const httpclient = { request() { throw new Error('no HTTP: nameSrv is set'); } };
 const clients = [];
-function options(rmqd, instanceName, extra) {
-  return Object.assign({
-    nameSrv: rmqd.addr, httpclient, clientIP: HOST, instanceName,
-    logger: makeLogger(instanceName), rebalanceInterval: 1000,
-    persistConsumerOffsetInterval: 1000, heartbeatBrokerInterval: 10000, pollNameServerInteval: 10000,
-  }, extra);
-}
-
-async function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); });
-  try {
-    return await Promise.race([ promise, t ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function waitFor(cond, ms, step = 100) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return true;
-    if (Date.now() >= end) return false;
-    await sleep(step);
-  }
-}
 
 async function newProducer(rmqd, name) {
-  const p = new Producer(options(rmqd, name, { producerGroup: `PID_${name}` }));
+  const p = new Producer(clientOptions(rmqd, name, { producerGroup: `PID_${name}` }));
   p.on('error', err => noteError(name, err.message));
   clients.push(p);
   await withTimeout(p.ready(), 15000, `producer ${name} ready`);
@@ -131,7 +86,7 @@ async function newProducer(rmqd, name) {
 // and drops, without calling the handler, a message whose reconsumeTimes exceeds it (a dead
 // letter has MAX_RECONSUME + 1, so the DLQ reader keeps the default 16).
 async function newConsumer(rmqd, name, group, topic, handler, maxReconsumeTimes) {
-  const c = new Consumer(options(rmqd, name, {
+  const c = new Consumer(clientOptions(rmqd, name, {
     consumerGroup: group, consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET', maxReconsumeTimes,
   }));
   c.on('error', err => noteError(name, err.message));
@@ -326,16 +281,13 @@ async function finish(rmqd) {
   }
   const failed = results.filter(r => !r.ok);
   if (failed.length && rmqd.logPath) console.log(rmqd.logTail(60));
-  if (clientErrors.size) {
-    console.log(`ali-ons reported ${clientErrors.size} distinct errors (count × message; the thrown handler errors are expected):`);
-    for (const [ m, c ] of clientErrors) console.log(`  ${c} × ${m}`);
-  }
+  printErrors('; the thrown handler errors are expected');
   console.log('requests (code -> response: count): ' +
     [ ...responses.entries() ].sort((a, b) => parseInt(a[0], 10) - parseInt(b[0], 10)).map(([ k, c ]) => `${k}: ${c}`).join(', '));
   console.log('---- summary ----');
   for (const r of results) console.log(`${r.ok ? 'PASS' : 'FAIL'} ${r.s}: ${r.text.split('\n')[0]}`);
   console.log(`${failed.length ? 'FAILED' : 'OK'}: ${results.length - failed.length} passed, ${failed.length} failed, ` +
-    `${((Date.now() - T0) / 1000).toFixed(1)} s`);
+    `${elapsed()} s`);
   const keep = process.env.ALIONS_KEEP === '1';
   if (keep) console.log(`kept ${rmqd.dir}`);
   rmqd.cleanup(keep);

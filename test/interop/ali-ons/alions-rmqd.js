@@ -21,8 +21,8 @@
 // response; ALIONS_KEEP=1 keeps the temp dir.
 'use strict';
 
-const util = require('util');
-const { Rmqd, HOST } = require('./rmqd');
+const { Rmqd } = require('./rmqd');
+const { stamp, sleep, log, elapsed, noteError, printErrors, clientOptions, waitFor, withTimeout } = require('./iop');
 
 const RMQD = process.argv[2];
 if (!RMQD) {
@@ -41,12 +41,6 @@ const G_CLUSTER = 'GID_iop_cluster';
 const G_TAG = 'GID_iop_tag';
 const G_BCAST = 'GID_iop_bcast';
 const WATCHDOG_MS = 150000; // meson's timeout is 180 s
-const VERBOSE = process.env.ALIONS_VERBOSE === '1';
-
-const T0 = Date.now();
-const sleep = ms => new Promise(r => setTimeout(r, ms));
-const stamp = () => `[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)}s]`;
-const log = (...a) => console.log(stamp(), ...a);
 
 // ---- results ----
 
@@ -60,23 +54,6 @@ function fail(scenario, text) {
   log(`FAIL ${scenario}: ${text}`);
 }
 class Abort extends Error {} // a step the later scenarios depend on failed
-
-// ali-ons reports trouble through 'error' events and logger.error; both are collected
-// (deduplicated) and printed at the end as evidence.
-const clientErrors = new Map();
-function noteError(who, text) {
-  const key = `${who}: ${String(text).replace(/\s+/g, ' ').slice(0, 240)}`;
-  clientErrors.set(key, (clientErrors.get(key) || 0) + 1);
-  if (VERBOSE) console.error(stamp(), '[ali-ons error]', key);
-}
-function makeLogger(who) {
-  const fmt = args => (args[0] instanceof Error ? args[0].message : util.format(...args));
-  const verbose = level => (...args) => { if (VERBOSE) console.error(stamp(), `[${who} ${level}]`, fmt(args)); };
-  return {
-    debug: verbose('debug'), info: verbose('info'), warn: verbose('warn'),
-    error: (...args) => noteError(who, fmt(args)),
-  };
-}
 
 // Every request ali-ons makes is tallied as `request code -> response code` (with the
 // first remark of each failing pair) and printed at the end: the evidence of which
@@ -176,43 +153,7 @@ function merge(name, trackers) {
 
 const sample = (list, n = 8) => list.slice(0, n).join(', ') + (list.length > n ? `, … (${list.length} in all)` : '');
 
-// Waits until cond() is true or ms pass; returns whether it became true.
-async function waitFor(cond, ms, step = 100) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return true;
-    if (Date.now() >= end) return false;
-    await sleep(step);
-  }
-}
-
-async function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); });
-  try {
-    return await Promise.race([ promise, t ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 // ---- ali-ons clients ----
-
-const httpclient = { request() { throw new Error('no HTTP: nameSrv is set'); } }; // required, unused
-
-function clientOptions(rmqd, instanceName) {
-  return {
-    nameSrv: rmqd.addr, // skips the HTTP name-server lookup
-    httpclient,
-    clientIP: HOST, // clientId = 127.0.0.1@<instanceName>
-    instanceName, // distinct per client: ali-ons shares one MQClient per clientId
-    logger: makeLogger(instanceName),
-    rebalanceInterval: 1000, // ali-ons ignores NOTIFY_CONSUMER_IDS_CHANGED; poll instead
-    persistConsumerOffsetInterval: 1000,
-    heartbeatBrokerInterval: 10000,
-    pollNameServerInteval: 10000,
-  };
-}
 
 const clients = []; // everything to close at the end
 
@@ -542,10 +483,7 @@ async function finish(rmqd, code) {
     code = 1;
     if (rmqd.proc || rmqd.logPath) console.log(rmqd.logTail(60));
   }
-  if (clientErrors.size) {
-    console.log(`ali-ons reported ${clientErrors.size} distinct errors (count × message):`);
-    for (const [ m, c ] of clientErrors) console.log(`  ${c} × ${m}`);
-  }
+  printErrors();
   const ex = [ ...exchanges.entries() ].sort((a, b) => parseInt(a[0], 10) - parseInt(b[0], 10));
   console.log('requests ali-ons made (request code -> response code: count [first remark of a failure]):');
   console.log('  ' + ex.map(([ k, e ]) => `${k}: ${e.count}`).join(', '));
@@ -553,7 +491,7 @@ async function finish(rmqd, code) {
   console.log('---- summary ----');
   for (const r of results) console.log(`${r.ok ? 'PASS' : 'FAIL'} ${r.scenario}: ${r.text.split('\n')[0]}`);
   console.log(`${failed.length ? 'FAILED' : 'OK'}: ${results.length - failed.length} passed, ${failed.length} failed, ` +
-    `${((Date.now() - T0) / 1000).toFixed(1)} s`);
+    `${elapsed()} s`);
   const keep = process.env.ALIONS_KEEP === '1';
   if (keep) console.log(`kept ${rmqd.dir}`);
   rmqd.cleanup(keep);
