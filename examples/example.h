@@ -20,7 +20,9 @@
 static rmq_broker_t *embedded;
 static char embedded_dir[64];
 
-static const char *name_server(int argc, char **argv) {
+/* The same, with extra broker settings for the embedded broker: settings is NULL or a
+ * NULL-terminated list of key, value, key, value, ... */
+static const char *name_server_with(int argc, char **argv, const char *const *settings) {
     if (argc > 1) return argv[1];
     char err[256];
     snprintf(embedded_dir, sizeof embedded_dir, "/tmp/rmq-example-XXXXXX");
@@ -30,13 +32,25 @@ static const char *name_server(int argc, char **argv) {
         /* A burst of sends on a slow machine (or a sanitizer build) can wait in the send
          * queue past the 200 ms default and be refused with SYSTEM_BUSY, RocketMQ's flow
          * control. This broker serves only the example, so it may keep them waiting. */
-        rmq_conf_set(conf, "waitTimeMillsInSendQueue", "2000", err, sizeof err) ||
-        !(embedded = rmq_broker_new(conf, err, sizeof err)) ||
+        rmq_conf_set(conf, "waitTimeMillsInSendQueue", "2000", err, sizeof err)) {
+        fprintf(stderr, "embedded broker: %s\n", err);
+        exit(1);
+    }
+    for (int i = 0; settings && settings[i] && settings[i + 1]; i += 2)
+        if (rmq_conf_set(conf, settings[i], settings[i + 1], err, sizeof err)) {
+            fprintf(stderr, "embedded broker: %s\n", err);
+            exit(1);
+        }
+    if (!(embedded = rmq_broker_new(conf, err, sizeof err)) ||
         rmq_broker_start(embedded, err, sizeof err)) {
         fprintf(stderr, "embedded broker: %s\n", err);
         exit(1);
     }
     return rmq_broker_addr(embedded);
+}
+
+static inline const char *name_server(int argc, char **argv) {
+    return name_server_with(argc, argv, NULL);
 }
 
 static void stop_embedded(void) {
@@ -47,7 +61,7 @@ static void stop_embedded(void) {
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", embedded_dir);
 }
 
-static rmq_producer_t *start_producer(const char *namesrv) {
+static inline rmq_producer_t *start_producer(const char *namesrv) {
     char err[256];
     rmq_conf_t *conf = rmq_conf_new();
     if (rmq_conf_set(conf, "namesrvAddr", namesrv, err, sizeof err) ||

@@ -41,6 +41,7 @@ struct broker_tx {
     pthread_cond_t cv;  /* CLOCK_MONOTONIC */
     pthread_t thread;
     bool running, stop;
+    int64_t ops_read_to; /* op records before this were read by an earlier pass (thread only) */
     /* Origins (first half queue offsets, decimal) resolved by an END, each with the highest
      * copy offset seen for it (int64_t *): dropped once the half offset passes it. */
     cm_map_t *resolved;
@@ -358,8 +359,10 @@ static void read_ops(broker_tx_t *tx, int64_t half_off, int64_t half_max, int64_
             if (target < 0) continue;
             int64_t origin = prop_i64(&op, PROP_TRAN_PREPARED_QUEUE_OFFSET, target);
             /* Any copy of origin lies below half_max: only this thread makes copies, and it
-             * makes none of a resolved origin. */
-            claim(tx, origin, target > half_max - 1 ? target : half_max - 1);
+             * makes none of a resolved origin. Learnt once per op record (and once more
+             * after a restart): an origin forgotten since stays forgotten. */
+            if (op.queue_offset >= tx->ops_read_to)
+                claim(tx, origin, target > half_max - 1 ? target : half_max - 1);
             if (target >= half_off) {
                 char key[24];
                 snprintf(key, sizeof key, "%lld", (long long)target);
@@ -374,6 +377,7 @@ static void read_ops(broker_tx_t *tx, int64_t half_off, int64_t half_max, int64_
         cm_buf_free(&res.records);
     }
     ops->end = off > op_off ? off : op_off;
+    if (ops->end > tx->ops_read_to) tx->ops_read_to = ops->end;
 }
 
 /* Where the next pass rereads the op queue: the first op record still useful — its half not
