@@ -85,3 +85,64 @@ Test(flowctl, send_that_waited_too_long_gets_system_busy_and_is_not_stored) {
     tb_rmrf(dir);
     cm_free(dir);
 }
+
+/* Pipelined sends of one connection are stored in the order sent, whether they run on the
+ * send thread (queued behind a busy one) or on the I/O thread (the send thread idle), and
+ * however the switch between the two falls: the queue offsets in the replies count up. */
+Test(flowctl, pipelined_sends_keep_their_order_across_the_send_and_io_threads) {
+    enum { BEFORE = 5, HELD = 10, N = 60 };
+    char *dir = tb_tempdir();
+    rmq_broker_t *broker = tb_broker_new(dir, "waitTimeMillsInSendQueue", "60000", NULL);
+    broker_set_processor((broker_t *)broker, CODE_HOLD, on_hold, BROKER_EXEC_SEND);
+    tb_broker_run(broker);
+    cr_assert_eq(rmq_broker_create_topic(broker, "OrderT", 1, 6), RMQ_OK);
+    int fd = tb_connect(rmq_broker_addr(broker));
+    int32_t opaques[N];
+    cm_buf_t out = CM_BUF_INIT;
+    for (int i = 0; i < N; i++) {
+        if (i == BEFORE) {
+            /* One write: the hold and the two sends after it arrive in one read, so the send
+             * thread takes them as one batch and stays busy with sends of its own. */
+            proto_cmd_t hold;
+            proto_cmd_request(&hold, CODE_HOLD, tb_next_opaque());
+            cr_assert_eq(proto_frame_encode(&hold, &out), RMQ_OK);
+            proto_cmd_free(&hold);
+        }
+        if (i == BEFORE + HELD) release(); /* the rest races the queue draining */
+        char body[16];
+        snprintf(body, sizeof body, "m%d", i);
+        proto_cmd_t req;
+        tb_send_req(&req, "OrderT", 0, NULL, NULL, body, strlen(body));
+        opaques[i] = req.opaque;
+        if (i < BEFORE || i > BEFORE + 1) {
+            cr_assert(tb_send(fd, &req));
+            continue;
+        }
+        cr_assert_eq(proto_frame_encode(&req, &out), RMQ_OK);
+        proto_cmd_free(&req);
+        if (i == BEFORE + 1) {
+            cr_assert(tb_write_all(fd, out.data, out.len));
+            wait_holding(); /* later sends must queue behind the batch being run */
+        }
+    }
+    cm_buf_free(&out);
+    int64_t offsets[N];
+    for (int i = 0; i < N; i++) offsets[i] = -1;
+    for (int got = 0; got < N;) {
+        proto_cmd_t resp;
+        cr_assert(tb_recv(fd, &resp));
+        for (int i = 0; i < N; i++) {
+            if (!proto_cmd_is_response(&resp) || resp.opaque != opaques[i]) continue;
+            cr_assert_eq(resp.code, 0, "send %d: code %d", i, resp.code);
+            offsets[i] = tb_ext_int(&resp, "queueOffset");
+            got++;
+        }
+        proto_cmd_free(&resp);
+    }
+    for (int i = 0; i < N; i++) cr_assert_eq(offsets[i], i, "send %d stored at %lld", i, (long long)offsets[i]);
+    cr_assert_eq(tb_max_offset(fd, "OrderT", 0), N);
+    close(fd);
+    rmq_broker_destroy(broker);
+    tb_rmrf(dir);
+    cm_free(dir);
+}
