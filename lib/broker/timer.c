@@ -34,6 +34,9 @@ struct broker_timer {
     size_t ncur, cap, next;
     int64_t cur_ms;
     bool cur_loaded, cur_sorted;
+    /* delivered in this dequeue pass, flagged done together at its end */
+    int64_t *done;
+    size_t ndone, done_cap;
 
     pthread_mutex_t mu;
     pthread_cond_t cv; /* CLOCK_MONOTONIC */
@@ -76,8 +79,9 @@ int64_t broker_timer_deliver_ms(broker_t *b, const char *props, size_t len, char
         bool ali = keys[k].unit_ms == 0 && strcmp(keys[k].name, PROP_START_DELIVER_TIME) == 0;
         if (!enabled) {
             if (ali) return 0; /* a 4.x broker ignores ali-ons' key: delivered at once */
-            snprintf(remark, remark_size, "accurate timer message is not enabled, "
-                                          "timerWheelEnable is false");
+            snprintf(remark, remark_size,
+                     "accurate timer message is not enabled, "
+                     "timerWheelEnable is false");
             return -1;
         }
         int64_t n;
@@ -128,7 +132,8 @@ static bool add_entry(broker_timer_t *t, int64_t deliver_ms, int64_t phys, int32
 
 static int cmp_entry(const void *a, const void *b) {
     const timer_entry_t *x = a, *y = b;
-    if (x->deliver_ms != y->deliver_ms) return (x->deliver_ms > y->deliver_ms) - (x->deliver_ms < y->deliver_ms);
+    if (x->deliver_ms != y->deliver_ms)
+        return (x->deliver_ms > y->deliver_ms) - (x->deliver_ms < y->deliver_ms);
     return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
@@ -172,7 +177,10 @@ static bool deliver(broker_timer_t *t, const timer_entry_t *e) {
     cm_buf_free(&raw);
     cm_buf_free(&out);
     if (ok) {
-        timer_wheel_mark_done(t->w, e->pos);
+        if (t->ndone == t->done_cap)
+            t->done = cm_realloc(t->done, (t->done_cap = t->done_cap ? t->done_cap * 2 : 64) *
+                                              sizeof *t->done);
+        t->done[t->ndone++] = e->pos;
         t->dirty = true;
     }
     return ok;
@@ -191,7 +199,7 @@ static void next_slot(broker_timer_t *t) {
 }
 
 /* Delivers what is due. Returns the wall ms of the next work, or 0 for "more right now". */
-static int64_t dequeue(broker_timer_t *t) {
+static int64_t dequeue_pass(broker_timer_t *t) {
     for (int budget = DEQUEUE_BUDGET; budget > 0;) {
         if (!t->cur_loaded || t->cur_ms != t->chk.read_ms) load_slot(t);
         if (!t->cur_sorted) {
@@ -213,6 +221,15 @@ static int64_t dequeue(broker_timer_t *t) {
         budget--;
     }
     return 0;
+}
+
+/* A pass, then its deliveries flagged done (before any checkpoint can cover them: a crash
+ * in between delivers them again, as a crash before the flush always could). */
+static int64_t dequeue(broker_timer_t *t) {
+    int64_t next = dequeue_pass(t);
+    timer_wheel_mark_done_many(t->w, t->done, t->ndone);
+    t->ndone = 0;
+    return next;
 }
 
 /* ---------------------------------------------------------------- enqueue */
@@ -362,6 +379,7 @@ void broker_timer_destroy(broker_timer_t *t) {
     pthread_cond_destroy(&t->cv);
     pthread_mutex_destroy(&t->mu);
     cm_free(t->cur);
+    cm_free(t->done);
     cm_free(t);
 }
 

@@ -315,6 +315,46 @@ void timer_wheel_mark_done(timer_wheel_t *w, int64_t pos) {
     if (seg->pending == 0 && seg == &w->segs[0]) seg_trim(w);
 }
 
+static int cmp_i64(const void *a, const void *b);
+
+/* Flags the run of k adjacent entries from pos (all in segment s) done with one read and one
+ * write; false on an I/O error (then they are flagged one by one). */
+static bool mark_run_done(timer_wheel_t *w, segment_t *s, int64_t pos, size_t k) {
+    size_t len = k * TIMER_UNIT;
+    uint8_t *run = cm_malloc(len);
+    bool ok = pread_all(s->fd, run, len, pos - s->base);
+    for (size_t i = 0; ok && i < k; i++)
+        cm_wr32(run + i * TIMER_UNIT + 4, FLAG_DONE);
+    ok = ok && pwrite_all(s->fd, run, len, pos - s->base);
+    int64_t end = pos + (int64_t)len;
+    if (ok && end > w->block_pos && pos < w->block_pos + w->block_len) {
+        int64_t from = pos > w->block_pos ? pos : w->block_pos;
+        int64_t to = end < w->block_pos + w->block_len ? end : w->block_pos + w->block_len;
+        memcpy(w->block + (from - w->block_pos), run + (from - pos), (size_t)(to - from));
+    }
+    cm_free(run);
+    if (!ok) return false;
+    s->pending = s->pending > (int64_t)k ? s->pending - (int64_t)k : 0;
+    atomic_fetch_sub(&w->pending, (long long)k);
+    return true;
+}
+
+void timer_wheel_mark_done_many(timer_wheel_t *w, int64_t *pos, size_t n) {
+    if (n > 1) qsort(pos, n, sizeof *pos, cmp_i64);
+    for (size_t i = 0; i < n;) {
+        segment_t *s = seg_of(w, pos[i]);
+        size_t k = 1;
+        while (i + k < n && pos[i + k] == pos[i] + (int64_t)k * TIMER_UNIT &&
+               seg_of(w, pos[i + k]) == s)
+            k++;
+        if (k == 1 || !s || !mark_run_done(w, s, pos[i], k))
+            for (size_t j = i; j < i + k; j++)
+                timer_wheel_mark_done(w, pos[j]);
+        i += k;
+    }
+    if (w->nsegs && w->segs[0].pending == 0) seg_trim(w);
+}
+
 int64_t timer_wheel_pending(const timer_wheel_t *w) {
     return atomic_load(&w->pending);
 }
