@@ -95,7 +95,8 @@ RMQ_EXPORT rmq_err_t rmq_pull_consumer_seek(rmq_pull_consumer_t *c, const rmq_mq
 RMQ_EXPORT rmq_err_t rmq_pull_consumer_seek_to_begin(rmq_pull_consumer_t *c, const rmq_mq_t *queue);
 RMQ_EXPORT rmq_err_t rmq_pull_consumer_seek_to_end(rmq_pull_consumer_t *c, const rmq_mq_t *queue);
 /* rmq_pull_consumer_seek() to the offset the broker finds for timestamp_ms (ms since the
- * epoch; SEARCH_OFFSET_BY_TIMESTAMP: the first message stored at or after it). */
+ * epoch; SEARCH_OFFSET_BY_TIMESTAMP, as RocketMQ's consume-queue search answers it: the
+ * message stored at that time, else the nearer of its neighbours, ties to the earlier). */
 RMQ_EXPORT rmq_err_t rmq_pull_consumer_seek_timestamp(rmq_pull_consumer_t *c, const rmq_mq_t *queue,
                                                       int64_t timestamp_ms);
 

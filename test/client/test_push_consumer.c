@@ -624,6 +624,27 @@ Test(push_consumer, reset_offset_to_a_timestamp_consumes_again_from_there) {
     cr_expect_eq(rmq_broker_reset_offset(broker, "g_reset", TOPIC, -2, 0), RMQ_ERR_INVALID_ARG);
 }
 
+Test(push_consumer, reset_offset_rewinds_an_orderly_consumer_in_queue_order) {
+    seen_t s;
+    seen_init(&s);
+    s.allow_rewind = true;
+    member_t m = {&s, 0};
+    rmq_conf_t *c = consumer_conf("g_reset_orderly", "oreset0");
+    conf_set(c, "consumeThreadMin", "4");
+    conf_set(c, "consumeThreadMax", "4");
+    rmq_push_consumer_t *pc = start_consumer(c, "*", &m, true);
+    produce(0, 100);
+    cr_assert(wait_distinct(&s, 100, 15000));
+    /* A point before every message: each queue goes back to its start. */
+    cr_assert_eq(rmq_broker_reset_offset(broker, "g_reset_orderly", TOPIC, 1, 0), RMQ_OK);
+    cr_assert(wait_times(&s, 0, 100, 2, 30000), "0..99 did not all come again");
+    printf("orderly reset: %d rewinds, %d deliveries\n", s.rewinds, s.total);
+    cr_expect_gt(s.rewinds, 0);
+    cr_expect_eq(s.gap_errors, 0, "a queue skipped ahead");
+    cr_expect_eq(s.reentry_errors, 0, "two threads consumed one queue at once");
+    rmq_push_consumer_destroy(pc);
+}
+
 /* ---------------------------------------------------------------- faults */
 
 /* Sends message i until a broker stores it: a restarting broker, or a cut connection, makes
