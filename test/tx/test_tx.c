@@ -253,6 +253,93 @@ Test(tx, unknown_then_check_back) {
     rmq_producer_destroy(p);
 }
 
+/* Holds the local transaction until the broker has asked about it: its END then arrives
+ * after the check's answer, for an older copy of the same half. */
+static rmq_tx_state_t commit_after_check(rmq_msg_t *msg, void *arg) {
+    (void)arg;
+    int n = body_number(msg);
+    int64_t t0 = now_ms();
+    while (atomic_load(&app.checks[n]) == 0 && now_ms() - t0 < 60000)
+        usleep(20 * 1000);
+    usleep(300 * 1000); /* let the check's own END be stored first */
+    cr_log_info("local END after %lld ms, %d check(s)", (long long)(now_ms() - t0),
+                atomic_load(&app.checks[n]));
+    return RMQ_TX_COMMIT;
+}
+
+Test(tx, late_end_racing_a_check_delivers_once) {
+    app.check[5] = RMQ_TX_COMMIT;
+    rmq_producer_t *p = tx_producer(NULL);
+    rmq_msg_t *m = rmq_msg_new(TOPIC);
+    rmq_msg_set_body(m, "5", 1);
+    rmq_msg_set_tags(m, "TagTx");
+    cr_assert_eq(rmq_producer_send_tx(p, m, commit_after_check, NULL, NULL), RMQ_OK);
+    rmq_msg_destroy(m);
+    cr_expect_geq(atomic_load(&app.checks[5]), 1);
+    rmq_pull_consumer_t *pc = tx_consumer();
+    seen_t s = {0};
+    consume(pc, &s, 1, 30000, QUIET_MS);
+    cr_expect_eq(s.count[5], 1, "committed by the check and by the late END: delivered once");
+    cr_expect_eq(s.total, 1);
+    rmq_pull_consumer_destroy(pc);
+    rmq_producer_destroy(p);
+}
+
+/* What the broker stores, as a 4.9 broker does (store.md §8): halves on the half topic queue
+ * 0 with REAL_TOPIC / REAL_QID, op records tagged "d" whose body is the half's queue offset. */
+Test(tx, stored_as_rocketmq_stores_it) {
+    app.local[0] = RMQ_TX_COMMIT;
+    app.local[1] = RMQ_TX_ROLLBACK;
+    rmq_producer_t *p = tx_producer(NULL);
+    cr_assert_eq(send_tx(p, 0, NULL), RMQ_OK);
+    cr_assert_eq(send_tx(p, 1, NULL), RMQ_OK);
+    char err[256];
+    rmq_conf_t *c = rmq_conf_new();
+    cr_assert_eq(rmq_conf_set(c, "namesrvAddr", rmq_broker_addr(broker), err, sizeof err), RMQ_OK);
+    cr_assert_eq(rmq_conf_set(c, "consumerGroup", "tx_inspect", err, sizeof err), RMQ_OK);
+    cr_assert_eq(rmq_conf_set(c, "consumeFromWhere", "CONSUME_FROM_FIRST_OFFSET", err, sizeof err),
+                 RMQ_OK);
+    rmq_pull_consumer_t *pc = rmq_pull_consumer_new(c, err, sizeof err);
+    cr_assert_not_null(pc, "%s", err);
+    rmq_mq_t mqs[2] = {{.topic = "RMQ_SYS_TRANS_HALF_TOPIC", .broker_name = "broker-a"},
+                       {.topic = "RMQ_SYS_TRANS_OP_HALF_TOPIC", .broker_name = "broker-a"}};
+    cr_assert_eq(rmq_pull_consumer_assign(pc, mqs, 2), RMQ_OK);
+    cr_assert_eq(rmq_pull_consumer_start(pc, err, sizeof err), RMQ_OK, "%s", err);
+    int halves = 0, ops = 0, op_bodies = 0;
+    int64_t t0 = now_ms();
+    while (halves + ops < 4 && now_ms() - t0 < 30000) {
+        rmq_msg_t *msgs[8];
+        int n = rmq_pull_consumer_poll(pc, 200, msgs, 8);
+        for (int i = 0; i < n; i++) {
+            rmq_msg_t *m = msgs[i];
+            cr_expect_eq(rmq_msg_queue_id(m), 0);
+            if (strcmp(rmq_msg_topic(m), "RMQ_SYS_TRANS_HALF_TOPIC") == 0) {
+                halves++;
+                cr_expect_str_eq(rmq_msg_property(m, "REAL_TOPIC"), TOPIC);
+                const char *qid = rmq_msg_property(m, "REAL_QID");
+                cr_expect(qid && atoi(qid) >= 0 && atoi(qid) < 4);
+                cr_expect_str_eq(rmq_msg_property(m, "TRAN_MSG"), "true");
+                cr_expect_str_eq(rmq_msg_property(m, "PGROUP"), GROUP);
+                cr_expect_eq(rmq_msg_queue_offset(m), body_number(m), "halves 0 and 1, in order");
+            } else {
+                ops++;
+                cr_expect_str_eq(rmq_msg_topic(m), "RMQ_SYS_TRANS_OP_HALF_TOPIC");
+                cr_expect_str_eq(rmq_msg_tags(m), "d");
+                size_t len;
+                const char *body = rmq_msg_body(m, &len);
+                cr_expect(len == 1 && (body[0] == '0' || body[0] == '1'), "body: a half offset");
+                op_bodies |= 1 << (body[0] - '0');
+            }
+            rmq_msg_destroy(m);
+        }
+    }
+    cr_expect_eq(halves, 2);
+    cr_expect_eq(ops, 2);
+    cr_expect_eq(op_bodies, 3, "one op record for each half");
+    rmq_pull_consumer_destroy(pc);
+    rmq_producer_destroy(p);
+}
+
 static void few_checks(void) {
     check_max = "2";
     start_broker();
