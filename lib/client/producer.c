@@ -3,6 +3,7 @@
  * (client.md §3), and the answers to brokers' transaction checks. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 
 #include <rmq/producer.h>
 
@@ -119,7 +120,9 @@ static rmq_err_t prepare(rmq_producer_t *p, rmq_msg_t *msg, outgoing_t *o) {
     o->flag = msg->flag;
     o->props = encode_props(&msg->props);
     set_body(p, o, msg);
-    if (proto_props_get(&msg->props, PROP_TRAN_MSG)) o->sys_flag |= SYSFLAG_TX_PREPARED;
+    /* sendKernelImpl: TRAN_MSG that parses as true (Boolean.parseBoolean) marks a half. */
+    const char *tran = proto_props_get(&msg->props, PROP_TRAN_MSG);
+    if (tran && strcasecmp(tran, "true") == 0) o->sys_flag |= SYSFLAG_TX_PREPARED;
     return RMQ_OK;
 }
 
