@@ -475,6 +475,9 @@ rmq_err_t store_append_batch(store_t *s, const void *recs, size_t len,
 /* ---- appending many single records */
 
 enum { RUN_QUEUES = 16 }; /* queues one run tracks; a record for one more starts a new run */
+/* Bytes one run stages: up to 128 large messages must not grow the staging buffer (kept
+ * between appends) to hundreds of megabytes; one write of this much is already cheap. */
+#define RUN_MAX_BYTES (1024 * 1024)
 
 /* Records staged in s->stage since the last write: they share segment g from log offset
  * start (write_pos already counts them, written does not), and are not dispatched yet, so
@@ -546,7 +549,8 @@ static void run_add(store_t *s, run_t *run, store_put_req_t *reqs, proto_record_
     cq_t *q = NULL;
     if (takes_queue_offset(rec))
         q = store_find_cq(s, rec->topic, (size_t)rec->topic_len, rec->queue_id, true);
-    if (run->count && (!run_fits(s, run, r->len) || (q && !run_knows_queue(run, q))))
+    if (run->count && (!run_fits(s, run, r->len) || (q && !run_knows_queue(run, q)) ||
+                       s->stage.len + r->len > RUN_MAX_BYTES))
         run_end(s, run, reqs, recs);
     if (run->count == 0) {
         rmq_err_t rc = place(s, r->len, &run->g);

@@ -398,6 +398,41 @@ Test(store, append_many_sync_flush_concurrent) {
     }
 }
 
+/* Large records: the staging buffer is written out every megabyte, offsets stay right. */
+Test(store, append_many_large_records_in_several_writes) {
+    cfg.commitlog_file_size = 8 << 20;
+    open_store();
+    enum { N = 30, BODY = 100 * 1024 };
+    char *body = cm_malloc(BODY);
+    memset(body, 'L', BODY);
+    cm_buf_t bufs[N];
+    store_put_req_t reqs[N];
+    for (int i = 0; i < N; i++) {
+        bufs[i] = (cm_buf_t)CM_BUF_INIT;
+        st_record(&bufs[i], "L", i % 2, NULL, NULL, NULL, NULL, body, BODY, 0);
+        reqs[i] = (store_put_req_t){.rec = bufs[i].data, .len = bufs[i].len};
+    }
+    store_append_many(st, reqs, N, NULL);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(reqs[i].res.status, RMQ_OK);
+        cr_assert_eq(reqs[i].res.queue_offset, i / 2);
+        if (i)
+            cr_assert_eq(reqs[i].res.phys_offset,
+                         reqs[i - 1].res.phys_offset + (int64_t)reqs[i - 1].len);
+        cm_buf_t one = CM_BUF_INIT;
+        cr_assert_eq(store_read_record(st, reqs[i].res.phys_offset, &one), RMQ_OK);
+        proto_record_t rec;
+        cr_assert_eq(proto_record_decode(one.data, one.len, true, &rec), RMQ_OK);
+        cr_assert_eq(rec.body_len, BODY);
+        cr_assert_eq(rec.queue_offset, i / 2);
+        cm_buf_free(&one);
+        cm_buf_free(&bufs[i]);
+    }
+    cr_assert_eq(store_max_offset(st, "L", 0), N / 2);
+    cr_assert_eq(store_max_offset(st, "L", 1), N / 2);
+    cm_free(body);
+}
+
 /* Refusals apply to every record of the call. */
 Test(store, append_many_refusals) {
     open_store();
