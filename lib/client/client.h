@@ -144,6 +144,12 @@ typedef struct client_consumer_hooks {
      * offsets file) for topic. The loop thread: must not block. May be NULL (ignored, as Java
      * ignores it for anything but a push consumer). */
     void (*reset_offset)(void *opaque, const char *topic, const uint8_t *body, size_t len);
+    /* consume_directly: a broker relays an admin's CONSUME_MESSAGE_DIRECTLY (309) for the
+     * group: the hook takes the request (moves req's contents out) and answers it on conn
+     * later, off the loop thread; false: not taken (the consumer is not running), the
+     * instance answers SYSTEM_ERROR. The loop thread: must not block. May be NULL (a pull
+     * consumer: SYSTEM_ERROR, as Java answers for anything but a push consumer). */
+    bool (*consume_directly)(void *opaque, net_conn_t *conn, proto_cmd_t *req);
 } client_consumer_hooks_t;
 
 /* Consumer groups announced in heartbeats. RMQ_ERR_STATE if the group already has a consumer

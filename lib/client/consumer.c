@@ -522,7 +522,8 @@ rmq_err_t rmq_pull_consumer_start(rmq_pull_consumer_t *c, char *errstr, size_t e
     client_instance_t *ci = client_instance_get(c->conf, errstr, errstr_size);
     if (!ci) return RMQ_ERR_IO;
     /* No reset_offset: Java applies RESET_CONSUMER_CLIENT_OFFSET to push consumers only (a
-     * lite pull consumer seeks by itself). */
+     * lite pull consumer seeks by itself). No consume_directly: Java's client answers
+     * CONSUME_MESSAGE_DIRECTLY for push consumers only, SYSTEM_ERROR for the rest. */
     static const client_consumer_hooks_t hooks = {.heartbeat = hook_heartbeat,
                                                   .ids_changed = hook_ids_changed};
     if (client_instance_register_consumer(ci, c->cg.group, &hooks, c) != RMQ_OK) {

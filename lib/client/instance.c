@@ -134,10 +134,32 @@ static void dispatch_tx_check(client_instance_t *ci, net_conn_t *conn, proto_cmd
     cm_free(name);
 }
 
+/* Loop thread: CONSUME_MESSAGE_DIRECTLY goes to the push consumer of its group, which answers
+ * it from its consume pool; with none (or one not running), SYSTEM_ERROR at once, with the
+ * remark ClientRemotingProcessor gives. */
+static void dispatch_consume_directly(client_instance_t *ci, net_conn_t *conn, proto_cmd_t *req) {
+    proto_consume_direct_req_t h;
+    if (proto_consume_direct_req_decode(&req->ext, &h, NULL) != RMQ_OK) h.consumer_group = "";
+    char *group = cm_strdup(h.consumer_group); /* h points into req, which a hook may take */
+    bool taken = false;
+    pthread_mutex_lock(&ci->mu);
+    consumer_reg_t *r = cm_map_get(ci->consumers, group);
+    if (r && r->hooks.consume_directly) taken = r->hooks.consume_directly(r->opaque, conn, req);
+    pthread_mutex_unlock(&ci->mu);
+    if (!taken && !proto_cmd_is_oneway(req)) {
+        char *remark = cm_sprintf("The Consumer Group <%s> not exist in this consumer", group);
+        proto_cmd_t resp;
+        proto_cmd_response(&resp, req, RMQ_ERR_SYSTEM_ERROR, remark);
+        net_conn_send(conn, &resp);
+        cm_free(remark);
+    }
+    cm_free(group);
+}
+
 /* Loop thread: requests brokers send to clients. NOTIFY_CONSUMER_IDS_CHANGED and
- * RESET_CONSUMER_CLIENT_OFFSET (both oneway) go to the group's consumer,
- * CHECK_TRANSACTION_STATE (oneway) to a producer of the message's group; every other request gets
- * REQUEST_CODE_NOT_SUPPORTED, as before. */
+ * RESET_CONSUMER_CLIENT_OFFSET (both oneway) and CONSUME_MESSAGE_DIRECTLY go to the group's
+ * consumer, CHECK_TRANSACTION_STATE (oneway) to a producer of the message's group; every other
+ * request gets REQUEST_CODE_NOT_SUPPORTED, as before. */
 static void on_broker_request(net_conn_t *conn, proto_cmd_t *req, void *ud) {
     client_instance_t *ci = ud;
     if (req->code == PROTO_CHECK_TRANSACTION_STATE) {
@@ -156,6 +178,10 @@ static void on_broker_request(net_conn_t *conn, proto_cmd_t *req, void *ud) {
     }
     if (req->code == PROTO_RESET_CONSUMER_CLIENT_OFFSET) {
         reset_offset(ci, req);
+        return;
+    }
+    if (req->code == PROTO_CONSUME_MESSAGE_DIRECTLY) {
+        dispatch_consume_directly(ci, conn, req);
         return;
     }
     if (proto_cmd_is_oneway(req)) return;

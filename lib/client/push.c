@@ -1059,6 +1059,110 @@ static void hook_reset_offset(void *opaque, const char *topic, const uint8_t *bo
     kick(c, false);
 }
 
+/* ================================================================ consume directly */
+
+/* An admin's CONSUME_MESSAGE_DIRECTLY (the dashboard's resend), waiting for a consume thread. */
+typedef struct direct_job {
+    rmq_push_consumer_t *c;
+    net_conn_t *conn; /* the broker that relayed it (a reference) */
+    proto_cmd_t req;
+} direct_job_t;
+
+/* CMResult's name for what the listener returned (ConsumeMessage*Service.consumeMessageDirectly:
+ * orderly SUSPEND_CURRENT_QUEUE_A_MOMENT is CR_LATER too). */
+static const char *direct_result_name(rmq_consume_status_t st) {
+    switch (st) {
+    case RMQ_CONSUME_SUCCESS:
+        return "CR_SUCCESS";
+    case RMQ_CONSUME_RECONSUME_LATER:
+    case RMQ_CONSUME_SUSPEND:
+        return "CR_LATER";
+    }
+    return "CR_RETURN_NULL"; /* no status Java knows, as a listener returning null */
+}
+
+/* ConsumeMessageDirectlyResult as fastjson writes it: keys sorted, no remark when there is
+ * none. */
+static void direct_result_json(cm_buf_t *out, bool order, const char *result, int64_t spent_ms) {
+    cm_buf_printf(out, "{\"autoCommit\":true,\"consumeResult\":\"%s\",\"order\":%s,", result,
+                  order ? "true" : "false");
+    cm_buf_printf(out, "\"spentTimeMills\":%lld}", (long long)spent_ms);
+}
+
+/* Runs the listener once with the job's message. Nothing else is touched: no process queue,
+ * no offset, no send-back — RocketMQ does not acknowledge a direct consumption either. */
+static rmq_err_t consume_directly(rmq_push_consumer_t *c, direct_job_t *job, cm_buf_t *json) {
+    proto_consume_direct_req_t h;
+    proto_record_t rec;
+    rmq_msg_t *msg = NULL;
+    if (proto_consume_direct_req_decode(&job->req.ext, &h, NULL) != RMQ_OK ||
+        proto_record_decode(job->req.body, job->req.body_len, false, &rec) != RMQ_OK ||
+        proto_msg_from_record(&rec, CLIENT_MAX_PULLED_BODY, &msg) != RMQ_OK)
+        return RMQ_ERR_MALFORMED;
+    rmq_mq_t mq = {.queue_id = msg->queue_id};
+    cm_strcpy_cut(mq.topic, sizeof mq.topic, msg->topic);
+    cm_strcpy_cut(mq.broker_name, sizeof mq.broker_name, h.broker_name ? h.broker_name : "");
+    restore_retry_topic(c, msg);
+    rmq_consume_ctx_t ctx = {&mq, 0, 0, c->orderly_suspend_ms};
+    cm_info(&c->log, "consumer %s: consuming message %s directly, as an admin asked", c->cg.group,
+            h.msg_id ? h.msg_id : "");
+    int64_t began = cm_mono_ms();
+    const rmq_msg_t *one[1] = {msg};
+    rmq_consume_status_t st = c->cb(one, 1, &ctx, c->opaque);
+    direct_result_json(json, c->orderly, direct_result_name(st), cm_mono_ms() - began);
+    rmq_msg_destroy(msg);
+    return RMQ_OK;
+}
+
+/* Consume thread: answers the job — the listener's verdict, or SYSTEM_ERROR when the
+ * consumer is stopping (the pool runs what is queued once more while it is destroyed) or the
+ * message does not decode. */
+static void run_direct(void *arg) {
+    direct_job_t *job = arg;
+    rmq_push_consumer_t *c = job->c;
+    pthread_mutex_lock(&c->mu);
+    bool running = c->state == STATE_STARTED;
+    pthread_mutex_unlock(&c->mu);
+    cm_buf_t json = CM_BUF_INIT;
+    rmq_err_t err = running ? consume_directly(c, job, &json) : RMQ_ERR_SHUTDOWN;
+    proto_cmd_t resp;
+    if (err) {
+        char remark[128];
+        snprintf(remark, sizeof remark, "consumer group <%s>: %s", c->cg.group,
+                 err == RMQ_ERR_SHUTDOWN ? "the consumer is shutting down"
+                                         : "the message does not decode");
+        proto_cmd_response(&resp, &job->req, RMQ_ERR_SYSTEM_ERROR, remark);
+    } else {
+        proto_cmd_response(&resp, &job->req, RMQ_OK, NULL);
+        proto_cmd_take_body(&resp, json.data, json.len);
+    }
+    if (!proto_cmd_is_oneway(&job->req)) net_conn_send(job->conn, &resp);
+    proto_cmd_free(&resp);
+    net_conn_unref(job->conn);
+    proto_cmd_free(&job->req);
+    cm_free(job);
+}
+
+/* Loop thread, instance lock held: takes the request to the consume pool while the consumer
+ * runs. destroy sets STOPPING under mu before it destroys the pool, which runs every job
+ * already queued: each is answered before the pool, the instance or the connection goes. */
+static bool hook_consume_directly(void *opaque, net_conn_t *conn, proto_cmd_t *req) {
+    rmq_push_consumer_t *c = opaque;
+    direct_job_t *job = cm_calloc(1, sizeof *job);
+    job->c = c;
+    job->conn = net_conn_ref(conn);
+    job->req = *req; /* a shallow copy until the pool has it */
+    pthread_mutex_lock(&c->mu);
+    bool taken = c->state == STATE_STARTED && client_pool_post(c->pool, run_direct, job) == RMQ_OK;
+    if (taken) proto_cmd_init(req);
+    pthread_mutex_unlock(&c->mu);
+    if (!taken) {
+        net_conn_unref(job->conn);
+        cm_free(job);
+    }
+    return taken;
+}
+
 /* ================================================================ public API */
 
 const rmq_mq_t *rmq_consume_ctx_queue(const rmq_consume_ctx_t *ctx) {
@@ -1217,7 +1321,7 @@ rmq_err_t rmq_push_consumer_start(rmq_push_consumer_t *c, char *errstr, size_t e
         return err;
     }
     static const client_consumer_hooks_t hooks = {hook_heartbeat, hook_ids_changed,
-                                                  hook_reset_offset};
+                                                  hook_reset_offset, hook_consume_directly};
     if (client_instance_register_consumer(c->cg.ci, c->cg.group, &hooks, c) != RMQ_OK) {
         cm_errstr(errstr, errstr_size, "consumer group %s is already started on client instance %s",
                   c->cg.group, client_instance_id(c->cg.ci));
