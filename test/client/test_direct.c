@@ -158,26 +158,30 @@ static int32_t send_consume_directly(const char *group, const char *client_id, c
     return opaque;
 }
 
-/* Sends 309 and parses the answer's ConsumeMessageDirectlyResult (NULL when the code is not
- * SUCCESS; the response is in resp either way). */
-static proto_json_t *consume_directly(const char *group, const char *client_id, const char *msg_id,
-                                      proto_cmd_t *resp) {
-    int32_t op = send_consume_directly(group, client_id, msg_id);
-    tb_recv_for(fd, op, resp);
-    if (resp->code != 0) return NULL;
+/* Checks resp is SUCCESS with a ConsumeMessageDirectlyResult saying want, frees it and
+ * returns the listener's time (spentTimeMills). */
+static int64_t assert_verdict(proto_cmd_t *resp, const char *want, bool order) {
+    cr_assert_eq(resp->code, 0, "code %d: %s", resp->code, resp->remark);
+    cr_log_info("answer: %.*s", (int)resp->body_len, resp->body);
     proto_json_t *r;
-    cr_assert_eq(proto_json_parse((const char *)resp->body, resp->body_len, &r), RMQ_OK, "%.*s",
-                 (int)resp->body_len, resp->body);
-    return r;
-}
-
-static void assert_result(const proto_json_t *r, const char *want, bool order) {
-    cr_assert_not_null(r);
+    cr_assert_eq(proto_json_parse((const char *)resp->body, resp->body_len, &r), RMQ_OK);
     cr_assert_str_eq(proto_json_get_str(r, "consumeResult", ""), want);
     cr_assert_eq(proto_json_get_bool(r, "order", !order), order);
     cr_assert_eq(proto_json_get_bool(r, "autoCommit", false), true);
     const proto_json_t *spent = proto_json_get(r, "spentTimeMills");
     cr_assert(spent && spent->type == PJ_NUMBER && spent->i >= 0);
+    int64_t spent_ms = spent->i;
+    proto_json_free(r);
+    proto_cmd_free(resp);
+    return spent_ms;
+}
+
+/* Has client_id of GROUP consume msg_id directly and checks the verdict. */
+static void expect_verdict(const char *client_id, const char *msg_id, const char *want,
+                           bool order) {
+    proto_cmd_t resp;
+    tb_recv_for(fd, send_consume_directly(GROUP, client_id, msg_id), &resp);
+    assert_verdict(&resp, want, order);
 }
 
 /* Nothing was acknowledged for GROUP: no offset past the dead letters committed on their
@@ -215,13 +219,7 @@ Test(direct, the_listener_consumes_a_dead_letter_and_the_admin_gets_its_verdict)
     online_client(GROUP, client_id, sizeof client_id);
     cr_assert_str_eq(client_id, "127.0.0.1@direct");
 
-    proto_cmd_t resp;
-    proto_json_t *r = consume_directly(GROUP, client_id, dlq_id, &resp);
-    cr_assert_not_null(r, "code %d: %s", resp.code, resp.remark);
-    assert_result(r, "CR_SUCCESS", false);
-    cr_log_info("answer: %.*s", (int)resp.body_len, resp.body);
-    proto_json_free(r);
-    proto_cmd_free(&resp);
+    expect_verdict(client_id, dlq_id, "CR_SUCCESS", false);
     pthread_mutex_lock(&s.mu);
     cr_assert_eq(s.calls, 1);
     cr_assert_str_eq(s.body, "resend-me");
@@ -232,10 +230,7 @@ Test(direct, the_listener_consumes_a_dead_letter_and_the_admin_gets_its_verdict)
 
     /* RECONSUME_LATER is reported, and still nothing is sent back. */
     s.verdict = RMQ_CONSUME_RECONSUME_LATER;
-    r = consume_directly(GROUP, client_id, dlq_id, &resp);
-    assert_result(r, "CR_LATER", false);
-    proto_json_free(r);
-    proto_cmd_free(&resp);
+    expect_verdict(client_id, dlq_id, "CR_LATER", false);
     cr_assert_eq(s.calls, 2);
     assert_nothing_acked();
     rmq_push_consumer_destroy(pc);
@@ -247,16 +242,9 @@ Test(direct, an_orderly_listener_reports_order_and_suspend_as_later) {
     seen_t s = {.mu = PTHREAD_MUTEX_INITIALIZER, .verdict = RMQ_CONSUME_SUCCESS};
     rmq_push_consumer_t *pc = start_consumer(&s, true);
     online_client(GROUP, client_id, sizeof client_id);
-    proto_cmd_t resp;
-    proto_json_t *r = consume_directly(GROUP, client_id, dlq_id, &resp);
-    assert_result(r, "CR_SUCCESS", true);
-    proto_json_free(r);
-    proto_cmd_free(&resp);
+    expect_verdict(client_id, dlq_id, "CR_SUCCESS", true);
     s.verdict = RMQ_CONSUME_SUSPEND;
-    r = consume_directly(GROUP, client_id, dlq_id, &resp);
-    assert_result(r, "CR_LATER", true);
-    proto_json_free(r);
-    proto_cmd_free(&resp);
+    expect_verdict(client_id, dlq_id, "CR_LATER", true);
     cr_assert_eq(s.calls, 2);
     cr_assert_str_eq(s.body, "orderly");
     assert_nothing_acked();
@@ -275,7 +263,7 @@ Test(direct, a_pull_consumer_answers_system_error) {
     cr_assert_eq(rmq_pull_consumer_start(pull, err, sizeof err), RMQ_OK, "%s", err);
     online_client("gpull", client_id, sizeof client_id);
     proto_cmd_t resp;
-    cr_assert_null(consume_directly("gpull", client_id, dlq_id, &resp));
+    tb_recv_for(fd, send_consume_directly("gpull", client_id, dlq_id), &resp);
     cr_assert_eq(resp.code, RMQ_ERR_SYSTEM_ERROR);
     cr_assert_str_eq(resp.remark, "The Consumer Group <gpull> not exist in this consumer");
     proto_cmd_free(&resp);
@@ -300,13 +288,7 @@ Test(direct, destroy_while_the_listener_runs_still_answers) {
     rmq_push_consumer_destroy(pc);
     proto_cmd_t resp;
     tb_recv_for(fd, op, &resp);
-    cr_assert_eq(resp.code, 0, "code %d: %s", resp.code, resp.remark);
-    proto_json_t *r;
-    cr_assert_eq(proto_json_parse((const char *)resp.body, resp.body_len, &r), RMQ_OK);
-    assert_result(r, "CR_SUCCESS", false);
-    cr_assert_geq(proto_json_get_int(r, "spentTimeMills", 0), 250);
-    proto_json_free(r);
-    proto_cmd_free(&resp);
+    cr_assert_geq(assert_verdict(&resp, "CR_SUCCESS", false), 250, "the whole call is timed");
 
     /* Gone: the broker no longer lists the client and says so. */
     op = send_consume_directly(GROUP, client_id, dlq_id);
