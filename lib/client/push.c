@@ -701,6 +701,10 @@ static int64_t bury(rmq_push_consumer_t *c) {
                 continue;
             }
             if (g->jobs > 0) continue;
+            /* A pull of a moved queue still in flight may carry the old offset to commit
+             * (PULL_FLAG_COMMIT_OFFSET): once it is answered the broker applied that, and the
+             * moved offset stored below is the last word. */
+            if (g->moved_at && g->pulling) continue;
             if (g->moved_at > now) {
                 if (!next || g->moved_at < next) next = g->moved_at;
                 continue;
@@ -711,15 +715,19 @@ static int64_t bury(rmq_push_consumer_t *c) {
             pthread_mutex_unlock(&c->mu);
             break;
         }
-        if (q->moved_at) {
+        bool was_moved = q->moved_at != 0;
+        if (was_moved) {
             set_offset(q, q->moved_offset, false);
             q->moved_at = 0; /* rebalance may take it back now */
             moved = true;
         }
         q->finished = true;
         bool still_owned = find_pq(c, q->topic, q->broker, q->qid) != NULL;
+        /* A moved offset is stored even when it equals the last one persisted: the broker's
+         * copy may have gone past it since, by an offset a pull carried. */
+        bool store = !still_owned && (was_moved || q->offset != q->persisted);
         offset_todo_t t = {cm_strdup(q->topic), cm_strdup(q->broker), q->qid,
-                           q->offset != q->persisted && !still_owned ? q->offset : -1};
+                           store ? q->offset : -1};
         bool unlock = c->orderly && !c->broadcasting && !still_owned;
         q->persisted = q->offset;
         pthread_mutex_unlock(&c->mu);
@@ -1389,7 +1397,8 @@ void rmq_push_consumer_destroy(rmq_push_consumer_t *c) {
         for (size_t i = 0; i < c->grave_count; i++) { /* leaving queues' last offsets too */
             pq_t *q = c->grave[i];
             if (q->moved_at) set_offset(q, q->moved_offset, false);
-            if (q->offset >= 0 && q->offset != q->persisted &&
+            /* a moved offset is stored even when persisted before: see bury() */
+            if (q->offset >= 0 && (q->moved_at || q->offset != q->persisted) &&
                 !find_pq(c, q->topic, q->broker, q->qid)) {
                 offset_todo_t t = {q->topic, q->broker, q->qid, q->offset};
                 q->persisted = q->offset;
