@@ -804,16 +804,21 @@ static void on_tx_check(void *opaque, net_conn_t *conn, proto_cmd_t *req) {
 
 /* ================================================================ life cycle */
 
-/* Validators.checkGroup: at most 255 characters of [%|a-zA-Z0-9_-]. */
+/* Validators.checkGroup: at most 255 characters of [%|a-zA-Z0-9_-]. A NULL group counts as
+ * not set: the check says so itself rather than trusting every caller to pass a string. */
 static bool group_ok(const char *g, char *errstr, size_t size) {
     static const char legal[] =
         "%|_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    size_t len = strlen(g);
-    if (len == 0)
+    if (!g || !*g) {
         cm_errstr(errstr, size, "producerGroup is not set");
-    else if (len > 255 || strspn(g, legal) != len)
+        return false;
+    }
+    size_t len = strlen(g);
+    if (len > 255 || strspn(g, legal) != len) {
         cm_errstr(errstr, size, "producerGroup \"%s\" is not a legal group name", g);
-    return len > 0 && len <= 255 && strspn(g, legal) == len;
+        return false;
+    }
+    return true;
 }
 
 static bool compress_type_ok(int type, char *errstr, size_t size) {
