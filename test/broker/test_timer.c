@@ -82,6 +82,12 @@ static void wait_count(int fd, const char *topic, int32_t queue_id, int want) {
     }
 }
 
+static bool has_prop(const proto_record_t *rec, const char *name) {
+    const char *v;
+    size_t n;
+    return proto_props_find(rec->props, (size_t)rec->props_len, name, &v, &n);
+}
+
 static int64_t prop_int(const proto_record_t *rec, const char *name) {
     const char *v;
     size_t n;
@@ -92,23 +98,29 @@ static int64_t prop_int(const proto_record_t *rec, const char *name) {
     return strtoll(text, NULL, 10);
 }
 
-/* Every record of topic/queue 0 is stored no earlier than its TIMER_OUT_MS, in order of it;
- * prints the lateness. Returns the count. */
+/* Every record of topic/queue 0 is stored no earlier than its due time, in order of it;
+ * prints the lateness. Returns the count. The due time is TIMER_OUT_MS for what went through
+ * the wheel; a send that arrived when its TIMER_DELIVER_MS had already passed (sends under
+ * valgrind are slow) is a plain message without it, due at the time it asked for. */
 static int check_delivered(int fd, const char *topic, const char *what) {
     proto_cmd_t resp;
     proto_record_t recs[32];
     int n = pull_all(fd, topic, 0, &resp, recs, 32);
     int64_t prev = 0, worst = 0;
+    int plain = 0;
     for (int i = 0; i < n; i++) {
-        int64_t due = prop_int(&recs[i], PROP_TIMER_OUT_MS);
+        bool wheeled = has_prop(&recs[i], PROP_TIMER_OUT_MS);
+        plain += !wheeled;
+        int64_t due = prop_int(&recs[i], wheeled ? PROP_TIMER_OUT_MS : PROP_TIMER_DELIVER_MS);
         int64_t late = recs[i].store_timestamp - due;
         cr_assert_geq(late, 0, "%s: message %d delivered %lld ms early", what, i, (long long)-late);
         cr_assert_geq(due, prev, "%s: message %d out of due order", what, i);
-        cr_assert(tb_prop_is(&recs[i], PROP_REAL_TOPIC, topic));
+        cr_assert(!wheeled || tb_prop_is(&recs[i], PROP_REAL_TOPIC, topic));
         prev = due;
         if (late > worst) worst = late;
     }
-    fprintf(stderr, "%s: %d delivered, worst lateness %lld ms\n", what, n, (long long)worst);
+    fprintf(stderr, "%s: %d delivered (%d already due when sent), worst lateness %lld ms\n", what,
+            n, plain, (long long)worst);
     proto_cmd_free(&resp);
     return n;
 }
@@ -255,8 +267,10 @@ static void assert_each_once(int fd, int n) {
 Test(timer, restart_mid_delay_delivers_each_once) {
     rmq_broker_t *b = tb_broker_start(dir, NULL);
     int fd = tb_connect(rmq_broker_addr(b));
-    /* 30 messages 150 ms apart from now + 600 ms: the restart falls in the middle. */
-    int64_t base = cm_now_ms() + 600;
+    /* 30 messages 150 ms apart from now + 2 s: the restart falls in the middle. 2 s, not
+     * less: under valgrind the 30 sends took longer than 600 ms and the last ones were
+     * already due (plain messages) when they arrived. */
+    int64_t base = cm_now_ms() + 2000;
     send_series(fd, 30, base, 150);
     while (cm_now_ms() < base + 1500)
         usleep(20000);
