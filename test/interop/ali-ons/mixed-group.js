@@ -22,9 +22,11 @@
 'use strict';
 
 const readline = require('readline');
-const util = require('util');
 const { spawn } = require('child_process');
-const { Rmqd, HOST } = require('./rmqd');
+const { Rmqd } = require('./rmqd');
+const {
+  VERBOSE, sleep, stamp, log, noteError, printErrors, clientOptions, waitFor, withTimeout,
+} = require('./iop');
 
 const [ RMQD, MIXED ] = process.argv.slice(2);
 if (!RMQD || !MIXED) {
@@ -39,49 +41,11 @@ const GROUP = 'GID_iop_mixed';
 const N = 800;
 const N_AFTER = 80;
 const WATCHDOG_MS = 120000; // meson's timeout is 180 s
-const VERBOSE = process.env.ALIONS_VERBOSE === '1';
-
-const T0 = Date.now();
-const sleep = ms => new Promise(r => setTimeout(r, ms));
-const stamp = () => `[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)}s]`;
-const log = (...a) => console.log(stamp(), ...a);
 
 let failed = 0;
 const pass = (what, text) => log(`PASS ${what}: ${text}`);
 const fail = (what, text) => { failed++; log(`FAIL ${what}: ${text}`); };
 class Abort extends Error {}
-
-const clientErrors = new Map();
-function makeLogger(who) {
-  const fmt = args => (args[0] instanceof Error ? args[0].message : util.format(...args));
-  const verbose = level => (...args) => { if (VERBOSE) console.error(stamp(), `[${who} ${level}]`, fmt(args)); };
-  return {
-    debug: verbose('debug'), info: verbose('info'), warn: verbose('warn'),
-    error: (...args) => {
-      const key = `${who}: ${fmt(args).replace(/\s+/g, ' ').slice(0, 200)}`;
-      clientErrors.set(key, (clientErrors.get(key) || 0) + 1);
-    },
-  };
-}
-
-async function waitFor(cond, ms, step = 100) {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return true;
-    if (Date.now() >= end) return false;
-    await sleep(step);
-  }
-}
-
-async function withTimeout(promise, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); });
-  try {
-    return await Promise.race([ promise, t ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const sample = (list, n = 8) => list.slice(0, n).join(', ') + (list.length > n ? `, … (${list.length} in all)` : '');
 const bodyOf = i => `mix-${i}`;
@@ -102,28 +66,13 @@ class Member {
 
 // ---- clients ----
 
-const httpclient = { request() { throw new Error('no HTTP: nameSrv is set'); } };
 const clients = [];
-
-function clientOptions(rmqd, instanceName) {
-  return {
-    nameSrv: rmqd.addr,
-    httpclient,
-    clientIP: HOST,
-    instanceName,
-    logger: makeLogger(instanceName),
-    rebalanceInterval: 1000, // ali-ons ignores NOTIFY_CONSUMER_IDS_CHANGED: poll instead
-    persistConsumerOffsetInterval: 1000,
-    heartbeatBrokerInterval: 10000,
-    pollNameServerInteval: 10000,
-  };
-}
 
 async function closeQuietly(c, what) {
   try {
     await withTimeout(c.close(), 5000, `close ${what}`);
   } catch (err) {
-    clientErrors.set(`${what}: close: ${err.message}`, 1);
+    noteError(what, `close: ${err.message}`);
   }
 }
 
@@ -228,7 +177,7 @@ async function run(rmqd) {
     consumerGroup: GROUP,
     consumeFromWhere: 'CONSUME_FROM_FIRST_OFFSET',
   }));
-  consumer.on('error', err => clientErrors.set(`alions-mixed: ${err.message}`, 1));
+  consumer.on('error', err => noteError('alions-mixed', err.message));
   clients.push(consumer);
   consumer.subscribe(TOPIC, '*', async msg => theirs.on(msg.body.toString('utf8'), msg.queueId));
   await withTimeout(consumer.ready(), 15000, 'ali-ons consumer ready');
@@ -304,10 +253,7 @@ async function main() {
   } catch (err) {
     fail('stop', err.message);
   }
-  if (clientErrors.size) {
-    log('ali-ons reported:');
-    for (const [ k, n ] of clientErrors) log(`  ${n} x ${k}`);
-  }
+  printErrors();
   clearTimeout(watchdog);
   rmqd.cleanup(process.env.ALIONS_KEEP === '1' || failed > 0);
   log(failed ? `${failed} check(s) FAILED` : 'all passed');
