@@ -381,17 +381,25 @@ static void fill_msg(rmq_msg_t *msg, const rmq_send_result_t *r, const char *off
     }
 }
 
+/* One sync send with retries; on success msg carries the broker's ids and offsets. Shared by
+ * rmq_producer_send and the half message of rmq_producer_send_tx. */
+static rmq_err_t send_sync(rmq_producer_t *p, rmq_msg_t *msg, rmq_send_result_t *r) {
+    outgoing_t o;
+    rmq_err_t err = prepare(p, msg, &o);
+    if (err) return err;
+    err = send_with_retries(p, &o, p->retries_sync, r, NULL);
+    outgoing_free(&o);
+    if (err) return err;
+    fill_msg(msg, r, r->offset_msg_id, r->queue_offset);
+    return RMQ_OK;
+}
+
 rmq_err_t rmq_producer_send(rmq_producer_t *p, rmq_msg_t *msg, rmq_send_result_t *result) {
     if (!p || !msg) return fail(RMQ_ERR_INVALID_ARG, "NULL producer or message");
     rmq_err_t err = check_running(p);
     if (err) return err;
-    outgoing_t o;
-    if ((err = prepare(p, msg, &o)) != RMQ_OK) return err;
     rmq_send_result_t r;
-    err = send_with_retries(p, &o, p->retries_sync, &r, NULL);
-    outgoing_free(&o);
-    if (err) return err;
-    fill_msg(msg, &r, r.offset_msg_id, r.queue_offset);
+    if ((err = send_sync(p, msg, &r)) != RMQ_OK) return err;
     if (result) *result = r;
     last_remark[0] = '\0';
     return RMQ_OK;
@@ -709,13 +717,8 @@ rmq_err_t rmq_producer_send_tx(rmq_producer_t *p, rmq_msg_t *msg, rmq_tx_local_c
     proto_props_set(&msg->props, PROP_DELAY, NULL);
     proto_props_set(&msg->props, PROP_TRAN_MSG, "true");
     proto_props_set(&msg->props, PROP_PGROUP, p->group);
-    outgoing_t o;
-    if ((err = prepare(p, msg, &o)) != RMQ_OK) return err;
     rmq_send_result_t r;
-    err = send_with_retries(p, &o, p->retries_sync, &r, NULL);
-    outgoing_free(&o);
-    if (err) return err;
-    fill_msg(msg, &r, r.offset_msg_id, r.queue_offset);
+    if ((err = send_sync(p, msg, &r)) != RMQ_OK) return err;
     if (*r.transaction_id) proto_props_set(&msg->props, PROP_TRANSACTION_ID, r.transaction_id);
     rmq_tx_state_t state = RMQ_TX_ROLLBACK; /* a half not stored OK is rolled back */
     if (r.status == RMQ_SEND_OK) state = local(msg, arg);
