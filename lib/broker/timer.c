@@ -46,19 +46,6 @@ struct broker_timer {
 
 /* ---------------------------------------------------------------- what a send asks for */
 
-/* Java's Long.parseLong: an optional sign and 1-18 digits (no overflow possible). */
-static bool parse_long(const char *v, size_t len, int64_t *out) {
-    size_t i = len && (v[0] == '-' || v[0] == '+') ? 1 : 0;
-    if (i == len || len - i > 18) return false;
-    int64_t n = 0;
-    for (; i < len; i++) {
-        if (v[i] < '0' || v[i] > '9') return false;
-        n = n * 10 + (v[i] - '0');
-    }
-    *out = v[0] == '-' ? -n : n;
-    return true;
-}
-
 int64_t broker_timer_deliver_ms(broker_t *b, const char *props, size_t len, char *remark,
                                 size_t remark_size) {
     static const struct {
@@ -85,7 +72,7 @@ int64_t broker_timer_deliver_ms(broker_t *b, const char *props, size_t len, char
             return -1;
         }
         int64_t n;
-        if (!parse_long(v, vlen, &n)) {
+        if (!proto_parse_long(v, vlen, &n)) {
             snprintf(remark, remark_size, "timer message illegal, %s is not a number",
                      keys[k].name);
             return -1;
@@ -240,7 +227,7 @@ static int64_t timer_out_ms(const proto_record_t *rec) {
     size_t len;
     int64_t ms;
     if (!proto_props_find(rec->props, (size_t)rec->props_len, PROP_TIMER_OUT_MS, &v, &len) ||
-        !parse_long(v, len, &ms) || ms <= 0)
+        !proto_parse_long(v, len, &ms) || ms <= 0)
         return 0;
     return ms;
 }

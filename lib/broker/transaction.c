@@ -49,15 +49,10 @@ struct broker_tx {
 
 /* ---------------------------------------------------------------- helpers */
 
+/* text as Java's parseLong reads it, else fallback. */
 static int64_t parse_i64(const char *text, size_t len, int64_t fallback) {
-    if (!text || len == 0 || len > 20) return fallback;
-    char buf[24];
-    memcpy(buf, text, len);
-    buf[len] = '\0';
-    char *end;
-    errno = 0;
-    long long v = strtoll(buf, &end, 10);
-    return errno || *end ? fallback : (int64_t)v;
+    int64_t v;
+    return text && proto_parse_long(text, len, &v) ? v : fallback;
 }
 
 static int64_t prop_i64(const proto_record_t *rec, const char *name, int64_t fallback) {

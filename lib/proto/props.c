@@ -173,3 +173,15 @@ bool proto_props_reserved(const char *name) {
         if (strcmp(*r, name) == 0) return true;
     return false;
 }
+
+bool proto_parse_long(const char *v, size_t len, int64_t *out) {
+    size_t i = len && (v[0] == '-' || v[0] == '+') ? 1 : 0;
+    if (i == len || len - i > 18) return false;
+    int64_t n = 0;
+    for (; i < len; i++) {
+        if (v[i] < '0' || v[i] > '9') return false;
+        n = n * 10 + (v[i] - '0');
+    }
+    *out = v[0] == '-' ? -n : n;
+    return true;
+}

@@ -241,6 +241,9 @@ bool proto_props_find(const char *text, size_t len, const char *name, const char
                       size_t *val_len);
 /* True for names the Java client refuses as user properties. */
 bool proto_props_reserved(const char *name);
+/* A property value as Java's Long.parseLong reads it: an optional sign and 1-18 digits (so
+ * no overflow); false for anything else. */
+bool proto_parse_long(const char *v, size_t len, int64_t *out);
 
 /* ================================================================ message records */
 

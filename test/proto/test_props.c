@@ -59,3 +59,20 @@ Test(props, encode_round_trip) {
     proto_props_free(&q);
     cm_buf_free(&b);
 }
+
+/* Numbers in property values (TIMER_*, transaction offsets) as Java's Long.parseLong reads
+ * them: a sign and 1-18 digits; anything else is refused, never half-read. */
+Test(props, parse_long_as_java_does) {
+    int64_t v = 0;
+    cr_assert(proto_parse_long("1234", 4, &v));
+    cr_assert_eq(v, 1234);
+    cr_assert(proto_parse_long("-7", 2, &v));
+    cr_assert_eq(v, -7);
+    cr_assert(proto_parse_long("+999999999999999999", 19, &v));
+    cr_assert_eq(v, 999999999999999999LL);
+    cr_assert_not(proto_parse_long("", 0, &v));
+    cr_assert_not(proto_parse_long("-", 1, &v));
+    cr_assert_not(proto_parse_long("12a", 3, &v));
+    cr_assert_not(proto_parse_long(" 12", 3, &v));
+    cr_assert_not(proto_parse_long("1234567890123456789", 19, &v)); /* 19 digits */
+}
