@@ -11,19 +11,13 @@
 /* How long a client may take to consume the message (Broker2Client.callClient's wait). */
 #define CALL_CLIENT_TIMEOUT_MS 10000
 
-static void reply_bad_header(broker_t *b, broker_req_t *req, const proto_hdr_err_t *err) {
-    char remark[256];
-    proto_hdr_err_format(err, remark, sizeof remark);
-    broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, remark);
-}
-
 /* ---------------------------------------------------------------- 203 */
 
 static void on_connection_list(broker_t *b, broker_req_t *req) {
     proto_group_req_t h;
     proto_hdr_err_t err;
     if (proto_group_req_decode(&req->cmd.ext, &h, &err) != RMQ_OK) {
-        reply_bad_header(b, req, &err);
+        broker_reply_bad_header(b, req, &err);
         return;
     }
     broker_group_view_t v;
@@ -102,7 +96,7 @@ static void on_consume_directly(broker_t *b, broker_req_t *req) {
     proto_consume_direct_req_t h;
     proto_hdr_err_t err;
     if (proto_consume_direct_req_decode(&req->cmd.ext, &h, &err) != RMQ_OK) {
-        reply_bad_header(b, req, &err);
+        broker_reply_bad_header(b, req, &err);
         return;
     }
     cm_buf_t rec = CM_BUF_INIT;

@@ -51,6 +51,12 @@ void broker_reply_code(broker_t *b, broker_req_t *req, int32_t code, const char 
     broker_reply(b, req, &resp);
 }
 
+void broker_reply_bad_header(broker_t *b, broker_req_t *req, const proto_hdr_err_t *err) {
+    char remark[256];
+    proto_hdr_err_format(err, remark, sizeof remark);
+    broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, remark);
+}
+
 void broker_reply_fmt(broker_t *b, broker_req_t *req, int32_t code, const char *fmt, ...) {
     char remark[512];
     va_list ap;

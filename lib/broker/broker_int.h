@@ -60,6 +60,9 @@ void broker_set_processor(broker_t *b, int32_t code, broker_proc_fn *fn, broker_
 void broker_reply(broker_t *b, broker_req_t *req, proto_cmd_t *resp);
 /* Shorthand: a response with code and remark (NULL = none), no ext fields, no body. */
 void broker_reply_code(broker_t *b, broker_req_t *req, int32_t code, const char *remark);
+/* A request header that did not decode: SYSTEM_ERROR with the decoder's remark, as Java's
+ * RemotingCommand.decodeCommandCustomHeader failures are answered. */
+void broker_reply_bad_header(broker_t *b, broker_req_t *req, const proto_hdr_err_t *err);
 /* The same with a printf-formatted remark (at most 511 bytes). */
 void broker_reply_fmt(broker_t *b, broker_req_t *req, int32_t code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

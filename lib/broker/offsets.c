@@ -176,12 +176,6 @@ void broker_offsets_persist(broker_t *b) {
 
 /* ---------------------------------------------------------------- processors */
 
-static void reply_bad_header(broker_t *b, broker_req_t *req, const proto_hdr_err_t *err) {
-    char remark[256];
-    proto_hdr_err_format(err, remark, sizeof remark);
-    broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, remark);
-}
-
 /* Whether the record at queue offset 0 has left the page cache, as checkInDiskByConsumeOffset
  * estimates it: more than accessMessageInMemoryMaxRatio of RAM was written after it. */
 static bool offset0_on_disk(broker_t *b, const char *topic, int32_t queue_id) {
@@ -204,7 +198,7 @@ static void on_query_offset(broker_t *b, broker_req_t *req) {
     proto_query_consumer_offset_req_t h;
     proto_hdr_err_t err;
     if (proto_query_consumer_offset_req_decode(&req->cmd.ext, &h, &err) != RMQ_OK) {
-        reply_bad_header(b, req, &err);
+        broker_reply_bad_header(b, req, &err);
         return;
     }
     int64_t off = broker_offsets_get(b, h.consumer_group, h.topic, h.queue_id);
@@ -231,7 +225,7 @@ static void on_update_offset(broker_t *b, broker_req_t *req) {
     proto_update_consumer_offset_req_t h;
     proto_hdr_err_t err;
     if (proto_update_consumer_offset_req_decode(&req->cmd.ext, &h, &err) != RMQ_OK) {
-        reply_bad_header(b, req, &err);
+        broker_reply_bad_header(b, req, &err);
         return;
     }
     broker_offsets_commit(b, h.consumer_group, h.topic, h.queue_id, h.commit_offset);

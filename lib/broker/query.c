@@ -8,12 +8,6 @@
 
 #define DEFAULT_QUERY_MAX_NUM 32 /* defaultQueryMaxNum */
 
-static void reply_bad_header(broker_t *b, broker_req_t *req, const proto_hdr_err_t *err) {
-    char remark[256];
-    proto_hdr_err_format(err, remark, sizeof remark);
-    broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, remark);
-}
-
 static void reply_offset(broker_t *b, broker_req_t *req, int64_t offset) {
     proto_cmd_t resp;
     proto_cmd_response(&resp, &req->cmd, 0, NULL);
@@ -27,7 +21,7 @@ static void on_max_offset(broker_t *b, broker_req_t *req) {
     proto_queue_req_t h;
     proto_hdr_err_t err;
     if (proto_queue_req_decode(&req->cmd.ext, &h, &err) != RMQ_OK) {
-        reply_bad_header(b, req, &err);
+        broker_reply_bad_header(b, req, &err);
         return;
     }
     reply_offset(b, req, store_max_offset(b->store, h.topic, h.queue_id));
@@ -37,7 +31,7 @@ static void on_min_offset(broker_t *b, broker_req_t *req) {
     proto_queue_req_t h;
     proto_hdr_err_t err;
     if (proto_queue_req_decode(&req->cmd.ext, &h, &err) != RMQ_OK) {
-        reply_bad_header(b, req, &err);
+        broker_reply_bad_header(b, req, &err);
         return;
     }
     reply_offset(b, req, store_min_offset(b->store, h.topic, h.queue_id));
@@ -47,7 +41,7 @@ static void on_search_offset(broker_t *b, broker_req_t *req) {
     proto_search_offset_req_t h;
     proto_hdr_err_t err;
     if (proto_search_offset_req_decode(&req->cmd.ext, &h, &err) != RMQ_OK) {
-        reply_bad_header(b, req, &err);
+        broker_reply_bad_header(b, req, &err);
         return;
     }
     reply_offset(b, req, store_offset_by_time(b->store, h.topic, h.queue_id, h.timestamp));
@@ -57,7 +51,7 @@ static void on_earliest_time(broker_t *b, broker_req_t *req) {
     proto_queue_req_t h;
     proto_hdr_err_t err;
     if (proto_queue_req_decode(&req->cmd.ext, &h, &err) != RMQ_OK) {
-        reply_bad_header(b, req, &err);
+        broker_reply_bad_header(b, req, &err);
         return;
     }
     proto_cmd_t resp;
@@ -72,7 +66,7 @@ static void on_view_by_id(broker_t *b, broker_req_t *req) {
     proto_view_msg_req_t h;
     proto_hdr_err_t err;
     if (proto_view_msg_req_decode(&req->cmd.ext, &h, &err) != RMQ_OK) {
-        reply_bad_header(b, req, &err);
+        broker_reply_bad_header(b, req, &err);
         return;
     }
     cm_buf_t rec = CM_BUF_INIT;
@@ -94,7 +88,7 @@ static void on_query_message(broker_t *b, broker_req_t *req) {
     proto_query_msg_req_t h;
     proto_hdr_err_t err;
     if (proto_query_msg_req_decode(&req->cmd.ext, &h, &err) != RMQ_OK) {
-        reply_bad_header(b, req, &err);
+        broker_reply_bad_header(b, req, &err);
         return;
     }
     /* A UNIQ_KEY names one message, but retries and redeliveries may have stored copies. */

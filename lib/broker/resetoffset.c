@@ -102,9 +102,7 @@ static void on_reset_offset(broker_t *b, broker_req_t *req) {
     proto_reset_offset_req_t h;
     proto_hdr_err_t err;
     if (proto_reset_offset_req_decode(&req->cmd.ext, &h, &err) != RMQ_OK) {
-        char remark[256];
-        proto_hdr_err_format(&err, remark, sizeof remark);
-        broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, remark);
+        broker_reply_bad_header(b, req, &err);
         return;
     }
     cm_buf_t body = CM_BUF_INIT;

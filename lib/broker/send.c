@@ -134,9 +134,7 @@ static bool check_topic_name(broker_t *b, broker_req_t *req, const char *topic) 
 static bool check_request(broker_t *b, broker_req_t *req, send_ctx_t *c) {
     proto_hdr_err_t herr;
     if (proto_send_req_decode(&req->cmd.ext, req->cmd.code, &c->h, &herr) != RMQ_OK) {
-        char remark[256];
-        proto_hdr_err_format(&herr, remark, sizeof remark);
-        broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, remark);
+        broker_reply_bad_header(b, req, &herr);
         return false;
     }
     if (!check_topic_name(b, req, c->h.topic)) return false;

@@ -56,9 +56,7 @@ static void on_send_back(broker_t *b, broker_req_t *req) {
     proto_send_back_req_t h;
     proto_hdr_err_t herr;
     if (proto_send_back_req_decode(&req->cmd.ext, &h, &herr) != RMQ_OK) {
-        char remark[256];
-        proto_hdr_err_format(&herr, remark, sizeof remark);
-        broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, remark);
+        broker_reply_bad_header(b, req, &herr);
         return;
     }
     broker_subgroup_t g;

@@ -405,8 +405,7 @@ static void on_create_topic(broker_t *b, broker_req_t *req) {
     proto_hdr_err_t herr;
     char remark[256];
     if (proto_create_topic_req_decode(&req->cmd.ext, &h, &herr) != RMQ_OK) {
-        proto_hdr_err_format(&herr, remark, sizeof remark);
-        broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, remark);
+        broker_reply_bad_header(b, req, &herr);
         return;
     }
     const char *why = create_refusal(b, h.topic, remark, sizeof remark);

@@ -262,9 +262,7 @@ static void on_end_transaction(broker_t *b, broker_req_t *req) {
     proto_end_tx_req_t h;
     proto_hdr_err_t herr;
     if (proto_end_tx_req_decode(&req->cmd.ext, &h, &herr) != RMQ_OK) {
-        char remark[256];
-        proto_hdr_err_format(&herr, remark, sizeof remark);
-        broker_reply_code(b, req, RMQ_ERR_SYSTEM_ERROR, remark);
+        broker_reply_bad_header(b, req, &herr);
         return;
     }
     if (strcmp(cm_conf_str(b->conf, "brokerRole", true), "SLAVE") == 0) {
