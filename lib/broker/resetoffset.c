@@ -11,24 +11,7 @@
  * the store, offsets and client tables are safe from any thread and nothing here blocks. */
 #include "broker/broker_int.h"
 
-#include <stdio.h>
-
 #include "net/net.h"
-
-/* One queue of ResetOffsetBody's offsetTable: a MessageQueue object as the key, as fastjson
- * writes a map with object keys. Topic and broker names need no escaping beyond what
- * proto_json_put_str does. */
-static void put_entry(cm_buf_t *body, const char *topic, const char *broker, int32_t qid,
-                      int64_t offset, bool first) {
-    char tail[64];
-    cm_buf_append(body, first ? "{\"brokerName\":" : ",{\"brokerName\":", first ? 14 : 15);
-    proto_json_put_str(body, broker, strlen(broker));
-    int n = snprintf(tail, sizeof tail, ",\"queueId\":%d,\"topic\":", (int)qid);
-    cm_buf_append(body, tail, (size_t)n);
-    proto_json_put_str(body, topic, strlen(topic));
-    n = snprintf(tail, sizeof tail, "}:%lld", (long long)offset);
-    cm_buf_append(body, tail, (size_t)n);
-}
 
 /* The offset queue qid goes back to: the store's look-up for ts (ts -1: the end). */
 static int64_t target_offset(broker_t *b, const char *topic, int32_t qid, int64_t ts) {
@@ -43,16 +26,18 @@ static rmq_err_t reset_queues(broker_t *b, const char *topic, const char *group,
                               bool force, cm_buf_t *body, int *queues) {
     broker_topic_t t;
     if (!broker_topics_find(b, topic, &t)) return RMQ_ERR_TOPIC_NOT_EXIST;
-    cm_buf_append(body, "{\"offsetTable\":{", 16);
+    /* +1: cm_malloc of 0 is not an allocation, and a topic may have no write queue */
+    proto_queue_offset_t *table = cm_malloc(((size_t)t.write_queue_nums + 1) * sizeof *table);
     for (int32_t qid = 0; qid < t.write_queue_nums; qid++) {
         int64_t committed = broker_offsets_get(b, group, topic, qid);
         int64_t target = target_offset(b, topic, qid, ts);
         /* A queue the group never committed takes the target, as a forced reset would. */
         int64_t offset = force || committed < 0 || target < committed ? target : committed;
         broker_offsets_commit(b, group, topic, qid, offset);
-        put_entry(body, topic, b->name, qid, offset, qid == 0);
+        table[qid] = (proto_queue_offset_t){topic, b->name, qid, offset};
     }
-    cm_buf_append(body, "}}", 2);
+    proto_reset_offset_body_encode(table, (size_t)t.write_queue_nums, body);
+    cm_free(table);
     *queues = t.write_queue_nums;
     cm_info(&b->log, "group %s: offsets of %s reset to %s %lld%s (%d queues)", group, topic,
             ts == -1 ? "the end" : "timestamp", (long long)ts, force ? ", forced" : "", *queues);

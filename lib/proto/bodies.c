@@ -957,6 +957,23 @@ void proto_consumer_connection_encode(const proto_consumer_connection_t *cc, cm_
     jw_close(&w);
 }
 
+void proto_reset_offset_body_encode(const proto_queue_offset_t *items, size_t n, cm_buf_t *out) {
+    jw_t w = jw_open(out);
+    jw_key(&w, "offsetTable");
+    jw_t tw = jw_open(out);
+    for (size_t i = 0; i < n; i++) {
+        if (i) cm_buf_put8(out, ',');
+        jw_t qw = jw_open(out); /* the key: a MessageQueue object */
+        jw_str(&qw, "brokerName", items[i].broker_name);
+        jw_int(&qw, "queueId", items[i].queue_id);
+        jw_str(&qw, "topic", items[i].topic);
+        jw_close(&qw);
+        cm_buf_printf(out, ":%" PRId64, items[i].offset);
+    }
+    jw_close(&tw);
+    jw_close(&w);
+}
+
 static rmq_err_t lock_batch_read(const proto_json_t *root, proto_lock_batch_t *lb) {
     const proto_json_t *set;
     rmq_err_t rc;

@@ -559,6 +559,17 @@ typedef struct proto_consumer_connection {
 } proto_consumer_connection_t;
 void proto_consumer_connection_encode(const proto_consumer_connection_t *cc, cm_buf_t *out);
 
+/* ResetOffsetBody (RESET_CONSUMER_CLIENT_OFFSET 220, and the answer to 222):
+ * {"offsetTable":{MessageQueue:offset,...}} with each MessageQueue object as a key, the way
+ * fastjson writes a map with object keys (members sorted: brokerName, queueId, topic).
+ * Encode only (clients read it with the offsets-file reader, the same shape). */
+typedef struct proto_queue_offset {
+    const char *topic, *broker_name;
+    int32_t queue_id;
+    int64_t offset;
+} proto_queue_offset_t;
+void proto_reset_offset_body_encode(const proto_queue_offset_t *items, size_t n, cm_buf_t *out);
+
 /* LOCK_BATCH_MQ (41) / UNLOCK_BATCH_MQ (42) request body. */
 typedef struct proto_lock_batch {
     char *client_id;      /* "clientId" */

@@ -430,6 +430,23 @@ Test(bodies, register_broker_round_trip) {
 
 /* ---------------------------------------------------------------- small bodies */
 
+/* ResetOffsetBody as fastjson writes a map keyed by MessageQueue objects (Broker2Client's
+ * 220 body and 222 answer): the keys are objects, members in name order. */
+Test(bodies, reset_offset_body_shape) {
+    const proto_queue_offset_t table[] = {{"T\"1", "broker-a", 0, 5}, {"T\"1", "broker-a", 1, -1}};
+    cm_buf_t out = CM_BUF_INIT;
+    proto_reset_offset_body_encode(table, 2, &out);
+    const char *want = "{\"offsetTable\":{{\"brokerName\":\"broker-a\",\"queueId\":0,"
+                       "\"topic\":\"T\\\"1\"}:5,{\"brokerName\":\"broker-a\",\"queueId\":1,"
+                       "\"topic\":\"T\\\"1\"}:-1}}";
+    cr_assert_eq(out.len, strlen(want));
+    cr_assert_eq(memcmp(out.data, want, out.len), 0, "%.*s", (int)out.len, (const char *)out.data);
+    out.len = 0;
+    proto_reset_offset_body_encode(NULL, 0, &out);
+    cr_assert_eq(out.len, strlen("{\"offsetTable\":{}}"));
+    cm_buf_free(&out);
+}
+
 Test(bodies, consumer_list_golden) {
     proto_cmd_t cmd;
     java("broker-resp-38-code0-1.bin", &cmd);
