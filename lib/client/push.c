@@ -1089,14 +1089,6 @@ static const char *direct_result_name(rmq_consume_status_t st) {
     return "CR_RETURN_NULL"; /* no status Java knows, as a listener returning null */
 }
 
-/* ConsumeMessageDirectlyResult as fastjson writes it: keys sorted, no remark when there is
- * none. */
-static void direct_result_json(cm_buf_t *out, bool order, const char *result, int64_t spent_ms) {
-    cm_buf_printf(out, "{\"autoCommit\":true,\"consumeResult\":\"%s\",\"order\":%s,", result,
-                  order ? "true" : "false");
-    cm_buf_printf(out, "\"spentTimeMills\":%lld}", (long long)spent_ms);
-}
-
 /* Runs the listener once with the job's message. Nothing else is touched: no process queue,
  * no offset, no send-back — RocketMQ does not acknowledge a direct consumption either. */
 static rmq_err_t consume_directly(rmq_push_consumer_t *c, direct_job_t *job, cm_buf_t *json) {
@@ -1117,7 +1109,8 @@ static rmq_err_t consume_directly(rmq_push_consumer_t *c, direct_job_t *job, cm_
     int64_t began = cm_mono_ms();
     const rmq_msg_t *one[1] = {msg};
     rmq_consume_status_t st = c->cb(one, 1, &ctx, c->opaque);
-    direct_result_json(json, c->orderly, direct_result_name(st), cm_mono_ms() - began);
+    proto_consume_direct_result_encode(c->orderly, direct_result_name(st), cm_mono_ms() - began,
+                                       json);
     rmq_msg_destroy(msg);
     return RMQ_OK;
 }

@@ -974,6 +974,16 @@ void proto_reset_offset_body_encode(const proto_queue_offset_t *items, size_t n,
     jw_close(&w);
 }
 
+void proto_consume_direct_result_encode(bool order, const char *result, int64_t spent_ms,
+                                        cm_buf_t *out) {
+    jw_t w = jw_open(out);
+    jw_bool(&w, "autoCommit", true);
+    jw_str(&w, "consumeResult", result);
+    jw_bool(&w, "order", order);
+    jw_int(&w, "spentTimeMills", spent_ms);
+    jw_close(&w);
+}
+
 static rmq_err_t lock_batch_read(const proto_json_t *root, proto_lock_batch_t *lb) {
     const proto_json_t *set;
     rmq_err_t rc;

@@ -570,6 +570,12 @@ typedef struct proto_queue_offset {
 } proto_queue_offset_t;
 void proto_reset_offset_body_encode(const proto_queue_offset_t *items, size_t n, cm_buf_t *out);
 
+/* ConsumeMessageDirectlyResult, a client's answer to CONSUME_MESSAGE_DIRECTLY (309), as
+ * fastjson writes it: keys sorted, autoCommit true, no remark. result is a CMResult name
+ * ("CR_SUCCESS", "CR_LATER", ...). */
+void proto_consume_direct_result_encode(bool order, const char *result, int64_t spent_ms,
+                                        cm_buf_t *out);
+
 /* LOCK_BATCH_MQ (41) / UNLOCK_BATCH_MQ (42) request body. */
 typedef struct proto_lock_batch {
     char *client_id;      /* "clientId" */

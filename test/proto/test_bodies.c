@@ -447,6 +447,17 @@ Test(bodies, reset_offset_body_shape) {
     cm_buf_free(&out);
 }
 
+/* ConsumeMessageDirectlyResult as fastjson writes it (keys sorted, no null remark). */
+Test(bodies, consume_direct_result_shape) {
+    cm_buf_t out = CM_BUF_INIT;
+    proto_consume_direct_result_encode(true, "CR_LATER", 12, &out);
+    const char *want =
+        "{\"autoCommit\":true,\"consumeResult\":\"CR_LATER\",\"order\":true,\"spentTimeMills\":12}";
+    cr_assert_eq(out.len, strlen(want));
+    cr_assert_eq(memcmp(out.data, want, out.len), 0, "%.*s", (int)out.len, (const char *)out.data);
+    cm_buf_free(&out);
+}
+
 Test(bodies, consumer_list_golden) {
     proto_cmd_t cmd;
     java("broker-resp-38-code0-1.bin", &cmd);
