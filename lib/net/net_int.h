@@ -143,6 +143,7 @@ struct net_conn {
     _Atomic(void *) data;
     atomic_uint next_opaque;
     atomic_size_t queued; /* encoded bytes in inbox + out queue, not yet written */
+    _Atomic int64_t sync_rtt_ns; /* moving average of blocking requests' round trips */
 
     /* the transport */
     const net_transport_t *tx;

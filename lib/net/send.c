@@ -3,6 +3,7 @@
  * table of pending requests with timeouts, and the blocking request form. */
 #include <assert.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "net_int.h"
 
@@ -254,10 +255,60 @@ rmq_err_t net_conn_request(net_conn_t *c, proto_cmd_t *cmd, int64_t timeout_ms, 
 
 /* ---------------------------------------------------------------- blocking form */
 
+/* A blocking request whose answer is due within a few wake-ups waits for it spinning
+ * before it sleeps: on a virtual machine a sleeping thread woken from another CPU costs
+ * tens of microseconds, as much as the whole round trip to a broker on the same host.
+ * Only while the connection's recent round trips are that short (a broker across a
+ * network never qualifies), at most SPIN_NS per request, and by one thread per spare CPU at
+ * a time, so that waiting never takes a CPU the threads that answer need. */
+#define SPIN_NS 200000
+static atomic_int spinners;
+
+static int spinners_max(void) {
+    static atomic_int max;
+    int m = atomic_load_explicit(&max, memory_order_relaxed);
+    if (m == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        m = cpus > 1 ? (int)(cpus / 2) : -1; /* one CPU: never spin */
+        atomic_store_explicit(&max, m, memory_order_relaxed);
+    }
+    return m;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Spins until *done, for at most SPIN_NS after start_ns, when spinning is worth it. */
+static void spin_for(net_conn_t *c, atomic_bool *done, int64_t start_ns) {
+    if (atomic_load_explicit(&c->sync_rtt_ns, memory_order_relaxed) >= SPIN_NS) return;
+    if (atomic_fetch_add(&spinners, 1) >= spinners_max()) {
+        atomic_fetch_sub(&spinners, 1);
+        return;
+    }
+    int64_t until = start_ns + SPIN_NS;
+    while (!atomic_load_explicit(done, memory_order_acquire)) {
+        for (int i = 0; i < 64 && !atomic_load_explicit(done, memory_order_acquire); i++)
+            cpu_relax();
+        if (cm_mono_ns() >= until) break;
+    }
+    atomic_fetch_sub(&spinners, 1);
+}
+
+/* An average over the last eight or so round trips. */
+static void note_rtt(net_conn_t *c, int64_t rtt_ns) {
+    int64_t avg = atomic_load_explicit(&c->sync_rtt_ns, memory_order_relaxed);
+    atomic_store_explicit(&c->sync_rtt_ns, avg + (rtt_ns - avg) / 8, memory_order_relaxed);
+}
+
 typedef struct sync_wait {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    bool done;
+    atomic_bool done;
     rmq_err_t err;
     proto_cmd_t resp;
 } sync_wait_t;
@@ -270,7 +321,7 @@ static void sync_done(rmq_err_t err, proto_cmd_t *resp, void *arg) {
         w->resp = *resp;
         proto_cmd_init(resp);
     }
-    w->done = true;
+    atomic_store_explicit(&w->done, true, memory_order_release);
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
 }
@@ -283,20 +334,25 @@ rmq_err_t net_conn_request_sync(net_conn_t *c, proto_cmd_t *cmd, int64_t timeout
     }
     if (!resp) return net_conn_send(NULL, cmd);
     proto_cmd_init(resp);
-    sync_wait_t w = {.done = false, .err = RMQ_OK};
+    sync_wait_t w = {.err = RMQ_OK};
+    atomic_init(&w.done, false);
     proto_cmd_init(&w.resp);
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
+    int64_t start_ns = cm_mono_ns();
     rmq_err_t err = net_conn_request(c, cmd, timeout_ms, sync_done, &w);
     if (err == RMQ_OK) {
+        spin_for(c, &w.done, start_ns);
         /* The callback comes exactly once: on the response, the timeout, the close or the
-         * loop's stop, so this wait always ends. */
+         * loop's stop, so this wait always ends. The mutex also orders the callback's last
+         * touch of w before w goes away. */
         pthread_mutex_lock(&w.mu);
-        while (!w.done)
+        while (!atomic_load_explicit(&w.done, memory_order_relaxed))
             pthread_cond_wait(&w.cv, &w.mu);
         pthread_mutex_unlock(&w.mu);
         err = w.err;
         *resp = w.resp;
+        if (err == RMQ_OK) note_rtt(c, cm_mono_ns() - start_ns);
     }
     pthread_cond_destroy(&w.cv);
     pthread_mutex_destroy(&w.mu);
