@@ -2,7 +2,8 @@
  * checkpoint, recovery, flush and retention — in Apache RocketMQ 4.x's file layout, so a 4.x
  * broker's store directory opens here and stored records go out on the wire as they are.
  * No sockets. The store owns three threads (commit-log flush; consume-queue flush +
- * checkpoint + retention; page-cache warming ahead of the writer), joined by store_close().
+ * checkpoint + retention; the next segment created ahead of the writer, and with SYNC_FLUSH
+ * its zeros written ahead), joined by store_close().
  *
  * Thread safety: every function may be called from any thread at any time between
  * store_open() and store_close(); appends are serialized inside, readers never block
