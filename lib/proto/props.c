@@ -1,19 +1,52 @@
 /* Message properties: "name\1value\2name\1value" (message.md §3). */
 #include "proto.h"
 
+/* Whether s was allocated by itself (not in the pooled block), so it is freed alone. */
+static bool own_alloc(const proto_props_t *p, const char *s) {
+    return !p->pool || s < p->pool || s >= p->pool + p->pool_len;
+}
+
+static void free_text(const proto_props_t *p, char *s) {
+    if (own_alloc(p, s)) cm_free(s);
+}
+
 void proto_props_free(proto_props_t *p) {
     for (size_t i = 0; i < p->count; i++) {
-        cm_free(p->names[i]);
-        cm_free(p->vals[i]);
+        free_text(p, p->names[i]);
+        free_text(p, p->vals[i]);
     }
     cm_free(p->names);
     cm_free(p->vals);
+    cm_free(p->pool);
     memset(p, 0, sizeof *p);
 }
 
+static void reserve_pairs(proto_props_t *p, size_t cap) {
+    if (cap <= p->cap) return;
+    p->cap = cap;
+    p->names = cm_realloc(p->names, cap * sizeof(char *));
+    p->vals = cm_realloc(p->vals, cap * sizeof(char *));
+}
+
+/* One block for every text of src and one pair of arrays: a message's properties are
+ * copied on every send, so two allocations instead of two per property. */
 void proto_props_copy(proto_props_t *dst, const proto_props_t *src) {
     memset(dst, 0, sizeof *dst);
-    for (size_t i = 0; i < src->count; i++) proto_props_set(dst, src->names[i], src->vals[i]);
+    if (src->count == 0) return;
+    size_t total = 0;
+    for (size_t i = 0; i < src->count; i++)
+        total += strlen(src->names[i]) + strlen(src->vals[i]) + 2;
+    reserve_pairs(dst, src->count);
+    dst->pool = cm_malloc(total);
+    dst->pool_len = total;
+    char *w = dst->pool;
+    for (size_t i = 0; i < src->count; i++) {
+        size_t n = strlen(src->names[i]) + 1, v = strlen(src->vals[i]) + 1;
+        dst->names[i] = memcpy(w, src->names[i], n);
+        dst->vals[i] = memcpy(w + n, src->vals[i], v);
+        w += n + v;
+    }
+    dst->count = src->count;
 }
 
 static ssize_t find_index(const proto_props_t *p, const char *name) {
@@ -27,48 +60,33 @@ const char *proto_props_get(const proto_props_t *p, const char *name) {
     return i < 0 ? NULL : p->vals[i];
 }
 
-/* proto_props_set with name and val already copied: p takes them (frees them if unused). */
-static void set_owned(proto_props_t *p, char *name, char *val) {
+/* Adds or replaces name with val, both kept as they are (copies or pool texts). */
+static void put(proto_props_t *p, char *name, char *val) {
     ssize_t i = find_index(p, name);
     if (i >= 0) {
-        cm_free(name);
-        cm_free(p->vals[i]);
+        free_text(p, name);
+        free_text(p, p->vals[i]);
         p->vals[i] = val;
         return;
     }
-    if (p->count == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 8;
-        p->names = cm_realloc(p->names, p->cap * sizeof(char *));
-        p->vals = cm_realloc(p->vals, p->cap * sizeof(char *));
-    }
+    if (p->count == p->cap) reserve_pairs(p, p->cap ? p->cap * 2 : 8);
     p->names[p->count] = name;
     p->vals[p->count] = val;
     p->count++;
 }
 
 void proto_props_set(proto_props_t *p, const char *name, const char *val) {
-    ssize_t i = find_index(p, name);
-    if (i >= 0) {
-        cm_free(p->vals[i]);
-        if (val) {
-            p->vals[i] = cm_strdup(val);
-            return;
-        }
-        cm_free(p->names[i]);
-        memmove(&p->names[i], &p->names[i + 1], (p->count - (size_t)i - 1) * sizeof(char *));
-        memmove(&p->vals[i], &p->vals[i + 1], (p->count - (size_t)i - 1) * sizeof(char *));
-        p->count--;
+    if (val) {
+        put(p, cm_strdup(name), cm_strdup(val));
         return;
     }
-    if (!val) return;
-    if (p->count == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 8;
-        p->names = cm_realloc(p->names, p->cap * sizeof(char *));
-        p->vals = cm_realloc(p->vals, p->cap * sizeof(char *));
-    }
-    p->names[p->count] = cm_strdup(name);
-    p->vals[p->count] = cm_strdup(val);
-    p->count++;
+    ssize_t i = find_index(p, name);
+    if (i < 0) return;
+    free_text(p, p->names[i]);
+    free_text(p, p->vals[i]);
+    memmove(&p->names[i], &p->names[i + 1], (p->count - (size_t)i - 1) * sizeof(char *));
+    memmove(&p->vals[i], &p->vals[i + 1], (p->count - (size_t)i - 1) * sizeof(char *));
+    p->count--;
 }
 
 /* Strict UTF-8 check (no overlongs, no surrogates), so a garbled properties string is
@@ -106,14 +124,25 @@ static bool valid_utf8(const uint8_t *s, size_t len) {
 rmq_err_t proto_props_parse(const char *text, size_t len, proto_props_t *out) {
     memset(out, 0, sizeof *out);
     if (!valid_utf8((const uint8_t *)text, len)) return RMQ_ERR_BAD_PROPERTIES;
+    if (len == 0) return RMQ_OK;
+    /* The texts stay in one copy of the string, the separators turned into NULs. */
+    size_t pairs = 1;
+    for (const char *q = text; (q = memchr(q, PROTO_PROP_SEP, len - (size_t)(q - text))); q++)
+        pairs++;
+    out->pool = cm_malloc(len + 1);
+    out->pool_len = len + 1;
+    memcpy(out->pool, text, len);
+    out->pool[len] = '\0';
+    reserve_pairs(out, pairs);
     size_t pos = 0;
     while (pos < len) {
-        const char *pair = text + pos;
-        const char *end = memchr(pair, PROTO_PROP_SEP, len - pos);
+        char *pair = out->pool + pos;
+        char *end = memchr(pair, PROTO_PROP_SEP, len - pos);
         size_t pair_len = end ? (size_t)(end - pair) : len - pos;
         pos += pair_len + (end ? 1 : 0);
+        if (end) *end = '\0';
         if (pair_len == 0) continue;
-        const char *sep = memchr(pair, PROTO_NAME_SEP, pair_len);
+        char *sep = memchr(pair, PROTO_NAME_SEP, pair_len);
         if (!sep) {
             proto_props_free(out);
             return RMQ_ERR_BAD_PROPERTIES;
@@ -124,7 +153,8 @@ rmq_err_t proto_props_parse(const char *text, size_t len, proto_props_t *out) {
             proto_props_free(out);
             return RMQ_ERR_BAD_PROPERTIES;
         }
-        set_owned(out, cm_strndup(pair, name_len), cm_strndup(sep + 1, val_len));
+        *sep = '\0';
+        put(out, pair, sep + 1);
     }
     return RMQ_OK;
 }

@@ -220,11 +220,15 @@ void proto_json_write(cm_buf_t *out, const proto_json_t *v);
 #define PROP_START_DELIVER_TIME "__STARTDELIVERTIME"
 #define PROP_TIMER_OUT_MS "TIMER_OUT_MS" /* broker: deliver time of a parked timer message */
 
-/* Ordered name/value pairs; set replaces (last wins on parse, as Java's HashMap). */
+/* Ordered name/value pairs; set replaces (last wins on parse, as Java's HashMap). Parsed
+ * and copied pairs point into one pooled block (pool); pairs set later are allocated one by
+ * one. */
 typedef struct proto_props {
     char **names;
     char **vals;
     size_t count, cap;
+    char *pool;
+    size_t pool_len;
 } proto_props_t;
 
 void proto_props_free(proto_props_t *p);
