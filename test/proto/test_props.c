@@ -64,14 +64,16 @@ Test(props, encode_round_trip) {
  * pairs afterwards mixes pooled and separately allocated texts (valgrind/ASan check that
  * each is freed exactly once). Order: first place, last value. */
 Test(props, pooled_pairs_changed_after_parse_and_copy) {
-    const char s[] = "TAGS\x01" "A\x02KEYS\x01k1\x02TAGS\x01" "B\x02WAIT\x01true";
+    const char s[] = "TAGS\x01"
+                     "A\x02KEYS\x01k1\x02TAGS\x01"
+                     "B\x02WAIT\x01true";
     proto_props_t p, q;
     cr_assert_eq(proto_props_parse(s, sizeof s - 1, &p), RMQ_OK);
     cr_assert_eq(p.count, 3);
     cr_assert_str_eq(p.names[0], "TAGS");
     cr_assert_str_eq(p.vals[0], "B");
-    proto_props_set(&p, "KEYS", "k2");      /* replaces a pooled value */
-    proto_props_set(&p, "WAIT", NULL);      /* removes a pooled pair */
+    proto_props_set(&p, "KEYS", "k2");     /* replaces a pooled value */
+    proto_props_set(&p, "WAIT", NULL);     /* removes a pooled pair */
     proto_props_set(&p, "UNIQ_KEY", "FD"); /* adds an allocated pair */
     proto_props_set(&p, "UNIQ_KEY", "FE"); /* replaces an allocated value */
     cr_assert_eq(p.count, 3);
@@ -86,7 +88,8 @@ Test(props, pooled_pairs_changed_after_parse_and_copy) {
     proto_props_set(&q, "KEYS", "k3");
     cm_buf_t b = CM_BUF_INIT;
     proto_props_encode(&q, &b);
-    const char want[] = "KEYS\x01k3\x02UNIQ_KEY\x01" "FE";
+    const char want[] = "KEYS\x01k3\x02UNIQ_KEY\x01"
+                        "FE";
     cr_assert_eq(b.len, sizeof want - 1);
     cr_assert_eq(memcmp(b.data, want, b.len), 0);
     cm_buf_free(&b);
@@ -101,7 +104,11 @@ Test(props, pooled_pairs_changed_after_parse_and_copy) {
  * it does. */
 Test(props, nul_only_refused_in_kept_pairs) {
     proto_props_t p;
-    cr_assert_eq(proto_props_parse("\x01" "a\x00" "b\x02k\x01v", 8, &p), RMQ_OK);
+    cr_assert_eq(proto_props_parse("\x01"
+                                   "a\x00"
+                                   "b\x02k\x01v",
+                                   8, &p),
+                 RMQ_OK);
     cr_assert_eq(p.count, 1);
     cr_assert_str_eq(proto_props_get(&p, "k"), "v");
     proto_props_free(&p);
