@@ -94,6 +94,12 @@ void proto_props_set(proto_props_t *p, const char *name, const char *val) {
 static bool valid_utf8(const uint8_t *s, size_t len) {
     size_t i = 0;
     while (i < len) {
+        /* Properties are mostly ASCII: skip eight such bytes at a time. */
+        uint64_t word;
+        if (len - i >= 8 && (memcpy(&word, s + i, 8), (word & 0x8080808080808080u) == 0)) {
+            i += 8;
+            continue;
+        }
         uint8_t c = s[i];
         size_t n;
         uint32_t cp;

@@ -115,6 +115,27 @@ Test(props, nul_only_refused_in_kept_pairs) {
     cr_assert_eq(proto_props_parse("k\x01v\x02x\x01y\x00", 8, &p), RMQ_ERR_BAD_PROPERTIES);
 }
 
+/* UTF-8 is checked wherever it sits relative to the eight-byte ASCII steps. */
+Test(props, utf8_checked_at_every_offset) {
+    for (size_t at = 0; at < 20; at++) {
+        char text[64];
+        memset(text, 'v', sizeof text);
+        memcpy(text, "k\x01", 2);
+        size_t len = 2 + at + 8;
+        proto_props_t p;
+        memcpy(text + 2 + at, "\xc3\xa9", 2); /* valid two-byte sequence */
+        cr_assert_eq(proto_props_parse(text, len, &p), RMQ_OK, "at %zu", at);
+        proto_props_free(&p);
+        text[2 + at] = (char)0xff; /* never valid */
+        cr_assert_eq(proto_props_parse(text, len, &p), RMQ_ERR_BAD_PROPERTIES, "at %zu", at);
+        memcpy(text + 2 + at, "vv", 2);
+        cr_assert_eq(proto_props_parse(text, len, &p), RMQ_OK, "at %zu", at);
+        proto_props_free(&p);
+        text[len - 1] = (char)0xc3; /* truncated at the end */
+        cr_assert_eq(proto_props_parse(text, len, &p), RMQ_ERR_BAD_PROPERTIES, "at %zu", at);
+    }
+}
+
 /* Numbers in property values (TIMER_*, transaction offsets) as Java's Long.parseLong reads
  * them: a sign and 1-18 digits; anything else is refused, never half-read. */
 Test(props, parse_long_as_java_does) {
