@@ -15,40 +15,60 @@
 
 /* ---------------------------------------------------------------- Java property order */
 
-/* Index of name's bucket in a java.util.HashMap of capacity cap (a power of two). */
-static uint32_t java_bucket(const char *name, uint32_t cap) {
-    uint32_t h = (uint32_t)cm_java_hash(name, strlen(name));
-    return (h ^ (h >> 16)) & (cap - 1);
-}
+/* One property, pointing into text that outlives it (no NUL at its ends). */
+typedef struct prop_view {
+    const char *name, *val;
+    size_t name_len, val_len;
+} prop_view_t;
 
-/* Properties a message usually has fit this many bucket slots on the stack. */
+/* Properties a message usually has fit this many slots on the stack. */
 #define JAVA_ORDER_STACK 32
 
-void broker_props_java_order(const proto_props_t *p, size_t peak, cm_buf_t *out) {
-    /* A default HashMap doubles from 16 whenever its size passes 3/4 of the capacity; it
-     * never shrinks, so the largest size the map ever had fixes the capacity. Iteration
-     * goes bucket by bucket, insertion order inside one. Each name is hashed once. */
+/* Writes v[0..n) (not changed) as a java.util.HashMap that once held peak entries iterates them: a
+ * default map doubles from 16 whenever its size passes 3/4 of the capacity and never shrinks, so
+ * the peak fixes the capacity; iteration goes bucket by bucket, insertion order inside one. */
+static void java_order(prop_view_t *v, size_t n, size_t peak, cm_buf_t *out) {
     uint32_t cap = 16;
     while ((double)peak > cap * 0.75)
         cap *= 2;
-    size_t n = p->count, done = 0;
-    uint32_t stack[JAVA_ORDER_STACK];
-    uint32_t *bucket_of = n <= JAVA_ORDER_STACK ? stack : cm_malloc(n * sizeof *bucket_of);
-    for (size_t i = 0; i < n; i++)
-        bucket_of[i] = java_bucket(p->names[i], cap);
-    bool first = true;
-    for (uint32_t bucket = 0; done < n && bucket < cap; bucket++) {
-        for (size_t i = 0; i < n; i++) {
-            if (bucket_of[i] != bucket) continue;
-            if (!first) cm_buf_put8(out, PROTO_PROP_SEP);
-            cm_buf_append_str(out, p->names[i]);
-            cm_buf_put8(out, PROTO_NAME_SEP);
-            cm_buf_append_str(out, p->vals[i]);
-            first = false;
-            done++;
-        }
+    uint32_t stack_bucket[JAVA_ORDER_STACK];
+    uint32_t stack_order[JAVA_ORDER_STACK];
+    bool small = n <= JAVA_ORDER_STACK;
+    uint32_t *bucket = small ? stack_bucket : cm_malloc(n * sizeof *bucket);
+    uint32_t *order = small ? stack_order : cm_malloc(n * sizeof *order);
+    size_t bytes = 0;
+    /* Each name hashed once; a stable insertion sort by bucket keeps insertion order. */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t h = (uint32_t)cm_java_hash(v[i].name, v[i].name_len);
+        bucket[i] = (h ^ (h >> 16)) & (cap - 1);
+        size_t j = i;
+        for (; j > 0 && bucket[order[j - 1]] > bucket[i]; j--)
+            order[j] = order[j - 1];
+        order[j] = (uint32_t)i;
+        bytes += v[i].name_len + v[i].val_len + 2;
     }
-    if (bucket_of != stack) cm_free(bucket_of);
+    cm_buf_reserve(out, bytes);
+    for (size_t k = 0; k < n; k++) {
+        const prop_view_t *p = &v[order[k]];
+        if (k) cm_buf_put8(out, PROTO_PROP_SEP);
+        cm_buf_append(out, p->name, p->name_len);
+        cm_buf_put8(out, PROTO_NAME_SEP);
+        cm_buf_append(out, p->val, p->val_len);
+    }
+    if (!small) {
+        cm_free(bucket);
+        cm_free(order);
+    }
+}
+
+void broker_props_java_order(const proto_props_t *p, size_t peak, cm_buf_t *out) {
+    size_t n = p->count;
+    prop_view_t stack[JAVA_ORDER_STACK];
+    prop_view_t *v = n <= JAVA_ORDER_STACK ? stack : cm_malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++)
+        v[i] = (prop_view_t){p->names[i], p->vals[i], strlen(p->names[i]), strlen(p->vals[i])};
+    java_order(v, n, peak, out);
+    if (v != stack) cm_free(v);
 }
 
 typedef struct send_ctx {
@@ -101,6 +121,100 @@ static rmq_err_t stored_props(broker_t *b, const send_ctx_t *c, int32_t level, i
     broker_props_java_order(&p, peak, out);
     proto_props_free(&p);
     return RMQ_OK;
+}
+
+/* ---------------------------------------------------------------- the plain send's properties */
+
+/* Most sends carry a few ASCII properties and none that makes them special: those are
+ * split in place and written out without building a proto_props_t (a copy of every name
+ * and value); anything else takes the general path above, which stays the reference. */
+#define PLAIN_PROPS 32
+
+/* Names that give a send more to do than a store: a transaction's half (is_half), a delay
+ * level (delay_level) and the timer keys broker_timer_deliver_ms reads. */
+static bool special_name(const char *name, size_t len) {
+#define NAME(s)                                                                                    \
+    { s, sizeof s - 1 }
+    static const struct {
+        const char *s;
+        size_t len;
+    } names[] = {NAME(PROP_TRAN_MSG),         NAME(PROP_DELAY),
+                 NAME(PROP_TIMER_DELAY_SEC),  NAME(PROP_TIMER_DELAY_MS),
+                 NAME(PROP_TIMER_DELIVER_MS), NAME(PROP_START_DELIVER_TIME)};
+#undef NAME
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].len == len && memcmp(names[i].s, name, len) == 0) return true;
+    return false;
+}
+
+/* No NUL and no byte above 0x7F: then the text is valid UTF-8 as proto_props_parse wants. */
+static bool plain_ascii(const char *s, size_t len) {
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t bad = 0;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        bad |= ((x - ones) | x) & highs; /* a zero byte borrows into its high bit */
+    }
+    for (; i < len; i++)
+        bad |= (uint8_t)s[i] == 0 || (uint8_t)s[i] > 0x7F;
+    return bad == 0;
+}
+
+static size_t view_find(const prop_view_t *v, size_t n, const char *name, size_t len) {
+    size_t i = 0;
+    while (i < n && !(v[i].name_len == len && memcmp(v[i].name, name, len) == 0))
+        i++;
+    return i;
+}
+
+/* Splits text as proto_props_parse reads it (empty pairs and pairs with an empty name or
+ * value skipped, the last value of a name kept in the place of its first) into v, which
+ * has room for PLAIN_PROPS. False when the send is not plain: non-ASCII or NUL bytes, a
+ * pair without \1 (refused by the general path), too many names, or a special one. */
+static bool plain_split(const char *text, size_t len, prop_view_t *v, size_t *count) {
+    if (!plain_ascii(text, len)) return false;
+    size_t n = 0, pos = 0;
+    while (pos < len) {
+        const char *pair = text + pos;
+        const char *end = memchr(pair, PROTO_PROP_SEP, len - pos);
+        size_t pair_len = end ? (size_t)(end - pair) : len - pos;
+        pos += pair_len + (end ? 1 : 0);
+        if (pair_len == 0) continue;
+        const char *sep = memchr(pair, PROTO_NAME_SEP, pair_len);
+        if (!sep) return false;
+        size_t name_len = (size_t)(sep - pair), val_len = pair_len - name_len - 1;
+        if (special_name(pair, name_len)) return false;
+        if (name_len == 0 || val_len == 0) continue;
+        size_t i = view_find(v, n, pair, name_len);
+        if (i == n) {
+            if (n == PLAIN_PROPS) return false;
+            v[n++] = (prop_view_t){.name = pair, .name_len = name_len};
+        }
+        v[i].val = sep + 1;
+        v[i].val_len = val_len;
+    }
+    *count = n;
+    return true;
+}
+
+/* stored_props for a plain send (v from plain_split, room for one more): CLUSTER set,
+ * WAIT dropped, Java's order. */
+static void plain_props(broker_t *b, prop_view_t *v, size_t n, cm_buf_t *out, bool *wait) {
+    size_t w = view_find(v, n, PROP_WAIT, strlen(PROP_WAIT));
+    bool has_wait = w < n;
+    *wait = !has_wait || !(v[w].val_len == 5 && memcmp(v[w].val, "false", 5) == 0);
+    size_t cl = view_find(v, n, PROP_CLUSTER, strlen(PROP_CLUSTER));
+    size_t peak = n + (cl == n ? 1 : 0);
+    if (cl == n) v[n++] = (prop_view_t){.name = PROP_CLUSTER, .name_len = strlen(PROP_CLUSTER)};
+    v[cl].val = b->cluster;
+    v[cl].val_len = strlen(b->cluster);
+    if (has_wait) {
+        memmove(&v[w], &v[w + 1], (n - w - 1) * sizeof *v);
+        n--;
+    }
+    java_order(v, n, peak, out);
 }
 
 /* ---------------------------------------------------------------- checks */
@@ -323,40 +437,57 @@ static void reply_put(broker_t *b, broker_req_t *req, rmq_err_t st, bool wait,
 /* A checked single send, its record encoded and waiting for the store. */
 typedef struct send_ready {
     broker_req_t *req;
-    cm_buf_t rec;
-    bool wait;         /* the producer waits for the store (WAIT not "false") */
-    int32_t reply_qid; /* Java answers the queue it picked, even for the DLQ */
+    size_t rec_off, rec_len; /* the record in the scratch's recs */
+    bool wait;               /* the producer waits for the store (WAIT not "false") */
+    int32_t reply_qid;       /* Java answers the queue it picked, even for the DLQ */
 } send_ready_t;
+
+/* Buffers one round of sends shares: the records wait in one buffer for the store, and
+ * the properties of each are built in the same place, instead of two allocations each. */
+typedef struct send_scratch {
+    cm_buf_t recs, props;
+} send_scratch_t;
 
 static void send_finish(broker_t *b, send_ready_t *r, rmq_err_t st,
                         const store_put_result_t *res) {
     char id[64] = "";
     proto_offset_id_format(&b->store_host, res->phys_offset, id, sizeof id);
-    cm_buf_free(&r->rec);
     reply_put(b, r->req, st, r->wait, res, id, r->reply_qid);
 }
 
-/* Checks a single send and encodes the record to store into r->rec. False when the
- * request was answered. */
-static bool send_prepare(broker_t *b, broker_req_t *req, send_ready_t *r) {
+/* Checks a single send and appends the record to store to sc->recs. False when the request
+ * was answered. */
+static bool send_prepare(broker_t *b, broker_req_t *req, send_scratch_t *sc, send_ready_t *r) {
     send_ctx_t c;
     if (!check_request(b, req, &c)) return false;
-    *r = (send_ready_t){.req = req, .rec = CM_BUF_INIT, .wait = true, .reply_qid = c.queue_id};
+    *r = (send_ready_t){.req = req, .wait = true, .reply_qid = c.queue_id};
     char dlq[300];
     if (!retry_and_dlq(b, req, &c, dlq, sizeof dlq)) return false;
-    c.half = is_half(&c);
-    int32_t level = c.half ? 0 : delay_level(b, req, &c); /* producers drop DELAY on halves */
-    if (level < 0) return false;
-    int64_t timer_ms = level == 0 && !c.half ? timer_deliver_ms(b, req, &c) : 0; /* DELAY wins */
-    if (timer_ms < 0) return false;
+    const char *text = c.h.properties ? c.h.properties : "";
+    prop_view_t plain[PLAIN_PROPS + 1];
+    size_t nplain;
+    bool is_plain = plain_split(text, strlen(text), plain, &nplain);
+    int32_t level = 0;
+    int64_t timer_ms = 0;
+    c.half = false;
+    if (!is_plain) {
+        c.half = is_half(&c);
+        level = c.half ? 0 : delay_level(b, req, &c); /* producers drop DELAY on halves */
+        if (level < 0) return false;
+        timer_ms = level == 0 && !c.half ? timer_deliver_ms(b, req, &c) : 0; /* DELAY wins */
+        if (timer_ms < 0) return false;
+    }
     if (req->cmd.body_len > (size_t)b->max_message_size) {
         broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
         return false;
     }
-    cm_buf_t props = CM_BUF_INIT;
-    if (stored_props(b, &c, level, timer_ms, &props, &r->wait) != RMQ_OK ||
-        props.len > PROPS_MAX) {
-        cm_buf_free(&props);
+    cm_buf_t *props = &sc->props;
+    cm_buf_reset(props);
+    if (is_plain)
+        plain_props(b, plain, nplain, props, &r->wait);
+    else if (stored_props(b, &c, level, timer_ms, props, &r->wait) != RMQ_OK)
+        props->len = PROPS_MAX + 1; /* illegal either way */
+    if (props->len > PROPS_MAX) {
         broker_reply_code(b, req, RMQ_ERR_MESSAGE_ILLEGAL, ILLEGAL_REMARK);
         return false;
     }
@@ -376,59 +507,87 @@ static bool send_prepare(broker_t *b, broker_req_t *req, send_ready_t *r) {
     }
     rec.body = req->cmd.body;
     rec.body_len = (int32_t)req->cmd.body_len;
-    rec.props = (const char *)props.data;
-    rec.props_len = (int32_t)props.len;
-    rmq_err_t st = proto_record_encode(&rec, &r->rec);
-    cm_buf_free(&props);
+    rec.props = (const char *)props->data;
+    rec.props_len = (int32_t)props->len;
+    r->rec_off = sc->recs.len;
+    rmq_err_t st = proto_record_encode(&rec, &sc->recs);
     if (st != RMQ_OK) {
+        sc->recs.len = r->rec_off;
         store_put_result_t none = {0};
         send_finish(b, r, st, &none);
         return false;
     }
+    r->rec_len = sc->recs.len - r->rec_off;
     return true;
 }
 
 static void on_send(broker_t *b, broker_req_t *req) {
+    send_scratch_t sc = {CM_BUF_INIT, CM_BUF_INIT};
     send_ready_t r;
-    if (!send_prepare(b, req, &r)) return;
-    store_put_result_t res = {0};
-    rmq_err_t st = store_append(b->store, r.rec.data, r.rec.len, &b->store_host, r.wait, &res);
-    send_finish(b, &r, st, &res);
+    if (send_prepare(b, req, &sc, &r)) {
+        store_put_result_t res = {0};
+        rmq_err_t st =
+            store_append(b->store, sc.recs.data, r.rec_len, &b->store_host, r.wait, &res);
+        send_finish(b, &r, st, &res);
+    }
+    cm_buf_free(&sc.recs);
+    cm_buf_free(&sc.props);
 }
 
-/* Stores n prepared sends with one store_append_many and answers each. */
-static void store_ready(broker_t *b, send_ready_t *ready, store_put_req_t *puts, size_t n) {
+/* Stores n prepared sends with one store_append_many and answers each; the scratch's
+ * records are done with then. */
+static void store_ready(broker_t *b, send_scratch_t *sc, send_ready_t *ready, store_put_req_t *puts,
+                        size_t n) {
     if (n == 0) return;
     for (size_t i = 0; i < n; i++)
-        puts[i] = (store_put_req_t){
-            .rec = ready[i].rec.data, .len = ready[i].rec.len, .wait_flush = ready[i].wait};
+        puts[i] = (store_put_req_t){.rec = sc->recs.data + ready[i].rec_off,
+                                    .len = ready[i].rec_len,
+                                    .wait_flush = ready[i].wait};
     store_append_many(b->store, puts, n, &b->store_host);
     for (size_t i = 0; i < n; i++) send_finish(b, &ready[i], puts[i].res.status, &puts[i].res);
+    cm_buf_reset(&sc->recs);
 }
 
 bool broker_send_is_single(broker_t *b, const broker_req_t *req) {
     return b->procs[req->cmd.code] == on_send;
 }
 
+/* Sends one round usually holds: their bookkeeping stays on the stack. */
+#define SEND_MANY_STACK 16
+/* Bytes a record takes besides its body, properties included, as a first guess. */
+#define RECORD_GUESS 256
+
 void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n) {
-    send_ready_t *ready = cm_malloc(n * sizeof *ready);
-    store_put_req_t *puts = cm_malloc(n * sizeof *puts);
+    send_ready_t stack_ready[SEND_MANY_STACK];
+    store_put_req_t stack_puts[SEND_MANY_STACK];
+    bool small = n <= SEND_MANY_STACK;
+    send_ready_t *ready = small ? stack_ready : cm_malloc(n * sizeof *ready);
+    store_put_req_t *puts = small ? stack_puts : cm_malloc(n * sizeof *puts);
+    send_scratch_t sc = {CM_BUF_INIT, CM_BUF_INIT};
+    size_t guess = 0;
+    for (size_t i = 0; i < n; i++)
+        guess += reqs[i]->cmd.body_len + RECORD_GUESS;
+    cm_buf_reserve(&sc.recs, guess); /* one allocation for the round's records */
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         broker_proc_fn *fn = b->procs[reqs[i]->cmd.code];
         if (fn == on_send) {
-            if (send_prepare(b, reqs[i], &ready[k])) k++;
+            if (send_prepare(b, reqs[i], &sc, &ready[k])) k++;
             continue;
         }
         /* Anything else (a batch message, a processor registered over ours) runs in order
          * after the single sends before it are stored. */
-        store_ready(b, ready, puts, k);
+        store_ready(b, &sc, ready, puts, k);
         k = 0;
         fn(b, reqs[i]);
     }
-    store_ready(b, ready, puts, k);
-    cm_free(puts);
-    cm_free(ready);
+    store_ready(b, &sc, ready, puts, k);
+    cm_buf_free(&sc.recs);
+    cm_buf_free(&sc.props);
+    if (!small) {
+        cm_free(puts);
+        cm_free(ready);
+    }
 }
 
 /* ---------------------------------------------------------------- batch send */
