@@ -158,13 +158,11 @@ rmq_msg_t *client_next_pulled(const proto_cmd_t *resp, size_t *pos, const client
         *pos += (size_t)rec.total_size;
         if (rec.magic == PROTO_MAGIC_BLANK) continue;
         rmq_msg_t *m = NULL;
-        if (proto_msg_from_record(&rec, CLIENT_MAX_PULLED_BODY, &m) != RMQ_OK) continue;
+        if (proto_msg_from_record_at(&rec, CLIENT_MAX_PULLED_BODY, broker, &m) != RMQ_OK) continue;
         if (!client_sub_match(s, m)) {
             rmq_msg_destroy(m);
             continue;
         }
-        cm_free(m->broker_name);
-        m->broker_name = cm_strdup(broker);
         return m;
     }
     return NULL;

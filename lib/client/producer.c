@@ -367,9 +367,9 @@ static rmq_err_t send_with_retries(rmq_producer_t *p, const outgoing_t *o, int r
 /* After a sync send: the message answers its ids and position. */
 static void fill_msg(rmq_msg_t *msg, const rmq_send_result_t *r, const char *offset_id,
                      int64_t queue_offset) {
-    cm_free(msg->offset_id);
+    proto_msg_free_text(msg, msg->offset_id);
     msg->offset_id = cm_strdup(offset_id);
-    cm_free(msg->broker_name);
+    proto_msg_free_text(msg, msg->broker_name);
     msg->broker_name = cm_strdup(r->broker_name);
     msg->queue_id = r->queue_id;
     msg->queue_offset = queue_offset;

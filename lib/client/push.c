@@ -443,7 +443,7 @@ static void restore_retry_topic(rmq_push_consumer_t *c, rmq_msg_t *m) {
     const char *orig = proto_props_get(&m->props, PROP_RETRY_TOPIC);
     if (!orig || !c->retry_topic || strcmp(m->topic, c->retry_topic) != 0) return;
     char *t = cm_strdup(orig);
-    cm_free(m->topic);
+    proto_msg_free_text(m, m->topic);
     m->topic = t;
 }
 

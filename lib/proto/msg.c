@@ -14,10 +14,17 @@ rmq_msg_t *rmq_msg_new(const char *topic) {
     return m;
 }
 
+void proto_msg_free_text(rmq_msg_t *m, void *text) {
+    const char *t = text, *own = (const char *)(m + 1);
+    if (t >= own && t < own + m->inline_len) return;
+    cm_free(text);
+}
+
 rmq_msg_t *rmq_msg_dup(const rmq_msg_t *src) {
     if (!src) return NULL;
     rmq_msg_t *m = cm_malloc(sizeof *m);
     *m = *src;
+    m->inline_len = 0; /* the copy's texts are its own allocations */
     m->topic = cm_strdup(src->topic);
     m->body = src->body_len ? cm_malloc(src->body_len) : NULL;
     if (src->body_len) memcpy(m->body, src->body, src->body_len);
@@ -29,24 +36,24 @@ rmq_msg_t *rmq_msg_dup(const rmq_msg_t *src) {
 
 void rmq_msg_destroy(rmq_msg_t *m) {
     if (!m) return;
-    cm_free(m->topic);
-    cm_free(m->body);
+    proto_msg_free_text(m, m->topic);
+    proto_msg_free_text(m, m->body);
     proto_props_free(&m->props);
-    cm_free(m->offset_id);
-    cm_free(m->broker_name);
+    proto_msg_free_text(m, m->offset_id);
+    proto_msg_free_text(m, m->broker_name);
     cm_free(m);
 }
 
 rmq_err_t rmq_msg_set_topic(rmq_msg_t *m, const char *topic) {
     if (!m || !topic) return RMQ_ERR_INVALID_ARG;
-    cm_free(m->topic);
+    proto_msg_free_text(m, m->topic);
     m->topic = cm_strdup(topic);
     return RMQ_OK;
 }
 
 rmq_err_t rmq_msg_set_body(rmq_msg_t *m, const void *body, size_t len) {
     if (!m || (len && !body)) return RMQ_ERR_INVALID_ARG;
-    cm_free(m->body);
+    proto_msg_free_text(m, m->body);
     m->body = NULL;
     m->body_len = len;
     if (len) {

@@ -15,17 +15,23 @@ void proto_props_free(proto_props_t *p) {
         free_text(p, p->names[i]);
         free_text(p, p->vals[i]);
     }
-    cm_free(p->names);
-    cm_free(p->vals);
+    cm_free(p->names); /* vals shares the block */
     cm_free(p->pool);
     memset(p, 0, sizeof *p);
 }
 
+/* names and vals share one block: vals starts at names + cap. */
 static void reserve_pairs(proto_props_t *p, size_t cap) {
     if (cap <= p->cap) return;
+    char **block = cm_malloc(2 * cap * sizeof *block);
+    if (p->count) {
+        memcpy(block, p->names, p->count * sizeof *block);
+        memcpy(block + cap, p->vals, p->count * sizeof *block);
+    }
+    cm_free(p->names);
+    p->names = block;
+    p->vals = block + cap;
     p->cap = cap;
-    p->names = cm_realloc(p->names, cap * sizeof(char *));
-    p->vals = cm_realloc(p->vals, cap * sizeof(char *));
 }
 
 /* One block for every text of src and one pair of arrays: a message's properties are

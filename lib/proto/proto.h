@@ -222,7 +222,7 @@ void proto_json_write(cm_buf_t *out, const proto_json_t *v);
 
 /* Ordered name/value pairs; set replaces (last wins on parse, as Java's HashMap). Parsed
  * and copied pairs point into one pooled block (pool); pairs set later are allocated one by
- * one. */
+ * one. vals lives in the names allocation. */
 typedef struct proto_props {
     char **names;
     char **vals;
@@ -407,11 +407,23 @@ struct rmq_msg_s {
     int32_t reconsume_times;
     int32_t sys_flag;
     proto_addr_t born_host, store_host;
+    /* Bytes allocated right after the struct, in the same block, holding some of its texts
+     * (a received message: topic, offset id, broker name, body). Such a text is not freed
+     * alone: replace or free a field through proto_msg_free_text. */
+    size_t inline_len;
 };
+
+/* Frees a text or body of m unless it lives in m's own block. */
+void proto_msg_free_text(rmq_msg_t *m, void *text);
 
 /* Builds a message from a decoded record: decompresses the body if needed (max_body bytes),
  * parses properties, fills the received metadata and the offset id. */
 rmq_err_t proto_msg_from_record(const proto_record_t *rec, size_t max_body, rmq_msg_t **out);
+/* The same, also naming the broker it came from (broker_name, or NULL): topic, offset id,
+ * broker name and an uncompressed body share the message's own allocation, so a pulled
+ * message is two allocations (three with properties) wherever it is freed. */
+rmq_err_t proto_msg_from_record_at(const proto_record_t *rec, size_t max_body,
+                                   const char *broker_name, rmq_msg_t **out);
 
 /* What Java brokers append to many error remarks (FAQUrl.suggestTodo), kept so remarks
  * read as users know them. */

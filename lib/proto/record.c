@@ -247,14 +247,19 @@ rmq_err_t proto_record_encode(const proto_record_t *rec, cm_buf_t *out) {
 
 /* ---- records as messages */
 
+/* Copies n bytes to *w (the message's own block) and moves *w past them and a NUL. */
+static char *put_inline(char **w, const void *src, size_t n) {
+    char *t = memcpy(*w, src, n);
+    t[n] = '\0';
+    *w += n + 1;
+    return t;
+}
+
 /* The body as the consumer sees it: inflated when COMPRESSED (bounded by max_body; the
- * stored bytes are already bounded by the record), copied otherwise. */
-static rmq_err_t msg_body(const proto_record_t *rec, size_t max_body, rmq_msg_t *m) {
+ * stored bytes are already bounded by the record), else copied into the message's block. */
+static rmq_err_t msg_body(const proto_record_t *rec, size_t max_body, char **w, rmq_msg_t *m) {
     if (!(rec->sys_flag & SYSFLAG_COMPRESSED)) {
-        if (rec->body_len > 0) {
-            m->body = cm_malloc((size_t)rec->body_len);
-            memcpy(m->body, rec->body, (size_t)rec->body_len);
-        }
+        if (rec->body_len > 0) m->body = (uint8_t *)put_inline(w, rec->body, (size_t)rec->body_len);
         m->body_len = (size_t)rec->body_len;
         return RMQ_OK;
     }
@@ -270,14 +275,30 @@ static rmq_err_t msg_body(const proto_record_t *rec, size_t max_body, rmq_msg_t 
 }
 
 rmq_err_t proto_msg_from_record(const proto_record_t *rec, size_t max_body, rmq_msg_t **out) {
+    return proto_msg_from_record_at(rec, max_body, NULL, out);
+}
+
+rmq_err_t proto_msg_from_record_at(const proto_record_t *rec, size_t max_body,
+                                   const char *broker_name, rmq_msg_t **out) {
     *out = NULL;
     /* Records built by hand (magic 0) are fine; a BLANK filler is not a message. */
     if (rec->magic == PROTO_MAGIC_BLANK || rec->body_len < 0 || rec->topic_len < 0 ||
         rec->props_len < 0)
         return RMQ_ERR_INVALID_ARG;
-    rmq_msg_t *m = cm_calloc(1, sizeof *m);
-    m->topic = cm_strndup(rec->topic ? rec->topic : "", (size_t)rec->topic_len);
-    rmq_err_t err = msg_body(rec, max_body, m);
+    char id[64];
+    proto_offset_id_format(&rec->store_host, rec->physical_offset, id, sizeof id);
+    size_t id_len = strlen(id);
+    size_t broker_len = broker_name ? strlen(broker_name) : 0;
+    size_t body_len = rec->sys_flag & SYSFLAG_COMPRESSED ? 0 : (size_t)rec->body_len;
+    size_t inline_len = (size_t)rec->topic_len + 1 + id_len + 1 +
+                        (broker_name ? broker_len + 1 : 0) + (body_len ? body_len + 1 : 0);
+    rmq_msg_t *m = cm_calloc(1, sizeof *m + inline_len);
+    m->inline_len = inline_len;
+    char *w = (char *)(m + 1);
+    m->topic = put_inline(&w, rec->topic ? rec->topic : "", (size_t)rec->topic_len);
+    m->offset_id = put_inline(&w, id, id_len);
+    if (broker_name) m->broker_name = put_inline(&w, broker_name, broker_len);
+    rmq_err_t err = msg_body(rec, max_body, &w, m);
     if (err == RMQ_OK) err = proto_props_parse(rec->props, (size_t)rec->props_len, &m->props);
     if (err != RMQ_OK) {
         rmq_msg_destroy(m);
@@ -295,9 +316,6 @@ rmq_err_t proto_msg_from_record(const proto_record_t *rec, size_t max_body, rmq_
     m->sys_flag = rec->sys_flag;
     m->born_host = rec->born_host;
     m->store_host = rec->store_host;
-    char id[64];
-    proto_offset_id_format(&rec->store_host, rec->physical_offset, id, sizeof id);
-    m->offset_id = cm_strdup(id);
     *out = m;
     return RMQ_OK;
 }

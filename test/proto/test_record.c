@@ -490,6 +490,43 @@ Test(record_msg, golden_first_record) {
     free(log);
 }
 
+/* A received message keeps topic, offset id, broker name and body in its own allocation;
+ * replacing them, duplicating the message and freeing both must free each text once
+ * (valgrind and ASan run this suite). */
+Test(record_msg, inline_texts_replaced_duplicated_freed) {
+    size_t len;
+    uint8_t *log = store_file("store/commitlog/00000000000000000000", &len);
+    proto_record_t r;
+    cr_assert_eq(proto_record_decode(log, len, true, &r), RMQ_OK);
+    rmq_msg_t *m;
+    cr_assert_eq(proto_msg_from_record_at(&r, 1024, "broker-a", &m), RMQ_OK);
+    cr_assert_str_eq(m->broker_name, "broker-a");
+    cr_assert_str_eq(rmq_msg_topic(m), "IopTopic29930");
+    cr_assert_str_eq(rmq_msg_offset_id(m), "7F00000100002A9F0000000000000000");
+    rmq_msg_t *d = rmq_msg_dup(m);
+    cr_assert_eq(d->inline_len, 0);
+    cr_assert_eq(rmq_msg_set_topic(m, "Other"), RMQ_OK);
+    cr_assert_eq(rmq_msg_set_body(m, "xyz", 3), RMQ_OK);
+    proto_msg_free_text(m, m->broker_name);
+    m->broker_name = cm_strdup("broker-b");
+    cr_assert_str_eq(rmq_msg_topic(m), "Other");
+    size_t blen;
+    cr_assert_eq(memcmp(rmq_msg_body(d, &blen), "s0", 2), 0);
+    cr_assert_eq(blen, 2);
+    cr_assert_str_eq(rmq_msg_topic(d), "IopTopic29930");
+    cr_assert_str_eq(d->broker_name, "broker-a");
+    rmq_msg_destroy(m);
+    cr_assert_eq(rmq_msg_set_topic(d, "Third"), RMQ_OK);
+    rmq_msg_destroy(d);
+    /* without a broker name, and with an empty body */
+    r.body_len = 0;
+    cr_assert_eq(proto_msg_from_record(&r, 1024, &m), RMQ_OK);
+    cr_assert_null(m->broker_name);
+    cr_assert_eq(rmq_msg_body(m, &blen) == NULL || blen == 0, true);
+    rmq_msg_destroy(m);
+    free(log);
+}
+
 /* A retried message names its first delivery by offset id: that id must lead back to a
  * record of the same UNIQ_KEY in the same log. */
 Test(record_msg, origin_message_ids_resolve) {
