@@ -269,19 +269,22 @@ static void post_orderly(rmq_push_consumer_t *c, pq_t *q) {
     }
 }
 
+/* Up to this many messages per listener call, the batch's bookkeeping stays on the stack. */
+#define BATCH_ON_STACK 32
+
 /* Concurrent: the listener's verdict on j, as ConsumeMessageConcurrentlyService's
  * processConsumeResult applies it. Messages after the ack index go back to the broker
  * (clustering; broadcasting drops them); those the broker did not take are consumed again
- * here after LOCAL_RETRY_MS. */
-static void consume_batch(rmq_push_consumer_t *c, job_t *j) {
+ * here after LOCAL_RETRY_MS. Fills failed (those) and done (the offsets consumed). */
+static void consume_batch(rmq_push_consumer_t *c, job_t *j, rmq_msg_t **failed, size_t *n_failed,
+                          int64_t *done, size_t *n_done) {
     pq_t *q = j->pq;
     rmq_consume_ctx_t ctx = {&q->mq, (int)j->n - 1, 0, 0};
     rmq_consume_status_t st = c->cb((const rmq_msg_t *const *)j->msgs, j->n, &ctx, c->opaque);
     int ack = st == RMQ_CONSUME_SUCCESS ? ctx.ack_index : -1;
     if (ack >= (int)j->n) ack = (int)j->n - 1;
     if (ack < -1) ack = -1;
-    size_t n_failed = 0;
-    rmq_msg_t **failed = cm_calloc(j->n, sizeof *failed);
+    *n_failed = 0;
     for (size_t i = (size_t)(ack + 1); i < j->n; i++) {
         rmq_msg_t *m = j->msgs[i];
         if (c->broadcasting) {
@@ -296,33 +299,32 @@ static void consume_batch(rmq_push_consumer_t *c, job_t *j) {
                     c->cg.group, m->offset_id ? m->offset_id : "", rmq_err_str(err),
                     LOCAL_RETRY_MS / 1000);
             m->reconsume_times++;
-            failed[n_failed++] = m;
+            failed[(*n_failed)++] = m;
         }
     }
-    int64_t *done = cm_calloc(j->n, sizeof *done);
-    size_t n_done = 0;
+    *n_done = 0;
     for (size_t i = 0, f = 0; i < j->n; i++) {
-        if (f < n_failed && failed[f] == j->msgs[i])
+        if (f < *n_failed && failed[f] == j->msgs[i])
             f++;
         else
-            done[n_done++] = j->msgs[i]->queue_offset;
+            done[(*n_done)++] = j->msgs[i]->queue_offset;
     }
-    pthread_mutex_lock(&c->mu);
+}
+
+/* What consume_batch decided, applied to q. Caller holds mu. */
+static void settle_batch(rmq_push_consumer_t *c, pq_t *q, rmq_msg_t **failed, size_t n_failed,
+                         const int64_t *done, size_t n_done) {
     set_offset(q, client_procq_remove(&q->msgs, done, n_done), true);
-    if (n_failed > 0) {
-        job_t *r = cm_calloc(1, sizeof *r + n_failed * sizeof *failed);
-        r->c = c;
-        r->pq = q;
-        r->at = cm_mono_ms() + LOCAL_RETRY_MS;
-        r->n = n_failed;
-        memcpy(r->msgs, failed, n_failed * sizeof *failed);
-        q->refs++;
-        r->next = c->later;
-        c->later = r;
-    }
-    pthread_mutex_unlock(&c->mu);
-    cm_free(done);
-    cm_free(failed);
+    if (n_failed == 0) return;
+    job_t *r = cm_calloc(1, sizeof *r + n_failed * sizeof *failed);
+    r->c = c;
+    r->pq = q;
+    r->at = cm_mono_ms() + LOCAL_RETRY_MS;
+    r->n = n_failed;
+    memcpy(r->msgs, failed, n_failed * sizeof *failed);
+    q->refs++;
+    r->next = c->later;
+    c->later = r;
 }
 
 static void run_concurrent(void *arg) {
@@ -332,11 +334,23 @@ static void run_concurrent(void *arg) {
     /* Stopping or no longer owned: the messages stay unacknowledged and come again later. */
     bool go = c->state == STATE_STARTED && !j->pq->dropped;
     pthread_mutex_unlock(&c->mu);
-    if (go) consume_batch(c, j);
+    rmq_msg_t *failed_stack[BATCH_ON_STACK], **failed = failed_stack;
+    int64_t done_stack[BATCH_ON_STACK], *done = done_stack;
+    size_t n_failed = 0, n_done = 0;
+    if (go && j->n > BATCH_ON_STACK) {
+        failed = cm_calloc(j->n, sizeof *failed);
+        done = cm_calloc(j->n, sizeof *done);
+    }
+    if (go) consume_batch(c, j, failed, &n_failed, done, &n_done);
     pthread_mutex_lock(&c->mu);
+    if (go) settle_batch(c, j->pq, failed, n_failed, done, n_done);
     j->pq->jobs--;
     pq_unref(j->pq);
     pthread_mutex_unlock(&c->mu);
+    if (failed != failed_stack) {
+        cm_free(failed);
+        cm_free(done);
+    }
     cm_free(j);
 }
 
