@@ -34,19 +34,32 @@ void cm_buf_printf(cm_buf_t *b, const char *fmt, ...) {
 
 
 size_t cm_i64_text(int64_t v, char *dst) {
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "6263646566676869707172737475767778798081828384858687888990919293"
+                                "949596979899";
     /* Unsigned arithmetic so that INT64_MIN has a magnitude. */
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    char tmp[CM_I64_TEXT];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    size_t len = 0;
-    if (v < 0) dst[len++] = '-';
-    while (n)
-        dst[len++] = tmp[--n];
-    dst[len] = '\0';
+    size_t digits = 1;
+    for (uint64_t t = u; t >= 10; t /= 10)
+        digits++;
+    size_t len = (v < 0) + digits;
+    char *w = dst + len;
+    *w = '\0';
+    /* Two digits per division, from the right. */
+    while (u >= 100) {
+        unsigned r = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--w = pairs[r + 1];
+        *--w = pairs[r];
+    }
+    if (u >= 10) {
+        *--w = pairs[u * 2 + 1];
+        *--w = pairs[u * 2];
+    } else {
+        *--w = (char)('0' + u);
+    }
+    if (v < 0) dst[0] = '-';
     return len;
 }
 

@@ -23,16 +23,16 @@ void proto_ext_free(proto_ext_t *ext) {
         next = p->next;
         cm_free(p);
     }
-    cm_free(ext->keys); /* vals shares the block */
+    cm_free(ext->keys); /* vals and lens share the block */
     memset(ext, 0, sizeof *ext);
 }
 
-char *proto_ext_text(proto_ext_t *ext, const char *s, size_t n) {
+char *proto_ext_alloc(proto_ext_t *ext, size_t n) {
     proto_ext_pool_t *p = ext->pool;
-    if (!p || p->cap - p->used < n + 1) {
+    if (!p || p->cap - p->used < n) {
         /* Blocks double (bounded), so a large header costs few allocations. */
         size_t cap = p ? (p->cap < POOL_MAX_STEP ? p->cap * 2 : p->cap) : POOL_FIRST;
-        if (cap < n + 1) cap = n + 1;
+        if (cap < n) cap = n;
         proto_ext_pool_t *b = cm_malloc(sizeof *b + cap);
         b->next = p;
         b->used = 0;
@@ -40,32 +40,42 @@ char *proto_ext_text(proto_ext_t *ext, const char *s, size_t n) {
         ext->pool = p = b;
     }
     char *d = p->data + p->used;
-    memcpy(d, s, n);
-    d[n] = '\0';
-    p->used += n + 1;
+    p->used += n;
     return d;
 }
 
-void proto_ext_append(proto_ext_t *ext, char *key, char *val) {
-    if (ext->count == ext->cap) {
-        size_t cap = ext->cap ? ext->cap * 2 : 16;
-        char **block = cm_malloc(2 * cap * sizeof *block);
-        if (ext->count) {
-            memcpy(block, ext->keys, ext->count * sizeof *block);
-            memcpy(block + cap, ext->vals, ext->count * sizeof *block);
-        }
-        cm_free(ext->keys);
-        ext->keys = block;
-        ext->vals = block + cap;
-        ext->cap = cap;
+char *proto_ext_text(proto_ext_t *ext, const char *s, size_t n) {
+    char *d = proto_ext_alloc(ext, n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+void proto_ext_grow(proto_ext_t *ext) {
+    size_t cap = ext->cap ? ext->cap * 2 : 16;
+    char **block = cm_malloc(2 * cap * sizeof *block + 2 * cap * sizeof *ext->lens);
+    size_t *lens = (size_t *)(block + 2 * cap);
+    if (ext->count) {
+        memcpy(block, ext->keys, ext->count * sizeof *block);
+        memcpy(block + cap, ext->vals, ext->count * sizeof *block);
+        memcpy(lens, ext->lens, ext->count * sizeof *lens);
+        memcpy(lens + cap, ext->lens + ext->cap, ext->count * sizeof *lens);
     }
-    ext->keys[ext->count] = key;
-    ext->vals[ext->count++] = val;
+    cm_free(ext->keys);
+    ext->keys = block;
+    ext->vals = block + cap;
+    ext->lens = lens;
+    ext->cap = cap;
+}
+
+void proto_ext_append(proto_ext_t *ext, char *key, char *val) {
+    proto_ext_push(ext, key, strlen(key), val, strlen(val));
 }
 
 static ssize_t ext_find(const proto_ext_t *ext, const char *key) {
+    size_t n = strlen(key);
     for (size_t i = 0; i < ext->count; i++)
-        if (strcmp(ext->keys[i], key) == 0) return (ssize_t)i;
+        if (ext->lens[i] == n && memcmp(ext->keys[i], key, n) == 0) return (ssize_t)i;
     return -1;
 }
 
@@ -73,6 +83,9 @@ static void ext_remove(proto_ext_t *ext, size_t at) {
     size_t tail = ext->count - at - 1;
     memmove(ext->keys + at, ext->keys + at + 1, tail * sizeof *ext->keys);
     memmove(ext->vals + at, ext->vals + at + 1, tail * sizeof *ext->vals);
+    memmove(ext->lens + at, ext->lens + at + 1, tail * sizeof *ext->lens);
+    size_t *vlens = ext->lens + ext->cap;
+    memmove(vlens + at, vlens + at + 1, tail * sizeof *vlens);
     ext->count--;
 }
 
@@ -83,12 +96,15 @@ void proto_ext_set(proto_ext_t *ext, const char *key, const char *val) {
         if (at >= 0) ext_remove(ext, (size_t)at);
         return;
     }
-    char *v = proto_ext_text(ext, val, strlen(val));
+    size_t vlen = strlen(val);
+    char *v = proto_ext_text(ext, val, vlen);
     if (at >= 0) {
         ext->vals[at] = v;
+        ext->lens[ext->cap + (size_t)at] = vlen;
         return;
     }
-    proto_ext_append(ext, proto_ext_text(ext, key, strlen(key)), v);
+    size_t klen = strlen(key);
+    proto_ext_push(ext, proto_ext_text(ext, key, klen), klen, v, vlen);
 }
 
 void proto_ext_set_int(proto_ext_t *ext, const char *key, int64_t val) {

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "proto.h"
+#include "json_str.h"
 
 #define HDR_LEN_MASK 0xFFFFFFu
 
@@ -15,6 +15,7 @@ static const char *const lang_names[] = {
     "OTHER", "HTTP", "GO",     "PHP",    "OMS",    "RUST",   "NODE_JS",
 };
 #define LANG_COUNT ((int32_t)(sizeof lang_names / sizeof lang_names[0]))
+static const uint8_t lang_lens[LANG_COUNT] = {4, 3, 6, 6, 6, 6, 4, 5, 4, 2, 3, 3, 4, 7};
 
 const char *proto_lang_name(int32_t code) {
     return code >= 0 && code < LANG_COUNT ? lang_names[code] : "OTHER";
@@ -98,13 +99,18 @@ static int ext_ref_cmp(const void *a, const void *b) {
 /* A repeated key keeps its first place and takes its last value, as proto_ext_set would do
  * (and as Java's HashMap reads it). The texts stay in the ext's pool. */
 static void ext_drop_dupes(proto_ext_t *ext, ext_ref_t *refs, size_t n) {
+    size_t *vlens = ext->lens + ext->cap;
     for (size_t i = 0, j; i < n; i = j + 1) {
         for (j = i; j + 1 < n && strcmp(refs[j + 1].key, refs[i].key) == 0;)
             j++;
         if (j == i) continue;
-        char *last = ext->vals[refs[j].pos];
-        ext->vals[refs[j].pos] = ext->vals[refs[i].pos];
-        ext->vals[refs[i].pos] = last;
+        size_t first = refs[i].pos, last = refs[j].pos;
+        char *val = ext->vals[last];
+        size_t vlen = vlens[last];
+        ext->vals[last] = ext->vals[first];
+        vlens[last] = vlens[first];
+        ext->vals[first] = val;
+        vlens[first] = vlen;
         for (size_t k = i + 1; k <= j; k++)
             ext->keys[refs[k].pos] = NULL;
     }
@@ -112,19 +118,37 @@ static void ext_drop_dupes(proto_ext_t *ext, ext_ref_t *refs, size_t n) {
     for (size_t r = 0; r < n; r++) {
         if (!ext->keys[r]) continue;
         ext->keys[w] = ext->keys[r];
-        ext->vals[w++] = ext->vals[r];
+        ext->vals[w] = ext->vals[r];
+        ext->lens[w] = ext->lens[r];
+        vlens[w++] = vlens[r];
     }
     ext->count = w;
 }
 
-/* A header of a few dozen fields is checked pair by pair, with no allocation (every frame
- * comes here); sorting keeps a 16 MiB frame of tiny fields at O(n log n), not quadratic. */
+/* A header of a few dozen fields is checked with no allocation (every frame comes here);
+ * sorting keeps a 16 MiB frame of tiny fields at O(n log n), not quadratic. */
 #define DEDUPE_SCAN_MAX 32
 
+/* Each key sets one bit of a 64-bit mask picked by its length and its first and last bytes;
+ * only a key whose bit is already set is compared with the keys before it. The keys of
+ * every typed header land on distinct bits, or nearly so. */
+static unsigned key_bit(const char *k, size_t n) {
+    if (n == 0) return 0;
+    return ((unsigned char)k[0] + 3u * (unsigned char)k[n - 1] + 5u * (unsigned)n) & 63;
+}
+
 static bool ext_has_dupes(const proto_ext_t *ext) {
-    for (size_t i = 1; i < ext->count; i++)
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(ext->keys[i], ext->keys[j]) == 0) return true;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < ext->count; i++) {
+        const char *k = ext->keys[i];
+        size_t n = ext->lens[i];
+        uint64_t bit = (uint64_t)1 << key_bit(k, n);
+        if (seen & bit) {
+            for (size_t j = 0; j < i; j++)
+                if (ext->lens[j] == n && memcmp(ext->keys[j], k, n) == 0) return true;
+        }
+        seen |= bit;
+    }
     return false;
 }
 
@@ -238,25 +262,45 @@ typedef struct lex {
     const char *p, *end;
 } lex_t;
 
-static void lex_ws(lex_t *l) {
+static void lex_ws_run(lex_t *l) {
     while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\n' || *l->p == '\r'))
         l->p++;
 }
 
+/* Skips whitespace. Headers seldom have any: a byte above ' ' settles it in one compare. */
+static inline void lex_ws(lex_t *l) {
+    if (l->p < l->end && (unsigned char)*l->p <= ' ') lex_ws_run(l);
+}
+
 /* Skips whitespace, then takes c if it comes next. */
-static bool lex_char(lex_t *l, char c) {
+static inline bool lex_char(lex_t *l, char c) {
     lex_ws(l);
     if (l->p >= l->end || *l->p != c) return false;
     l->p++;
     return true;
 }
 
+/* The first byte at or after p that is special in a JSON string (json_special), or end. */
+static const char *plain_end(const char *p, const char *end) {
+#if JSON_WORDS
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        uint64_t m = json_special_bytes(w);
+        if (m) return p + json_first_flagged(m);
+        p += 8;
+    }
+#endif
+    while (p < end && !json_special((unsigned char)*p))
+        p++;
+    return p;
+}
+
 /* A string without escapes or control characters: its bytes, in place. */
 static bool lex_plain_str(lex_t *l, const char **s, size_t *n) {
     if (!lex_char(l, '"')) return false;
     const char *start = l->p;
-    while (l->p < l->end && *l->p != '"' && *l->p != '\\' && (unsigned char)*l->p >= 0x20)
-        l->p++;
+    l->p = plain_end(start, l->end);
     if (l->p >= l->end || *l->p != '"') return false;
     *s = start;
     *n = (size_t)(l->p - start);
@@ -271,54 +315,69 @@ static int hex_val(char c) {
     return -1;
 }
 
-/* Undoes, in place, the escapes of a NUL-terminated string: the one-character ones and
- * \u00XX for ASCII (Java writes the property separators \u0001 and \u0002 that way).
- * False for any other \u escape (NUL, non-ASCII, surrogates: the general parser's job). */
-static bool unescape_ascii(char *t) {
-    static const char names[] = "\"\\/bfnrt", bytes[] = "\"\\/\b\f\n\r\t";
-    char *w = t;
-    for (const char *r = t; *r;) {
-        if (*r != '\\') {
-            *w++ = *r++;
-            continue;
-        }
-        r++;
-        if (*r == 'u') {
-            int v = 0;
-            for (int i = 1; i <= 4; i++) {
-                int d = hex_val(r[i]); /* the NUL stops this before the end */
-                if (d < 0) return false;
-                v = v * 16 + d;
-            }
-            if (v == 0 || v >= 0x80) return false;
-            *w++ = (char)v;
-            r += 5;
-            continue;
-        }
-        const char *at = *r ? memchr(names, *r, sizeof names - 1) : NULL;
-        if (!at) return false;
-        *w++ = bytes[at - names];
-        r++;
+/* One escape at p (on its backslash) written to *d: the one-character ones and \u00XX for
+ * ASCII (Java writes the property separators \u0001 and \u0002 that way). Returns the byte
+ * after it, or NULL for any other \u escape (NUL, non-ASCII, surrogates: the general
+ * parser's job) or a bad one. */
+static const char *lex_escape(const char *p, const char *end, char *d) {
+    if (end - p < 2) return NULL;
+    switch (p[1]) {
+    case '"':
+    case '\\':
+    case '/':
+        *d = p[1];
+        return p + 2;
+    case 'b':
+        *d = '\b';
+        return p + 2;
+    case 'f':
+        *d = '\f';
+        return p + 2;
+    case 'n':
+        *d = '\n';
+        return p + 2;
+    case 'r':
+        *d = '\r';
+        return p + 2;
+    case 't':
+        *d = '\t';
+        return p + 2;
+    case 'u':
+        break;
+    default:
+        return NULL;
     }
-    *w = '\0';
-    return true;
+    if (end - p < 6) return NULL;
+    int v = 0;
+    for (int i = 2; i < 6; i++) {
+        int x = hex_val(p[i]);
+        if (x < 0) return NULL;
+        v = v * 16 + x;
+    }
+    if (v == 0 || v >= 0x80) return NULL;
+    *d = (char)v;
+    return p + 6;
 }
 
-/* An extFields string, copied into ext's pool with its escapes undone (see above). */
-static bool lex_ext_str(lex_t *l, proto_ext_t *ext, char **out) {
-    if (!lex_char(l, '"')) return false;
-    const char *start = l->p;
-    bool escaped = false;
-    for (; l->p < l->end && *l->p != '"'; l->p++) {
-        if ((unsigned char)*l->p < 0x20) return false;
-        if (*l->p != '\\') continue;
-        escaped = true;
-        if (++l->p >= l->end) return false; /* the escaped byte is skipped, a quote too */
+/* An extFields string at l->p (after whitespace), its escapes undone (see lex_escape), written
+ * at d with a NUL. d must have room for the string's raw length + 8: words are copied whole
+ * (a text is never longer than its raw form, and the NUL fits where the quotes were).
+ * Returns the NUL's address, or NULL when the fast path cannot take the string. */
+static char *lex_ext_str(lex_t *l, char *d) {
+    const char *p = l->p, *end = l->end;
+    if (p >= end || *p != '"') return NULL;
+    p++;
+    for (;;) {
+        json_copy_plain(&p, end, &d);
+        if (p >= end) return NULL;
+        if (*p == '"') {
+            *d = '\0';
+            l->p = p + 1;
+            return d;
+        }
+        if (*p != '\\') return NULL; /* a raw control character */
+        if (!(p = lex_escape(p, end, d++))) return NULL;
     }
-    if (l->p >= l->end) return false;
-    *out = proto_ext_text(ext, start, (size_t)(l->p - start));
-    l->p++;
-    return !escaped || unescape_ascii(*out);
 }
 
 static bool lex_null(lex_t *l) {
@@ -352,8 +411,12 @@ static bool fast_language(lex_t *l, int32_t *out) {
     size_t n;
     if (!lex_plain_str(l, &s, &n)) return false;
     *out = PROTO_LANG_OTHER;
-    for (int32_t i = 0; i < LANG_COUNT; i++)
-        if (strlen(lang_names[i]) == n && memcmp(s, lang_names[i], n) == 0) *out = i;
+    for (int32_t i = 0; i < LANG_COUNT; i++) {
+        if (lang_lens[i] == n && memcmp(s, lang_names[i], n) == 0) {
+            *out = i;
+            break;
+        }
+    }
     return true;
 }
 
@@ -371,44 +434,68 @@ static bool fast_ext(lex_t *l, proto_cmd_t *cmd) {
     if (!lex_char(l, '{')) return false;
     cmd->has_ext = true;
     if (lex_char(l, '}')) return true;
+    /* All the texts fit in what is left of the header (see lex_ext_str), plus a word. */
+    char *d = proto_ext_alloc(&cmd->ext, (size_t)(l->end - l->p) + 8);
     do {
-        char *k, *v;
-        if (!lex_ext_str(l, &cmd->ext, &k) || !lex_char(l, ':')) return false;
+        lex_ws(l);
+        char *k = d, *kend = lex_ext_str(l, d);
+        if (!kend || !lex_char(l, ':')) return false;
+        d = kend + 1;
         if (lex_null(l)) continue; /* Java skips null fields */
-        if (!lex_ext_str(l, &cmd->ext, &v)) return false;
-        proto_ext_append(&cmd->ext, k, v);
+        lex_ws(l);
+        char *v = d, *vend = lex_ext_str(l, d);
+        if (!vend) return false;
+        d = vend + 1;
+        proto_ext_push(&cmd->ext, k, (size_t)(kend - k), v, (size_t)(vend - v));
     } while (lex_char(l, ','));
     if (!lex_char(l, '}')) return false;
     ext_dedupe(&cmd->ext);
     return true;
 }
 
+/* Top-level keys by length, then bytes. */
+enum { M_CODE, M_FLAG, M_OPAQUE, M_VERSION, M_LANGUAGE, M_REMARK, M_EXT, M_SERIALIZE };
+
+static int member_index(const char *k, size_t n) {
+    switch (n) {
+    case 4:
+        return memcmp(k, "code", 4) == 0 ? M_CODE : memcmp(k, "flag", 4) == 0 ? M_FLAG : -1;
+    case 6:
+        return memcmp(k, "opaque", 6) == 0 ? M_OPAQUE : memcmp(k, "remark", 6) == 0 ? M_REMARK : -1;
+    case 7:
+        return memcmp(k, "version", 7) == 0 ? M_VERSION : -1;
+    case 8:
+        return memcmp(k, "language", 8) == 0 ? M_LANGUAGE : -1;
+    case 9:
+        return memcmp(k, "extFields", 9) == 0 ? M_EXT : -1;
+    case 23:
+        return memcmp(k, "serializeTypeCurrentRPC", 23) == 0 ? M_SERIALIZE : -1;
+    default:
+        return -1;
+    }
+}
+
 /* The value of one known top-level key; false for an unknown or repeated one. */
 static bool fast_member(lex_t *l, const char *k, size_t n, unsigned *seen, proto_cmd_t *cmd) {
-    static const char *const names[] = {
-        "code",     "flag",   "opaque",    "version",
-        "language", "remark", "extFields", "serializeTypeCurrentRPC"};
-    int idx = -1;
-    for (int i = 0; i < 8; i++)
-        if (strlen(names[i]) == n && memcmp(k, names[i], n) == 0) idx = i;
+    int idx = member_index(k, n);
     if (idx < 0 || (*seen & (1u << idx))) return false;
     *seen |= 1u << idx;
     const char *s;
     size_t sn;
     switch (idx) {
-    case 0:
+    case M_CODE:
         return lex_int32(l, &cmd->code);
-    case 1:
+    case M_FLAG:
         return lex_int32(l, &cmd->flag);
-    case 2:
+    case M_OPAQUE:
         return lex_int32(l, &cmd->opaque);
-    case 3:
+    case M_VERSION:
         return lex_int32(l, &cmd->version);
-    case 4:
+    case M_LANGUAGE:
         return fast_language(l, &cmd->language);
-    case 5:
+    case M_REMARK:
         return fast_remark(l, cmd);
-    case 6:
+    case M_EXT:
         return fast_ext(l, cmd);
     default:
         return lex_plain_str(l, &s, &sn);
@@ -444,48 +531,59 @@ static rmq_err_t json_header_decode(const uint8_t *hdr, size_t len, proto_cmd_t 
     return err;
 }
 
-/* ,"key": */
-static void json_key(cm_buf_t *out, const char *key) {
-    cm_buf_append(out, ",\"", 2);
-    cm_buf_append_str(out, key);
-    cm_buf_append(out, "\":", 2);
+/* Literal text at w, room made by the caller. */
+#define PUT_LIT(w, lit) (memcpy((w), (lit), sizeof(lit) - 1), (w) += sizeof(lit) - 1)
+
+static uint8_t *put_int(cm_buf_t *out, uint8_t *w, int64_t v) {
+    w = json_room(out, w, CM_I64_TEXT);
+    return w + cm_i64_text(v, (char *)w);
 }
 
-/* Keys in the order fastjson writes them (sorted), nulls left out. Numbers go through
- * cm_buf_put_i64, not printf: this runs for every frame sent. */
+/* Keys in the order fastjson writes them (sorted), nulls left out. One cursor writes the
+ * whole header, room made per piece: this runs for every frame sent. */
 static void json_header_encode(const proto_cmd_t *cmd, cm_buf_t *out) {
-    cm_buf_append_str(out, "{\"code\":");
-    cm_buf_put_i64(out, cmd->code);
-    if (cmd->has_ext || cmd->ext.count) {
-        json_key(out, "extFields");
-        cm_buf_put8(out, '{');
-        for (size_t i = 0; i < cmd->ext.count; i++) {
-            if (i) cm_buf_put8(out, ',');
-            proto_json_put_str(out, cmd->ext.keys[i], strlen(cmd->ext.keys[i]));
-            cm_buf_put8(out, ':');
-            proto_json_put_str(out, cmd->ext.vals[i], strlen(cmd->ext.vals[i]));
+    const proto_ext_t *ext = &cmd->ext;
+    uint8_t *w = json_room(out, out->data + out->len, 64);
+    PUT_LIT(w, "{\"code\":");
+    w = put_int(out, w, cmd->code);
+    if (cmd->has_ext || ext->count) {
+        w = json_room(out, w, 16);
+        PUT_LIT(w, ",\"extFields\":{");
+        for (size_t i = 0; i < ext->count; i++) {
+            if (i) *w++ = ','; /* the string writers leave a word's slack */
+            w = json_put_str_at(out, w, ext->keys[i], proto_ext_key_len(ext, i));
+            *w++ = ':';
+            w = json_put_str_at(out, w, ext->vals[i], proto_ext_val_len(ext, i));
         }
-        cm_buf_put8(out, '}');
+        *w++ = '}';
     }
-    json_key(out, "flag");
-    cm_buf_put_i64(out, cmd->flag);
-    json_key(out, "language");
+    w = json_room(out, w, 32);
+    PUT_LIT(w, ",\"flag\":");
+    w = put_int(out, w, cmd->flag);
+    w = json_room(out, w, 32);
+    PUT_LIT(w, ",\"language\":");
     if (cmd->language >= 0 && cmd->language < LANG_COUNT) {
-        cm_buf_put8(out, '"');
-        cm_buf_append_str(out, lang_names[cmd->language]);
-        cm_buf_put8(out, '"');
+        *w++ = '"';
+        memcpy(w, lang_names[cmd->language], lang_lens[cmd->language]);
+        w += lang_lens[cmd->language];
+        *w++ = '"';
     } else {
-        cm_buf_put_i64(out, cmd->language);
+        w = put_int(out, w, cmd->language);
     }
-    json_key(out, "opaque");
-    cm_buf_put_i64(out, cmd->opaque);
+    w = json_room(out, w, 32);
+    PUT_LIT(w, ",\"opaque\":");
+    w = put_int(out, w, cmd->opaque);
     if (cmd->remark) {
-        json_key(out, "remark");
-        proto_json_put_str(out, cmd->remark, strlen(cmd->remark));
+        w = json_room(out, w, 16);
+        PUT_LIT(w, ",\"remark\":");
+        w = json_put_str_at(out, w, cmd->remark, strlen(cmd->remark));
     }
-    cm_buf_append_str(out, ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
-    cm_buf_put_i64(out, cmd->version);
-    cm_buf_put8(out, '}');
+    w = json_room(out, w, 64);
+    PUT_LIT(w, ",\"serializeTypeCurrentRPC\":\"JSON\",\"version\":");
+    w = put_int(out, w, cmd->version);
+    w = json_room(out, w, 1);
+    *w++ = '}';
+    out->len = (size_t)(w - out->data);
 }
 
 /* ================================================================ ROCKETMQ binary header */
@@ -541,8 +639,8 @@ static bool bin_ext_decode(reader_t *r, proto_cmd_t *cmd) {
         if (!rd_i16(r, &klen) || !rd_span(r, klen, &key) || !rd_i32(r, &vlen) ||
             !rd_span(r, vlen, &val))
             return false;
-        proto_ext_append(&cmd->ext, proto_ext_text(&cmd->ext, key, (size_t)klen),
-                         proto_ext_text(&cmd->ext, val, (size_t)vlen));
+        proto_ext_push(&cmd->ext, proto_ext_text(&cmd->ext, key, (size_t)klen), (size_t)klen,
+                       proto_ext_text(&cmd->ext, val, (size_t)vlen), (size_t)vlen);
     }
     ext_dedupe(&cmd->ext);
     return true;
@@ -586,7 +684,7 @@ static rmq_err_t bin_header_encode(const proto_cmd_t *cmd, cm_buf_t *out) {
     size_t ext_at = out->len;
     cm_buf_put32(out, 0); /* patched below */
     for (size_t i = 0; i < cmd->ext.count; i++) {
-        size_t klen = strlen(cmd->ext.keys[i]), vlen = strlen(cmd->ext.vals[i]);
+        size_t klen = proto_ext_key_len(&cmd->ext, i), vlen = proto_ext_val_len(&cmd->ext, i);
         if (klen > INT16_MAX) return RMQ_ERR_UNSUPPORTED;
         cm_buf_put16(out, (uint16_t)klen);
         cm_buf_append(out, cmd->ext.keys[i], klen);

@@ -17,6 +17,7 @@ enum hf_flags {
 
 typedef struct hdr_field {
     const char *key;
+    uint8_t klen; /* strlen(key) */
     uint8_t type;
     uint8_t flags;
     uint16_t off;
@@ -31,17 +32,17 @@ typedef struct hdr_desc {
     size_t size; /* sizeof the struct */
 } hdr_desc_t;
 
-/* Table entries; HT names the struct type of the table being written. */
+/* Table entries; HT names the struct type of the table being written, key is a literal. */
 #define F_STR(m, key, fl, d)                                                                       \
-    { key, HF_STR, fl, offsetof(HT, m), 0, 0, d }
+    { key, sizeof key - 1, HF_STR, fl, offsetof(HT, m), 0, 0, d }
 #define F_I32(m, key, fl, d)                                                                       \
-    { key, HF_I32, fl, offsetof(HT, m), 0, d, NULL }
+    { key, sizeof key - 1, HF_I32, fl, offsetof(HT, m), 0, d, NULL }
 #define F_I64(m, key, fl, d)                                                                       \
-    { key, HF_I64, fl, offsetof(HT, m), 0, d, NULL }
+    { key, sizeof key - 1, HF_I64, fl, offsetof(HT, m), 0, d, NULL }
 #define F_BOOL(m, key, fl, d)                                                                      \
-    { key, HF_BOOL, fl, offsetof(HT, m), 0, d, NULL }
+    { key, sizeof key - 1, HF_BOOL, fl, offsetof(HT, m), 0, d, NULL }
 #define F_I32_HAS(m, key)                                                                          \
-    { key, HF_I32, HF_HAS, offsetof(HT, m), offsetof(HT, has_##m), 0, NULL }
+    { key, sizeof key - 1, HF_I32, HF_HAS, offsetof(HT, m), offsetof(HT, has_##m), 0, NULL }
 #define REQ HF_REQ
 #define OPT 0
 
@@ -107,10 +108,14 @@ static bool field_read(const hdr_field_t *f, const char *val, void *h) {
 /* key's value, looked for first where the previous field was found + 1: a header written
  * by hdr_encode (librmq's own frames) has its fields in table order, so each look-up is
  * one comparison; other orders (Java's HashMap) fall back to the full scan. */
-static const char *ext_get_near(const proto_ext_t *ext, const char *key, size_t *hint) {
-    if (*hint < ext->count && strcmp(ext->keys[*hint], key) == 0) return ext->vals[(*hint)++];
+static bool key_is(const proto_ext_t *ext, size_t i, const hdr_field_t *f) {
+    return proto_ext_key_len(ext, i) == f->klen && memcmp(ext->keys[i], f->key, f->klen) == 0;
+}
+
+static const char *ext_get_near(const proto_ext_t *ext, const hdr_field_t *f, size_t *hint) {
+    if (*hint < ext->count && key_is(ext, *hint, f)) return ext->vals[(*hint)++];
     for (size_t i = 0; i < ext->count; i++) {
-        if (strcmp(ext->keys[i], key) != 0) continue;
+        if (!key_is(ext, i, f)) continue;
         *hint = i + 1;
         return ext->vals[i];
     }
@@ -123,7 +128,7 @@ static rmq_err_t hdr_decode(const hdr_desc_t *d, const proto_ext_t *ext, void *h
     size_t hint = 0;
     for (size_t i = 0; i < d->count; i++) {
         const hdr_field_t *f = &d->fields[i];
-        const char *val = ext_get_near(ext, f->key, &hint);
+        const char *val = ext_get_near(ext, f, &hint);
         if (!val) {
             if (f->flags & HF_REQ) return field_fail(err, f, NULL);
             continue;
@@ -136,18 +141,22 @@ static rmq_err_t hdr_decode(const hdr_desc_t *d, const proto_ext_t *ext, void *h
 
 /* Sets key: appended without a look-up when the header went into an empty ext (the table's
  * keys are distinct), which is every send and reply. */
-static void hdr_put(proto_ext_t *ext, bool fresh, const char *key, const char *val) {
-    if (fresh)
-        proto_ext_append(ext, proto_ext_text(ext, key, strlen(key)),
-                         proto_ext_text(ext, val, strlen(val)));
-    else
-        proto_ext_set(ext, key, val);
+static void hdr_put(proto_ext_t *ext, bool fresh, const hdr_field_t *f, const char *val,
+                    size_t vlen) {
+    if (!fresh) {
+        proto_ext_set(ext, f->key, val);
+        return;
+    }
+    char *k = proto_ext_alloc(ext, f->klen + 1 + vlen + 1), *v = k + f->klen + 1;
+    memcpy(k, f->key, f->klen + 1);
+    memcpy(v, val, vlen);
+    v[vlen] = '\0';
+    proto_ext_push(ext, k, f->klen, v, vlen);
 }
 
-static void hdr_put_int(proto_ext_t *ext, bool fresh, const char *key, int64_t v) {
+static void hdr_put_int(proto_ext_t *ext, bool fresh, const hdr_field_t *f, int64_t v) {
     char text[CM_I64_TEXT];
-    cm_i64_text(v, text);
-    hdr_put(ext, fresh, key, text);
+    hdr_put(ext, fresh, f, text, cm_i64_text(v, text));
 }
 
 static void hdr_encode(const hdr_desc_t *d, const void *h, proto_ext_t *ext) {
@@ -158,18 +167,19 @@ static void hdr_encode(const hdr_desc_t *d, const void *h, proto_ext_t *ext) {
         switch (f->type) {
         case HF_STR: {
             const char *s = *(const char *const *)cat(h, f->off);
-            if (s || (f->flags & HF_REQ)) hdr_put(ext, fresh, f->key, s ? s : "");
+            if (s || (f->flags & HF_REQ)) hdr_put(ext, fresh, f, s ? s : "", s ? strlen(s) : 0);
             break;
         }
         case HF_I32:
-            hdr_put_int(ext, fresh, f->key, *(const int32_t *)cat(h, f->off));
+            hdr_put_int(ext, fresh, f, *(const int32_t *)cat(h, f->off));
             break;
         case HF_I64:
-            hdr_put_int(ext, fresh, f->key, *(const int64_t *)cat(h, f->off));
+            hdr_put_int(ext, fresh, f, *(const int64_t *)cat(h, f->off));
             break;
         case HF_BOOL: {
             bool b = *(const bool *)cat(h, f->off);
-            if (b || !(f->flags & HF_SPARSE)) hdr_put(ext, fresh, f->key, b ? "true" : "false");
+            if (b || !(f->flags & HF_SPARSE))
+                hdr_put(ext, fresh, f, b ? "true" : "false", b ? 4 : 5);
             break;
         }
         }

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "proto.h"
+#include "json_str.h"
 
 #define JSON_MAX_DEPTH 64
 /* Longest number text we accept; real RocketMQ numbers are at most 20 characters. */
@@ -385,28 +385,15 @@ bool proto_json_get_bool(const proto_json_t *obj, const char *key, bool def) {
 
 /* ---------------------------------------------------------------- writing */
 
-/* Escapes what JSON requires (quote, backslash, control characters); other bytes, UTF-8
- * included, are written as they are, as fastjson does. */
+uint8_t *json_grow(cm_buf_t *b, uint8_t *w, size_t n) {
+    b->len = (size_t)(w - b->data);
+    cm_buf_reserve(b, n);
+    return b->data + b->len;
+}
+
 void proto_json_put_str(cm_buf_t *out, const char *s, size_t len) {
-    static const char hex[] = "0123456789abcdef";
-    cm_buf_put8(out, '"');
-    size_t run = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        cm_buf_append(out, s + run, i - run);
-        run = i + 1;
-        const char *at = memchr(esc_bytes, c, ESC_COUNT);
-        if (at) {
-            char e[2] = {'\\', esc_names[at - esc_bytes]};
-            cm_buf_append(out, e, sizeof e);
-        } else {
-            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-            cm_buf_append(out, u, sizeof u);
-        }
-    }
-    cm_buf_append(out, s + run, len - run);
-    cm_buf_put8(out, '"');
+    cm_buf_reserve(out, len + 2 + 8); /* so that data is not NULL for the cursor */
+    out->len = (size_t)(json_put_str_at(out, out->data + out->len, s, len) - out->data);
 }
 
 void proto_json_write(cm_buf_t *out, const proto_json_t *v) {

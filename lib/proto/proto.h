@@ -69,13 +69,15 @@ enum proto_code {
 
 /* extFields: an ordered list of string pairs (the typed header, flattened). Every frame
  * carries one, so its texts live in a pool of a few blocks owned by the ext (freed together
- * by proto_ext_free) instead of two allocations per field; keys and vals share one array
- * block. A replaced or removed text stays in the pool until then. Move an ext by struct
- * copy (then forget the source); never free one of its texts alone. */
+ * by proto_ext_free) instead of two allocations per field; keys, vals and their lengths share
+ * one array block. A replaced or removed text stays in the pool until then. Move an ext by
+ * struct copy (then forget the source); never free one of its texts alone, never change
+ * keys, vals or lens but through these functions (the lengths spare encoders a strlen). */
 typedef struct proto_ext_pool proto_ext_pool_t;
 typedef struct proto_ext {
     char **keys;
-    char **vals; /* keys + cap */
+    char **vals;  /* keys + cap */
+    size_t *lens; /* lens[i] = strlen(keys[i]), lens[cap + i] = strlen(vals[i]) */
     size_t count, cap;
     proto_ext_pool_t *pool;
 } proto_ext_t;
@@ -96,6 +98,25 @@ rmq_err_t proto_ext_parse_bool(const char *val, bool *out);
  * look for an existing key (the caller dedupes). */
 char *proto_ext_text(proto_ext_t *ext, const char *s, size_t n);
 void proto_ext_append(proto_ext_t *ext, char *key, char *val);
+/* The same for decoders that write texts themselves: n bytes of ext's pool (room for the
+ * texts and their NULs), and an append of pool texts whose lengths are known. */
+char *proto_ext_alloc(proto_ext_t *ext, size_t n);
+void proto_ext_grow(proto_ext_t *ext); /* doubles cap */
+static inline void proto_ext_push(proto_ext_t *ext, char *key, size_t klen, char *val,
+                                  size_t vlen) {
+    if (ext->count == ext->cap) proto_ext_grow(ext);
+    size_t i = ext->count++;
+    ext->keys[i] = key;
+    ext->vals[i] = val;
+    ext->lens[i] = klen;
+    ext->lens[ext->cap + i] = vlen;
+}
+static inline size_t proto_ext_key_len(const proto_ext_t *ext, size_t i) {
+    return ext->lens[i];
+}
+static inline size_t proto_ext_val_len(const proto_ext_t *ext, size_t i) {
+    return ext->lens[ext->cap + i];
+}
 
 /* One remoting command (request or response). Owns every pointer in it. */
 typedef struct proto_cmd {

@@ -47,6 +47,37 @@ Test(buf, big_endian_and_strings) {
     cm_free(s);
 }
 
+/* cm_i64_text writes what printf's %lld does, for every digit count and sign. */
+Test(buf, i64_text_matches_printf) {
+    int64_t vals[200];
+    size_t n = 0;
+    vals[n++] = 0;
+    vals[n++] = INT64_MAX;
+    vals[n++] = INT64_MIN;
+    vals[n++] = INT64_MIN + 1;
+    for (int64_t p = 1; p <= INT64_MAX / 10; p *= 10) {
+        int64_t near[] = {p - 1, p, p + 1, 2 * p, 9 * p + (p - 1)};
+        for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+            vals[n++] = near[i];
+            vals[n++] = -near[i];
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        char got[CM_I64_TEXT + 4], want[32];
+        memset(got, '#', sizeof got);
+        size_t len = cm_i64_text(vals[i], got);
+        snprintf(want, sizeof want, "%lld", (long long)vals[i]);
+        cr_assert_str_eq(got, want);
+        cr_assert_eq(len, strlen(want));
+        cr_assert_eq(got[CM_I64_TEXT], '#'); /* nothing written past CM_I64_TEXT */
+        cm_buf_t b = CM_BUF_INIT;
+        cm_buf_put_i64(&b, vals[i]);
+        cr_assert_eq(b.len, len);
+        cr_assert_eq(memcmp(b.data, want, len), 0);
+        cm_buf_free(&b);
+    }
+}
+
 /* Values checked against Java's String.hashCode(). */
 Test(javahash, matches_java) {
     cr_assert_eq(cm_java_hash("A", 1), 65);

@@ -630,3 +630,301 @@ Test(ext, typed_reads) {
     cr_assert_eq(proto_ext_get_bool(&e, "absent", &b), RMQ_ERR_NOT_FOUND);
     proto_ext_free(&e);
 }
+
+/* ---------------------------------------------------------------- fast-path coverage */
+
+/* Every ext text's stored length is its strlen (encoders trust the lengths). */
+static void assert_lens(const proto_ext_t *e) {
+    for (size_t i = 0; i < e->count; i++) {
+        cr_assert_eq(proto_ext_key_len(e, i), strlen(e->keys[i]), "key %zu", i);
+        cr_assert_eq(proto_ext_val_len(e, i), strlen(e->vals[i]), "val %zu", i);
+    }
+}
+
+/* What the general JSON parser reads from the string literal lit (quotes included). */
+static rmq_err_t general_string(const char *lit, proto_json_t **out) {
+    rmq_err_t err = proto_json_parse(lit, strlen(lit), out);
+    if (err == RMQ_OK && (*out)->type != PJ_STRING) err = RMQ_ERR_BAD_JSON;
+    return err;
+}
+
+/* An extFields value of every length from 0 to 40 (the word-at-a-time scan and the byte
+ * tail) with one escape, raw byte or bad sequence at every position: the frame decoder
+ * reads what the general parser reads, and refuses what it refuses. */
+Test(frame, json_ext_strings_at_every_length_and_position) {
+    static const char *const inserts[] = {
+        "\\\"",     "\\\\",    "\\/",     "\\b",
+        "\\f",      "\\n",     "\\r",     "\\t",
+        "\\u0001",  "\\u0002", "\\u007f", "\\u007F",
+        "\\u0041",  "\\u00e9", "\\u20ac", "\\ud83d\\ude00",
+        "\xc3\xa9", "\x7f",    "\xff",    "\x01",
+        "\x1f",     "\\u0000", "\\x",     "\\u00g1",
+        "\\u12",    "\\",      "\\u",     "z",
+    };
+    cm_buf_t val = CM_BUF_INIT, hdr = CM_BUF_INIT, lit = CM_BUF_INIT;
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t pos = 0; pos <= len; pos++) {
+            for (size_t k = 0; k < sizeof inserts / sizeof inserts[0]; k++) {
+                val.len = 0;
+                for (size_t i = 0; i < pos; i++)
+                    cm_buf_put8(&val, (uint8_t)('a' + i % 26));
+                cm_buf_append_str(&val, inserts[k]);
+                for (size_t i = pos; i < len; i++)
+                    cm_buf_put8(&val, (uint8_t)('A' + i % 26));
+                cm_buf_put8(&val, 0);
+                hdr.len = 0;
+                cm_buf_printf(&hdr, "{\"code\":1,\"extFields\":{\"k%s\":\"%s\",\"z\":\"1\"}}",
+                              (const char *)val.data, (const char *)val.data);
+                cm_buf_put8(&hdr, 0);
+                lit.len = 0;
+                cm_buf_printf(&lit, "\"%s\"", (const char *)val.data);
+                proto_json_t *want = NULL;
+                rmq_err_t want_err = general_string((const char *)lit.data, &want);
+                proto_cmd_t c;
+                rmq_err_t err = decode_json_header((const char *)hdr.data, &c);
+                const char *what = (const char *)hdr.data;
+                if (want_err != RMQ_OK) {
+                    cr_assert_eq(err, RMQ_ERR_BAD_JSON, "%s", what);
+                } else if (memchr(want->s, '\0', want->len)) {
+                    cr_assert_eq(err, RMQ_ERR_MALFORMED, "%s", what);
+                } else {
+                    cr_assert_eq(err, RMQ_OK, "%s", what);
+                    cr_assert_eq(c.ext.count, 2, "%s", what);
+                    cr_assert_eq(c.ext.keys[0][0], 'k');
+                    cr_assert_str_eq(c.ext.keys[0] + 1, want->s, "%s", what);
+                    cr_assert_str_eq(c.ext.vals[0], want->s, "%s", what);
+                    cr_assert_str_eq(c.ext.vals[1], "1", "%s", what);
+                    assert_lens(&c.ext);
+                    proto_cmd_free(&c);
+                }
+                proto_json_free(want);
+            }
+        }
+    }
+    cm_buf_free(&val);
+    cm_buf_free(&hdr);
+    cm_buf_free(&lit);
+}
+
+/* Whitespace of every kind between every pair of tokens, and none: the same command. */
+Test(frame, json_header_odd_whitespace) {
+    static const char *const tokens[] = {"{",
+                                         "\"code\"",
+                                         ":",
+                                         "310",
+                                         ",",
+                                         "\"extFields\"",
+                                         ":",
+                                         "{",
+                                         "\"a\"",
+                                         ":",
+                                         "\"g\\u0001h\"",
+                                         ",",
+                                         "\"nul\"",
+                                         ":",
+                                         "null",
+                                         ",",
+                                         "\"b\"",
+                                         ":",
+                                         "\"\"",
+                                         "}",
+                                         ",",
+                                         "\"flag\"",
+                                         ":",
+                                         "-1",
+                                         ",",
+                                         "\"language\"",
+                                         ":",
+                                         "\"JAVA\"",
+                                         ",",
+                                         "\"opaque\"",
+                                         ":",
+                                         "2147483647",
+                                         ",",
+                                         "\"remark\"",
+                                         ":",
+                                         "\"r\"",
+                                         ",",
+                                         "\"serializeTypeCurrentRPC\"",
+                                         ":",
+                                         "\"JSON\"",
+                                         ",",
+                                         "\"version\"",
+                                         ":",
+                                         "409",
+                                         "}"};
+    static const char *const spaces[] = {"", " ", "\t", "\n", "\r", " \t\r\n  "};
+    size_t n = sizeof tokens / sizeof tokens[0];
+    proto_cmd_t want;
+    cm_buf_t b = CM_BUF_INIT;
+    for (size_t i = 0; i < n; i++)
+        cm_buf_append_str(&b, tokens[i]);
+    cm_buf_put8(&b, 0);
+    cr_assert_eq(decode_json_header((const char *)b.data, &want), RMQ_OK);
+    cr_assert_eq(want.code, 310);
+    cr_assert_eq(want.flag, -1);
+    cr_assert_eq(want.opaque, INT32_MAX);
+    cr_assert_eq(want.ext.count, 2);
+    cr_assert_str_eq(proto_ext_get(&want.ext, "a"), "g\x01h");
+    for (size_t s = 1; s < sizeof spaces / sizeof spaces[0]; s++) {
+        for (size_t at = 0; at <= n; at++) { /* before token at (n: after the last) */
+            b.len = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (i == at) cm_buf_append_str(&b, spaces[s]);
+                cm_buf_append_str(&b, tokens[i]);
+            }
+            if (at == n) cm_buf_append_str(&b, spaces[s]);
+            cm_buf_put8(&b, 0);
+            proto_cmd_t c;
+            cr_assert_eq(decode_json_header((const char *)b.data, &c), RMQ_OK, "%s", b.data);
+            assert_same_cmd(&want, &c, true);
+            assert_lens(&c.ext);
+            proto_cmd_free(&c);
+        }
+    }
+    proto_cmd_free(&want);
+    /* A byte below ' ' that is not whitespace is not skipped. */
+    proto_cmd_t bad;
+    cr_assert_eq(decode_json_header("{\"code\":1,\x0b\"flag\":1}", &bad), RMQ_ERR_BAD_JSON);
+    cm_buf_free(&b);
+}
+
+/* Every language name reads as its ordinal and is written back by name. */
+Test(frame, json_header_language_names) {
+    for (int32_t i = 0; i <= PROTO_LANG_NODE_JS + 1; i++) {
+        char hdr[96];
+        snprintf(hdr, sizeof hdr, "{\"code\":1,\"language\":\"%s\"}", proto_lang_name(i));
+        proto_cmd_t c;
+        cr_assert_eq(decode_json_header(hdr, &c), RMQ_OK);
+        cr_assert_eq(c.language, i <= PROTO_LANG_NODE_JS ? i : PROTO_LANG_OTHER, "%s", hdr);
+        round_trip(&c, PROTO_SER_JSON);
+        proto_cmd_free(&c);
+    }
+    /* A name that is a prefix or an extension of a known one is not it. */
+    static const char *const near[] = {"JAV", "JAVAX", "CP", "", "java", "NODE_J"};
+    for (size_t i = 0; i < sizeof near / sizeof near[0]; i++) {
+        char hdr[96];
+        snprintf(hdr, sizeof hdr, "{\"code\":1,\"language\":\"%s\"}", near[i]);
+        proto_cmd_t c;
+        cr_assert_eq(decode_json_header(hdr, &c), RMQ_OK);
+        cr_assert_eq(c.language, PROTO_LANG_OTHER, "%s", hdr);
+        proto_cmd_free(&c);
+    }
+}
+
+/* Top-level keys that share a length or a prefix with a known key are unknown keys (the
+ * general parser ignores them), and a repeated known key still means the last one. */
+Test(frame, json_header_member_names) {
+    static const char *const hdrs[][2] = {
+        {"{\"code\":5,\"cODE\":7}", "5"},  {"{\"code\":5,\"flags\":7}", "5"},
+        {"{\"cod\":7,\"code\":5}", "5"},   {"{\"code\":5,\"remarks\":\"x\"}", "5"},
+        {"{\"code\":5,\"opaqu\":1}", "5"}, {"{\"code\":5,\"extField\":{}}", "5"},
+        {"{\"code\":7,\"code\":5}", "5"},  {"{\"code\":5,\"serializeTypeCurrentRPc\":1}", "5"},
+    };
+    for (size_t i = 0; i < sizeof hdrs / sizeof hdrs[0]; i++) {
+        proto_cmd_t c;
+        cr_assert_eq(decode_json_header(hdrs[i][0], &c), RMQ_OK, "%s", hdrs[i][0]);
+        cr_assert_eq(c.code, atoi(hdrs[i][1]), "%s", hdrs[i][0]);
+        cr_assert_eq(c.flag, 0, "%s", hdrs[i][0]);
+        cr_assert_null(c.remark);
+        cr_assert_not(c.has_ext);
+        proto_cmd_free(&c);
+    }
+}
+
+/* Repeated keys among up to 40 fields (both sides of the pairwise check's limit), keys that
+ * differ only where the duplicate check's hash does not look, in both header forms: the
+ * first place and the last value, as a plain quadratic reference computes them. */
+Test(frame, repeated_ext_keys_against_reference) {
+    static const char *const pool[] = {"a",   "b",   "ab",         "ba",        "aab",   "abb",
+                                       "a_b", "acb", "queueId",    "queueIe",   "topic", "topic2",
+                                       "",    "x",   "abcdefghij", "abcdefghiJ"};
+    size_t np = sizeof pool / sizeof pool[0];
+    uint32_t seed = 12345;
+    cm_buf_t hdr = CM_BUF_INIT, bin = CM_BUF_INIT, frame = CM_BUF_INIT;
+    for (int round = 0; round < 400; round++) {
+        size_t n = (size_t)round % 41;
+        const char *keys[41];
+        char vals[41][8];
+        hdr.len = 0;
+        bin.len = 0;
+        cm_buf_append_str(&hdr, "{\"extFields\":{");
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            /* Few distinct keys in some rounds (many repeats), all of them in others. */
+            keys[i] = pool[(seed >> 16) % (round % 3 == 0 ? 3 : np)];
+            snprintf(vals[i], sizeof vals[i], "v%zu", i);
+            cm_buf_printf(&hdr, "%s\"%s\":\"%s\"", i ? "," : "", keys[i], vals[i]);
+            cm_buf_put16(&bin, (uint16_t)strlen(keys[i]));
+            cm_buf_append_str(&bin, keys[i]);
+            cm_buf_put32(&bin, (uint32_t)strlen(vals[i]));
+            cm_buf_append_str(&bin, vals[i]);
+        }
+        cm_buf_append_str(&hdr, "}}");
+        cm_buf_put8(&hdr, 0);
+        /* Reference: distinct keys in first-seen order, each with its last value. */
+        const char *rk[41], *rv[41];
+        size_t rn = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t j = 0;
+            while (j < rn && strcmp(rk[j], keys[i]) != 0)
+                j++;
+            if (j == rn) rk[rn++] = keys[i];
+            rv[j] = vals[i];
+        }
+        proto_cmd_t c;
+        cr_assert_eq(decode_json_header((const char *)hdr.data, &c), RMQ_OK);
+        for (int form = 0; form < 2; form++) {
+            cr_assert_eq(c.ext.count, rn, "round %d form %d", round, form);
+            for (size_t j = 0; j < rn; j++) {
+                cr_assert_str_eq(c.ext.keys[j], rk[j], "round %d form %d", round, form);
+                cr_assert_str_eq(c.ext.vals[j], rv[j], "round %d form %d", round, form);
+            }
+            assert_lens(&c.ext);
+            round_trip_both(&c);
+            proto_cmd_free(&c);
+            if (form == 1) break;
+            /* The same fields as a binary header. */
+            frame.len = 0;
+            cm_buf_put16(&frame, 310);
+            cm_buf_put8(&frame, 0);
+            cm_buf_put16(&frame, 409);
+            cm_buf_put32(&frame, 1);
+            cm_buf_put32(&frame, 0);
+            cm_buf_put32(&frame, 0);
+            cm_buf_put32(&frame, (uint32_t)bin.len);
+            cm_buf_append(&frame, bin.data, bin.len);
+            cm_buf_t fb = CM_BUF_INIT;
+            make_frame(&fb, PROTO_SER_ROCKETMQ, frame.data, frame.len, NULL, 0);
+            cr_assert_eq(decode_exact(fb.data, fb.len, 0, &c), RMQ_OK);
+            cm_buf_free(&fb);
+        }
+    }
+    cm_buf_free(&hdr);
+    cm_buf_free(&bin);
+    cm_buf_free(&frame);
+}
+
+/* The lengths kept beside the texts follow every change: replacing a value with a longer
+ * or shorter one, removing a field, growing past the first array block. */
+Test(ext, lengths_follow_set_replace_remove) {
+    proto_cmd_t c;
+    proto_cmd_request(&c, PROTO_SEND_MESSAGE_V2, 3);
+    for (int i = 0; i < 40; i++) {
+        char key[16], val[64];
+        snprintf(key, sizeof key, "key%d", i);
+        snprintf(val, sizeof val, "%.*s", i, "0123456789012345678901234567890123456789");
+        proto_ext_set(&c.ext, key, val);
+    }
+    proto_ext_set(&c.ext, "key3", "a much longer value than before \x01\x02");
+    proto_ext_set(&c.ext, "key30", "");
+    proto_ext_set(&c.ext, "key5", NULL);
+    proto_ext_set(&c.ext, "key0", NULL);
+    proto_ext_set_int(&c.ext, "key7", INT64_MIN);
+    proto_ext_set_bool(&c.ext, "key8", true);
+    cr_assert_eq(c.ext.count, 38);
+    assert_lens(&c.ext);
+    cr_assert_str_eq(proto_ext_get(&c.ext, "key7"), "-9223372036854775808");
+    round_trip_both(&c);
+    proto_cmd_free(&c);
+}

@@ -341,3 +341,77 @@ Test(json, bad_input) {
     cr_assert_eq(proto_json_parse("{\"a\":1}\n\t \r", 11, &v), RMQ_OK);
     proto_json_free(v);
 }
+
+/* A byte-at-a-time reference for proto_json_put_str. */
+static void put_str_reference(cm_buf_t *b, const uint8_t *s, size_t len) {
+    cm_buf_put8(b, '"');
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = s[i];
+        const char *e = c == '"'    ? "\\\""
+                        : c == '\\' ? "\\\\"
+                        : c == '\b' ? "\\b"
+                        : c == '\f' ? "\\f"
+                        : c == '\n' ? "\\n"
+                        : c == '\r' ? "\\r"
+                        : c == '\t' ? "\\t"
+                                    : NULL;
+        if (e)
+            cm_buf_append_str(b, e);
+        else if (c < 0x20)
+            cm_buf_printf(b, "\\u%04x", c);
+        else
+            cm_buf_put8(b, c);
+    }
+    cm_buf_put8(b, '"');
+}
+
+/* Strings of every length to 40 with each byte that needs an escape (and some that do not)
+ * at every position, written into buffers with no room, a little room and plenty: the same
+ * text as the reference, and nothing written past it. */
+Test(json, put_str_every_length_position_and_room) {
+    uint8_t specials[40];
+    size_t ns = 0;
+    for (int c = 0; c < 0x20; c++)
+        specials[ns++] = (uint8_t)c;
+    specials[ns++] = '"';
+    specials[ns++] = '\\';
+    specials[ns++] = '/';
+    specials[ns++] = 0x7f;
+    specials[ns++] = 0x80;
+    specials[ns++] = 0xff;
+    uint8_t s[48];
+    cm_buf_t want = CM_BUF_INIT;
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            for (size_t k = 0; k < ns; k++) {
+                for (size_t i = 0; i < len; i++)
+                    s[i] = (uint8_t)('a' + i % 26);
+                s[pos] = specials[k];
+                if (k % 2 && len > 2) s[len - 1] = '\n'; /* a second escape, at the end */
+                want.len = 0;
+                put_str_reference(&want, s, len);
+                for (size_t room = 0; room < 24; room += 5) {
+                    cm_buf_t b = CM_BUF_INIT;
+                    cm_buf_reserve(&b, 64);
+                    b.len = b.cap - room; /* bytes before the string, then room bytes */
+                    memset(b.data, '#', b.len);
+                    size_t before = b.len;
+                    proto_json_put_str(&b, (const char *)s, len);
+                    cr_assert_eq(b.len - before, want.len, "len %zu pos %zu byte %02x", len, pos,
+                                 specials[k]);
+                    cr_assert_eq(memcmp(b.data + before, want.data, want.len), 0,
+                                 "len %zu pos %zu byte %02x", len, pos, specials[k]);
+                    for (size_t i = 0; i < before; i++)
+                        cr_assert_eq(b.data[i], '#');
+                    cm_buf_free(&b);
+                }
+            }
+        }
+    }
+    cm_buf_t b = CM_BUF_INIT;
+    proto_json_put_str(&b, "", 0); /* from an empty buffer */
+    cr_assert_eq(b.len, 2);
+    cr_assert_eq(memcmp(b.data, "\"\"", 2), 0);
+    cm_buf_free(&b);
+    cm_buf_free(&want);
+}
