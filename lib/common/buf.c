@@ -41,7 +41,7 @@ size_t cm_i64_text(int64_t v, char *dst) {
     /* Unsigned arithmetic so that INT64_MIN has a magnitude. */
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
     size_t digits = 1;
-    for (uint64_t t = u; t >= 10; t /= 10)
+    for (uint64_t p = 10; digits < 20 && u >= p; p *= 10)
         digits++;
     size_t len = (v < 0) + digits;
     char *w = dst + len;

@@ -14,24 +14,49 @@ struct proto_ext_pool {
     char data[];
 };
 
-/* A send request's header (14 fields) fits the first block. */
-#define POOL_FIRST 512
+/* A send request's header (14 fields) fits the first block, texts and arrays: the first
+ * FIRST_CAP pairs' arrays sit at the start of the first block, so a header costs one
+ * allocation; larger arrays are allocated on their own. */
+#define POOL_FIRST 384 /* with the arrays, within what glibc serves from its per-thread cache */
 #define POOL_MAX_STEP (64 * 1024)
+#define FIRST_CAP 16
+#define ARRAYS_SIZE(cap) (2 * (cap) * sizeof(char *) + 2 * (cap) * sizeof(size_t))
 
 void proto_ext_free(proto_ext_t *ext) {
+    if (ext->cap > FIRST_CAP) cm_free(ext->keys); /* vals and lens share the block */
     for (proto_ext_pool_t *p = ext->pool, *next; p; p = next) {
         next = p->next;
         cm_free(p);
     }
-    cm_free(ext->keys); /* vals and lens share the block */
     memset(ext, 0, sizeof *ext);
 }
 
+/* The arrays of cap pairs at block. */
+static void ext_set_arrays(proto_ext_t *ext, void *block, size_t cap) {
+    ext->keys = block;
+    ext->vals = ext->keys + cap;
+    ext->lens = (size_t *)(ext->keys + 2 * cap);
+    ext->cap = cap;
+}
+
+/* An ext's first block (no pool yet means no arrays yet either): the first arrays, then room
+ * for at least text_room bytes of text. */
+static void ext_head_block(proto_ext_t *ext, size_t text_room) {
+    size_t cap = ARRAYS_SIZE(FIRST_CAP) + (text_room > POOL_FIRST ? text_room : POOL_FIRST);
+    proto_ext_pool_t *b = cm_malloc(sizeof *b + cap);
+    b->next = NULL;
+    b->used = ARRAYS_SIZE(FIRST_CAP);
+    b->cap = cap;
+    ext->pool = b;
+    ext_set_arrays(ext, b->data, FIRST_CAP);
+}
+
 char *proto_ext_alloc(proto_ext_t *ext, size_t n) {
+    if (!ext->pool) ext_head_block(ext, n);
     proto_ext_pool_t *p = ext->pool;
-    if (!p || p->cap - p->used < n) {
+    if (p->cap - p->used < n) {
         /* Blocks double (bounded), so a large header costs few allocations. */
-        size_t cap = p ? (p->cap < POOL_MAX_STEP ? p->cap * 2 : p->cap) : POOL_FIRST;
+        size_t cap = p->cap < POOL_MAX_STEP ? p->cap * 2 : p->cap;
         if (cap < n) cap = n;
         proto_ext_pool_t *b = cm_malloc(sizeof *b + cap);
         b->next = p;
@@ -52,20 +77,17 @@ char *proto_ext_text(proto_ext_t *ext, const char *s, size_t n) {
 }
 
 void proto_ext_grow(proto_ext_t *ext) {
-    size_t cap = ext->cap ? ext->cap * 2 : 16;
-    char **block = cm_malloc(2 * cap * sizeof *block + 2 * cap * sizeof *ext->lens);
-    size_t *lens = (size_t *)(block + 2 * cap);
-    if (ext->count) {
-        memcpy(block, ext->keys, ext->count * sizeof *block);
-        memcpy(block + cap, ext->vals, ext->count * sizeof *block);
-        memcpy(lens, ext->lens, ext->count * sizeof *lens);
-        memcpy(lens + cap, ext->lens + ext->cap, ext->count * sizeof *lens);
+    if (!ext->pool) {
+        ext_head_block(ext, 0);
+        return;
     }
-    cm_free(ext->keys);
-    ext->keys = block;
-    ext->vals = block + cap;
-    ext->lens = lens;
-    ext->cap = cap;
+    proto_ext_t old = *ext;
+    ext_set_arrays(ext, cm_malloc(ARRAYS_SIZE(old.cap * 2)), old.cap * 2);
+    memcpy(ext->keys, old.keys, old.count * sizeof *ext->keys);
+    memcpy(ext->vals, old.vals, old.count * sizeof *ext->vals);
+    memcpy(ext->lens, old.lens, old.count * sizeof *ext->lens);
+    memcpy(ext->lens + ext->cap, old.lens + old.cap, old.count * sizeof *ext->lens);
+    if (old.cap > FIRST_CAP) cm_free(old.keys);
 }
 
 void proto_ext_append(proto_ext_t *ext, char *key, char *val) {

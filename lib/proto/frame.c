@@ -280,6 +280,12 @@ static inline bool lex_char(lex_t *l, char c) {
     return true;
 }
 
+/* Takes lit (a literal) if the text at l->p starts with it. */
+#define LEX_TAKE(l, lit)                                                                           \
+    ((size_t)((l)->end - (l)->p) >= sizeof(lit) - 1 && memcmp((l)->p, lit, sizeof(lit) - 1) == 0   \
+         ? ((l)->p += sizeof(lit) - 1, true)                                                       \
+         : false)
+
 /* The first byte at or after p that is special in a JSON string (json_special), or end. */
 static const char *plain_end(const char *p, const char *end) {
 #if JSON_WORDS
@@ -347,14 +353,10 @@ static const char *lex_escape(const char *p, const char *end, char *d) {
     default:
         return NULL;
     }
-    if (end - p < 6) return NULL;
-    int v = 0;
-    for (int i = 2; i < 6; i++) {
-        int x = hex_val(p[i]);
-        if (x < 0) return NULL;
-        v = v * 16 + x;
-    }
-    if (v == 0 || v >= 0x80) return NULL;
+    /* Below 0x80 the four hex digits are 00 [0-7] hex. */
+    if (end - p < 6 || p[2] != '0' || p[3] != '0' || p[4] < '0' || p[4] > '7') return NULL;
+    int lo = hex_val(p[5]), v = (p[4] - '0') * 16 + lo;
+    if (lo < 0 || v == 0) return NULL;
     *d = (char)v;
     return p + 6;
 }
@@ -436,48 +438,72 @@ static bool fast_ext(lex_t *l, proto_cmd_t *cmd) {
     if (lex_char(l, '}')) return true;
     /* All the texts fit in what is left of the header (see lex_ext_str), plus a word. */
     char *d = proto_ext_alloc(&cmd->ext, (size_t)(l->end - l->p) + 8);
-    do {
+    for (;;) {
         lex_ws(l);
         char *k = d, *kend = lex_ext_str(l, d);
         if (!kend || !lex_char(l, ':')) return false;
         d = kend + 1;
-        if (lex_null(l)) continue; /* Java skips null fields */
         lex_ws(l);
-        char *v = d, *vend = lex_ext_str(l, d);
-        if (!vend) return false;
-        d = vend + 1;
-        proto_ext_push(&cmd->ext, k, (size_t)(kend - k), v, (size_t)(vend - v));
-    } while (lex_char(l, ','));
-    if (!lex_char(l, '}')) return false;
+        if (l->p < l->end && *l->p == 'n') {
+            if (!LEX_TAKE(l, "null")) return false; /* Java skips null fields */
+        } else {
+            char *v = d, *vend = lex_ext_str(l, d);
+            if (!vend) return false;
+            d = vend + 1;
+            proto_ext_push(&cmd->ext, k, (size_t)(kend - k), v, (size_t)(vend - v));
+        }
+        lex_ws(l);
+        if (l->p >= l->end || *l->p != ',') break;
+        l->p++;
+    }
+    if (l->p >= l->end || *l->p != '}') return false;
+    l->p++;
     ext_dedupe(&cmd->ext);
     return true;
 }
 
-/* Top-level keys by length, then bytes. */
 enum { M_CODE, M_FLAG, M_OPAQUE, M_VERSION, M_LANGUAGE, M_REMARK, M_EXT, M_SERIALIZE };
 
-static int member_index(const char *k, size_t n) {
-    switch (n) {
-    case 4:
-        return memcmp(k, "code", 4) == 0 ? M_CODE : memcmp(k, "flag", 4) == 0 ? M_FLAG : -1;
-    case 6:
-        return memcmp(k, "opaque", 6) == 0 ? M_OPAQUE : memcmp(k, "remark", 6) == 0 ? M_REMARK : -1;
-    case 7:
-        return memcmp(k, "version", 7) == 0 ? M_VERSION : -1;
-    case 8:
-        return memcmp(k, "language", 8) == 0 ? M_LANGUAGE : -1;
-    case 9:
-        return memcmp(k, "extFields", 9) == 0 ? M_EXT : -1;
-    case 23:
-        return memcmp(k, "serializeTypeCurrentRPC", 23) == 0 ? M_SERIALIZE : -1;
+/* A known top-level key, quoted, with the ':' after it; -1 for any other key, one with an
+ * escape included (the general parser's job). */
+static int lex_member(lex_t *l) {
+    lex_ws(l);
+    if (l->end - l->p < 2 || l->p[0] != '"') return -1;
+    int idx;
+    bool ok;
+    switch (l->p[1]) {
+    case 'c':
+        idx = M_CODE, ok = LEX_TAKE(l, "\"code\"");
+        break;
+    case 'e':
+        idx = M_EXT, ok = LEX_TAKE(l, "\"extFields\"");
+        break;
+    case 'f':
+        idx = M_FLAG, ok = LEX_TAKE(l, "\"flag\"");
+        break;
+    case 'l':
+        idx = M_LANGUAGE, ok = LEX_TAKE(l, "\"language\"");
+        break;
+    case 'o':
+        idx = M_OPAQUE, ok = LEX_TAKE(l, "\"opaque\"");
+        break;
+    case 'r':
+        idx = M_REMARK, ok = LEX_TAKE(l, "\"remark\"");
+        break;
+    case 's':
+        idx = M_SERIALIZE, ok = LEX_TAKE(l, "\"serializeTypeCurrentRPC\"");
+        break;
+    case 'v':
+        idx = M_VERSION, ok = LEX_TAKE(l, "\"version\"");
+        break;
     default:
         return -1;
     }
+    return ok && lex_char(l, ':') ? idx : -1;
 }
 
 /* The value of one known top-level key; false for an unknown or repeated one. */
-static bool fast_member(lex_t *l, const char *k, size_t n, unsigned *seen, proto_cmd_t *cmd) {
-    int idx = member_index(k, n);
+static bool fast_member(lex_t *l, int idx, unsigned *seen, proto_cmd_t *cmd) {
     if (idx < 0 || (*seen & (1u << idx))) return false;
     *seen |= 1u << idx;
     const char *s;
@@ -508,11 +534,7 @@ static bool json_header_fast(const char *text, size_t len, proto_cmd_t *cmd) {
     if (!lex_char(&l, '{')) return false;
     if (!lex_char(&l, '}')) {
         do {
-            const char *k;
-            size_t n;
-            if (!lex_plain_str(&l, &k, &n) || !lex_char(&l, ':') ||
-                !fast_member(&l, k, n, &seen, cmd))
-                return false;
+            if (!fast_member(&l, lex_member(&l), &seen, cmd)) return false;
         } while (lex_char(&l, ','));
         if (!lex_char(&l, '}')) return false;
     }

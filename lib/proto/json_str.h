@@ -16,8 +16,16 @@
 #define JSON_HIGHS 0x8080808080808080ull
 
 /* A byte a JSON string cannot hold as it is: quote, backslash, control character. */
+#define JSON_SPECIAL_ROW(b) b, b, b, b, b, b, b, b, b, b, b, b, b, b, b, b
+static const bool json_special_tab[256] = {
+    JSON_SPECIAL_ROW(1),
+    JSON_SPECIAL_ROW(1),
+    [0x22] = 1,
+    [0x5c] = 1,
+};
+#undef JSON_SPECIAL_ROW
 static inline bool json_special(unsigned char c) {
-    return c < 0x20 || c == '"' || c == '\\';
+    return json_special_tab[c];
 }
 
 /* The high bit of each byte of w that is special. Exact for the lowest flagged byte; bytes
