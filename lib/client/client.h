@@ -90,10 +90,23 @@ void client_split_addrs(const char *text, proto_strlist_t *l);
 
 typedef struct client_pool client_pool_t;
 typedef void(client_job_fn)(void *arg);
+/* A queued job. client_pool_post_job takes one that lives in the caller's own state, so a
+ * post per message allocates nothing; the pool does not touch it once fn starts (fn may
+ * free it). */
+typedef struct client_job {
+    client_job_fn *fn;
+    void *arg;
+    struct client_job *next;
+    bool pooled; /* allocated by client_pool_post, freed after it ran */
+} client_job_t;
 client_pool_t *client_pool_new(int threads, rmq_err_t *err);
 /* Queues fn(arg) for a pool thread. RMQ_ERR_SHUTDOWN once the pool is stopping (fn is then
  * not called). Any thread. */
 rmq_err_t client_pool_post(client_pool_t *pool, client_job_fn *fn, void *arg);
+/* client_pool_post with the caller's job storage, which must stay valid until fn runs
+ * (or until this fails). */
+rmq_err_t client_pool_post_job(client_pool_t *pool, client_job_t *job, client_job_fn *fn,
+                               void *arg);
 /* Runs every job already queued, then joins the threads and frees the pool. Not from a pool
  * thread. */
 void client_pool_destroy(client_pool_t *pool);

@@ -2,17 +2,14 @@
  * (retries, route look-ups, periodic work), so nothing user-written runs on the I/O thread. */
 #include "client.h"
 
-typedef struct job {
-    client_job_fn *fn;
-    void *arg;
-    struct job *next;
-} job_t;
+typedef client_job_t job_t;
 
 struct client_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job_t *head, *tail;
     bool stopping;
+    int idle; /* threads waiting on cv: a post with none waiting signals nobody */
     int nthreads;
     pthread_t *threads;
 };
@@ -28,6 +25,15 @@ static job_t *pop(client_pool_t *p) {
     return j;
 }
 
+/* Runs j; its storage may be gone once fn starts, unless the pool owns it. */
+static void run(job_t *j) {
+    client_job_fn *fn = j->fn;
+    void *arg = j->arg;
+    bool pooled = j->pooled;
+    fn(arg);
+    if (pooled) cm_free(j);
+}
+
 static void *worker(void *arg) {
     client_pool_t *p = arg;
     current_pool = p;
@@ -36,12 +42,13 @@ static void *worker(void *arg) {
         job_t *j = pop(p);
         if (!j) {
             if (p->stopping) break; /* queue drained */
+            p->idle++;
             pthread_cond_wait(&p->cv, &p->mu);
+            p->idle--;
             continue;
         }
         pthread_mutex_unlock(&p->mu);
-        j->fn(j->arg);
-        cm_free(j);
+        run(j);
         pthread_mutex_lock(&p->mu);
     }
     pthread_mutex_unlock(&p->mu);
@@ -62,15 +69,14 @@ client_pool_t *client_pool_new(int threads, rmq_err_t *err) {
     return p;
 }
 
-rmq_err_t client_pool_post(client_pool_t *p, client_job_fn *fn, void *arg) {
-    job_t *j = cm_malloc(sizeof *j);
+static rmq_err_t enqueue(client_pool_t *p, job_t *j, client_job_fn *fn, void *arg, bool pooled) {
     j->fn = fn;
     j->arg = arg;
     j->next = NULL;
+    j->pooled = pooled;
     pthread_mutex_lock(&p->mu);
     if (p->stopping) {
         pthread_mutex_unlock(&p->mu);
-        cm_free(j);
         return RMQ_ERR_SHUTDOWN;
     }
     if (p->tail)
@@ -78,9 +84,20 @@ rmq_err_t client_pool_post(client_pool_t *p, client_job_fn *fn, void *arg) {
     else
         p->head = j;
     p->tail = j;
-    pthread_cond_signal(&p->cv);
+    if (p->idle > 0) pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return RMQ_OK;
+}
+
+rmq_err_t client_pool_post(client_pool_t *p, client_job_fn *fn, void *arg) {
+    job_t *j = cm_malloc(sizeof *j);
+    rmq_err_t err = enqueue(p, j, fn, arg, true);
+    if (err != RMQ_OK) cm_free(j);
+    return err;
+}
+
+rmq_err_t client_pool_post_job(client_pool_t *p, client_job_t *j, client_job_fn *fn, void *arg) {
+    return enqueue(p, j, fn, arg, false);
 }
 
 void client_pool_destroy(client_pool_t *p) {
@@ -92,10 +109,8 @@ void client_pool_destroy(client_pool_t *p) {
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
     /* With no thread at all (creation failed), queued jobs still run exactly once. */
-    for (job_t *j; (j = pop(p));) {
-        j->fn(j->arg);
-        cm_free(j);
-    }
+    for (job_t *j; (j = pop(p));)
+        run(j);
     cm_free(p->threads);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);

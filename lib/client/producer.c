@@ -46,7 +46,9 @@ const char *rmq_producer_last_remark(void) {
 
 /* ================================================================ outgoing messages */
 
-/* A message as it travels: encoded properties, the (maybe compressed) body, flags. */
+/* A message as it travels: encoded properties, the (maybe compressed) body, flags. One
+ * allocation (block) holds the topic, the properties and a body that was copied as it is;
+ * a compressed body or a batch's is its own (body_own). */
 typedef struct outgoing {
     char *topic;
     uint8_t *body;
@@ -55,12 +57,13 @@ typedef struct outgoing {
     int32_t sys_flag, flag;
     bool batch;
     char uniq[RMQ_MSG_ID_SIZE];
+    void *block;
+    uint8_t *body_own;
 } outgoing_t;
 
 static void outgoing_free(outgoing_t *o) {
-    cm_free(o->topic);
-    cm_free(o->body);
-    cm_free(o->props);
+    cm_free(o->block);
+    cm_free(o->body_own);
     memset(o, 0, sizeof *o);
 }
 
@@ -77,49 +80,89 @@ static const char *ensure_uniq(rmq_producer_t *p, rmq_msg_t *msg) {
 }
 
 /* msg's properties as sent: its own plus WAIT=true when absent (the Java default), last,
- * where setting it on a copy would put it — written straight out, no copy. */
+ * where setting it on a copy would put it — written straight out, no copy. The size
+ * (without the NUL) first, so that the text can go where its owner wants it. */
+static size_t props_size(const proto_props_t *props, bool *add_wait) {
+    size_t n = props->count ? props->count * 2 - 1 : 0;
+    for (size_t i = 0; i < props->count; i++)
+        n += strlen(props->names[i]) + strlen(props->vals[i]);
+    *add_wait = !proto_props_get(props, PROP_WAIT);
+    if (*add_wait) n += (props->count ? 1 : 0) + strlen(PROP_WAIT) + 1 + strlen("true");
+    return n;
+}
+
+static char *put_str(char *dst, const char *s) {
+    size_t n = strlen(s);
+    memcpy(dst, s, n);
+    return dst + n;
+}
+
+/* Writes the props_size() bytes and a NUL at dst. */
+static void write_props(const proto_props_t *props, bool add_wait, char *dst) {
+    for (size_t i = 0; i < props->count; i++) {
+        if (i) *dst++ = PROTO_PROP_SEP;
+        dst = put_str(dst, props->names[i]);
+        *dst++ = PROTO_NAME_SEP;
+        dst = put_str(dst, props->vals[i]);
+    }
+    if (add_wait) {
+        if (props->count) *dst++ = PROTO_PROP_SEP;
+        dst = put_str(dst, PROP_WAIT);
+        *dst++ = PROTO_NAME_SEP;
+        dst = put_str(dst, "true");
+    }
+    *dst = '\0';
+}
+
 static char *encode_props(const proto_props_t *props) {
-    cm_buf_t b = CM_BUF_INIT;
-    cm_buf_reserve(&b, 128);
-    proto_props_encode(props, &b);
-    if (!proto_props_get(props, PROP_WAIT)) {
-        if (props->count) cm_buf_put8(&b, PROTO_PROP_SEP);
-        cm_buf_append_str(&b, PROP_WAIT);
-        cm_buf_put8(&b, PROTO_NAME_SEP);
-        cm_buf_append_str(&b, "true");
-    }
-    return cm_buf_take_str(&b);
+    bool add_wait;
+    char *text = cm_malloc(props_size(props, &add_wait) + 1);
+    write_props(props, add_wait, text);
+    return text;
 }
 
-/* Bodies of at least compressMsgBodyOverHowmuch bytes travel compressed (message.md §6). */
-static void set_body(rmq_producer_t *p, outgoing_t *o, const rmq_msg_t *msg) {
-    if ((int64_t)msg->body_len >= p->compress_over) {
-        cm_buf_t z = CM_BUF_INIT;
-        if (proto_compress(p->compress_type, p->compress_level, msg->body, msg->body_len, &z) ==
-            RMQ_OK) {
-            o->sys_flag |= SYSFLAG_COMPRESSED | p->compress_type;
-            o->body = z.data;
-            o->body_len = z.len;
-            return;
-        }
-        cm_buf_free(&z);
-        cm_warn(&p->log, "producer %s: compression failed; sending the body as is", p->group);
+/* Bodies of at least compressMsgBodyOverHowmuch bytes travel compressed (message.md §6):
+ * into o->body_own; false when the body goes as it is. */
+static bool compress_body(rmq_producer_t *p, outgoing_t *o, const rmq_msg_t *msg) {
+    if ((int64_t)msg->body_len < p->compress_over) return false;
+    cm_buf_t z = CM_BUF_INIT;
+    if (proto_compress(p->compress_type, p->compress_level, msg->body, msg->body_len, &z) ==
+        RMQ_OK) {
+        o->sys_flag |= SYSFLAG_COMPRESSED | p->compress_type;
+        o->body = o->body_own = z.data;
+        o->body_len = z.len;
+        return true;
     }
-    o->body = cm_malloc(msg->body_len);
-    memcpy(o->body, msg->body, msg->body_len);
-    o->body_len = msg->body_len;
+    cm_buf_free(&z);
+    cm_warn(&p->log, "producer %s: compression failed; sending the body as is", p->group);
+    return false;
 }
 
-static rmq_err_t prepare(rmq_producer_t *p, rmq_msg_t *msg, outgoing_t *o) {
+/* Checks msg and copies what its send needs into o. o->block starts with head bytes left
+ * for the caller (an async send's own state lives there). */
+static rmq_err_t prepare(rmq_producer_t *p, rmq_msg_t *msg, outgoing_t *o, size_t head) {
     char why[256];
     rmq_err_t err = client_check_msg(msg, p->max_size, why, sizeof why);
     if (err) return fail(err, why);
     memset(o, 0, sizeof *o);
     cm_strcpy_cut(o->uniq, sizeof o->uniq, ensure_uniq(p, msg));
-    o->topic = cm_strdup(msg->topic);
     o->flag = msg->flag;
-    o->props = encode_props(&msg->props);
-    set_body(p, o, msg);
+    bool compressed = compress_body(p, o, msg), add_wait;
+    size_t topic_len = strlen(msg->topic), props_len = props_size(&msg->props, &add_wait);
+    size_t body_len = compressed ? 0 : msg->body_len;
+    /* the body first: it stays aligned as the block */
+    head = (head + 15) & ~(size_t)15;
+    uint8_t *block = cm_malloc(head + body_len + topic_len + 1 + props_len + 1);
+    o->block = block;
+    if (!compressed) {
+        o->body = block + head;
+        o->body_len = body_len;
+        if (body_len) memcpy(o->body, msg->body, body_len);
+    }
+    o->topic = (char *)block + head + body_len;
+    memcpy(o->topic, msg->topic, topic_len + 1);
+    o->props = o->topic + topic_len + 1;
+    write_props(&msg->props, add_wait, o->props);
     /* sendKernelImpl: TRAN_MSG that parses as true (Boolean.parseBoolean) marks a half. */
     const char *tran = proto_props_get(&msg->props, PROP_TRAN_MSG);
     if (tran && strcasecmp(tran, "true") == 0) o->sys_flag |= SYSFLAG_TX_PREPARED;
@@ -165,9 +208,12 @@ static rmq_err_t prepare_batch(rmq_producer_t *p, rmq_msg_t *const *msgs, size_t
     cm_buf_t pb = CM_BUF_INIT;
     proto_props_encode(&props, &pb);
     proto_props_free(&props);
-    o->props = cm_buf_take_str(&pb);
-    o->topic = cm_strdup(msgs[0]->topic);
-    o->body = body.data;
+    cm_buf_put8(&pb, 0);
+    cm_buf_append_str(&pb, msgs[0]->topic);
+    cm_buf_put8(&pb, 0);
+    o->block = o->props = (char *)pb.data; /* then the topic */
+    o->topic = o->props + strlen(o->props) + 1;
+    o->body = o->body_own = body.data;
     o->body_len = body.len;
     o->batch = true;
     return RMQ_OK;
@@ -385,7 +431,7 @@ static void fill_msg(rmq_msg_t *msg, const rmq_send_result_t *r, const char *off
  * rmq_producer_send and the half message of rmq_producer_send_tx. */
 static rmq_err_t send_sync(rmq_producer_t *p, rmq_msg_t *msg, rmq_send_result_t *r) {
     outgoing_t o;
-    rmq_err_t err = prepare(p, msg, &o);
+    rmq_err_t err = prepare(p, msg, &o, 0);
     if (err) return err;
     err = send_with_retries(p, &o, p->retries_sync, r, NULL);
     outgoing_free(&o);
@@ -415,7 +461,7 @@ rmq_err_t rmq_producer_send_orderly(rmq_producer_t *p, rmq_msg_t *msg,
     if (!selector && !key)
         return fail(RMQ_ERR_INVALID_ARG, "no selector and no sharding key on the message");
     outgoing_t o;
-    if ((err = prepare(p, msg, &o)) != RMQ_OK) return err;
+    if ((err = prepare(p, msg, &o, 0)) != RMQ_OK) return err;
     int64_t deadline = cm_mono_ms() + p->send_timeout_ms;
     client_pub_t *pub = NULL;
     if ((err = get_pub(p, o.topic, p->send_timeout_ms, &pub)) != RMQ_OK) goto out;
@@ -480,7 +526,7 @@ rmq_err_t rmq_producer_send_oneway(rmq_producer_t *p, rmq_msg_t *msg) {
     rmq_err_t err = check_running(p);
     if (err) return err;
     outgoing_t o;
-    if ((err = prepare(p, msg, &o)) != RMQ_OK) return err;
+    if ((err = prepare(p, msg, &o, 0)) != RMQ_OK) return err;
     client_pub_t *pub = NULL;
     target_t t;
     net_conn_t *c = NULL;
@@ -511,7 +557,15 @@ typedef struct async_send {
     proto_cmd_t resp;
     rmq_send_cb_t *cb;
     void *opaque;
+    client_job_t job; /* its turn on the pool: one at a time */
 } async_send_t;
+
+/* An async send and its outgoing message are one allocation (prepare's head). */
+static void async_free(async_send_t *a) {
+    uint8_t *body_own = a->o.body_own;
+    cm_free(a);
+    cm_free(body_own);
+}
 
 static void async_dispatch(async_send_t *a);
 
@@ -529,9 +583,8 @@ static void async_complete(async_send_t *a, const rmq_send_result_t *r) {
     rmq_producer_t *p = a->p;
     a->cb(a->err, r, a->opaque);
     client_pub_unref(a->pub);
-    outgoing_free(&a->o);
     proto_cmd_free(&a->resp);
-    cm_free(a);
+    async_free(a);
     inflight_done(p);
 }
 
@@ -542,7 +595,8 @@ static void async_fail_job(void *arg) {
 /* Ends the send with a->err on a pool thread (posting there if this is not one). */
 static void async_fail(async_send_t *a) {
     client_pool_t *pool = client_instance_pool(a->p->ci);
-    if (client_pool_on_thread(pool) || client_pool_post(pool, async_fail_job, a) != RMQ_OK)
+    if (client_pool_on_thread(pool) ||
+        client_pool_post_job(pool, &a->job, async_fail_job, a) != RMQ_OK)
         async_complete(a, NULL);
 }
 
@@ -585,7 +639,7 @@ static void async_on_response(rmq_err_t err, proto_cmd_t *resp, void *arg) {
     }
     /* The pool outlives every send in flight (destroy waits for them), so posting works;
      * should it not, running here is still better than losing the callback. */
-    if (client_pool_post(client_instance_pool(a->p->ci), async_on_pool, a) != RMQ_OK)
+    if (client_pool_post_job(client_instance_pool(a->p->ci), &a->job, async_on_pool, a) != RMQ_OK)
         async_on_pool(a);
 }
 
@@ -630,10 +684,14 @@ static void async_dispatch(async_send_t *a) {
 rmq_err_t rmq_producer_send_async(rmq_producer_t *p, rmq_msg_t *msg, rmq_send_cb_t *cb,
                                   void *opaque) {
     if (!p || !msg || !cb) return fail(RMQ_ERR_INVALID_ARG, "NULL producer, message or callback");
-    async_send_t *a = cm_calloc(1, sizeof *a);
     rmq_err_t err = check_running(p);
-    if (!err) err = prepare(p, msg, &a->o);
-    if (!err) err = get_pub(p, a->o.topic, p->send_timeout_ms, &a->pub);
+    outgoing_t o;
+    if (!err) err = prepare(p, msg, &o, sizeof(async_send_t));
+    if (err) return err;
+    async_send_t *a = o.block;
+    memset(a, 0, sizeof *a);
+    a->o = o;
+    err = get_pub(p, a->o.topic, p->send_timeout_ms, &a->pub);
     if (!err) {
         /* Counted in first, then the state checked: destroy sets the state first, then
          * waits for the count (both seq_cst), so either this sees STOPPING or destroy
@@ -646,8 +704,7 @@ rmq_err_t rmq_producer_send_async(rmq_producer_t *p, rmq_msg_t *msg, rmq_send_cb
     }
     if (err) {
         client_pub_unref(a->pub);
-        outgoing_free(&a->o);
-        cm_free(a);
+        async_free(a);
         return err;
     }
     a->p = p;

@@ -516,6 +516,66 @@ Test(producer, zstd_body_round_trip) {
 #endif
 }
 
+/* An async send copies what it needs in one piece (a compressed body apart): each message,
+ * destroyed right after the call, lands with its body, properties, flag and topic. */
+Test(producer, async_sends_keep_bodies_properties_and_flags) {
+    cr_assert_eq(rmq_broker_create_topic(broker, "AsyncCopyT", 1, 6), RMQ_OK);
+    rmq_producer_t *p = producer_with("compressType", "ZLIB");
+    tally_reset();
+    enum { N = 6, BIG = 20000 };
+    char *big = malloc(BIG);
+    for (int i = 0; i < BIG; i++)
+        big[i] = (char)('a' + (i / 5) % 26);
+    for (intptr_t i = 0; i < N; i++) {
+        rmq_msg_t *m = rmq_msg_new("AsyncCopyT");
+        char text[32];
+        snprintf(text, sizeof text, "small-%d", (int)i);
+        if (i % 2)
+            rmq_msg_set_body(m, big, BIG - (size_t)i);
+        else
+            rmq_msg_set_body(m, text, strlen(text));
+        rmq_msg_set_tags(m, i % 3 ? "T" : "U");
+        rmq_msg_set_property(m, "seq", text);
+        rmq_msg_set_flag(m, (int32_t)i + 7);
+        cr_assert_eq(rmq_producer_send_async(p, m, tally_cb, (void *)i), RMQ_OK);
+        rmq_msg_destroy(m);
+    }
+    pthread_mutex_lock(&tally.mu);
+    while (tally.done < N)
+        pthread_cond_wait(&tally.cv, &tally.mu);
+    pthread_mutex_unlock(&tally.mu);
+    cr_assert_eq(tally.ok, N, "%d failed, last with %s", tally.other,
+                 rmq_err_name(tally.other_err));
+    rmq_producer_destroy(p);
+    pulled_t got;
+    pull_all("AsyncCopyT", 0, &got);
+    cr_assert_eq(got.count, N);
+    bool seen[N] = {false};
+    for (int k = 0; k < N; k++) {
+        const rmq_msg_t *m = got.msgs[k];
+        int i = rmq_msg_flag(m) - 7;
+        cr_assert(i >= 0 && i < N && !seen[i], "flag %d", rmq_msg_flag(m));
+        seen[i] = true;
+        char text[32];
+        snprintf(text, sizeof text, "small-%d", i);
+        cr_expect_str_eq(rmq_msg_topic(m), "AsyncCopyT");
+        cr_expect_str_eq(rmq_msg_property(m, "seq"), text);
+        cr_expect_str_eq(rmq_msg_tags(m), i % 3 ? "T" : "U");
+        cr_expect_eq((got.sys_flags[k] & SYSFLAG_COMPRESSED) != 0, i % 2 == 1);
+        size_t len;
+        const void *b = rmq_msg_body(m, &len);
+        if (i % 2) {
+            cr_expect_eq(len, BIG - (size_t)i);
+            cr_expect_eq(memcmp(b, big, len), 0);
+        } else {
+            cr_expect_eq(len, strlen(text));
+            cr_expect_eq(memcmp(b, text, len), 0);
+        }
+    }
+    pulled_free(&got);
+    free(big);
+}
+
 /* ---------------------------------------------------------------- shared instances */
 
 Test(producer, same_instance_name_shares_one_client_and_refuses_a_second_group_copy) {
