@@ -227,8 +227,10 @@ typedef struct target {
     int32_t queue_id;
 } target_t;
 
-static void build_request(const rmq_producer_t *p, const outgoing_t *o, const target_t *t,
-                          proto_cmd_t *cmd) {
+/* The request for o to t, without its body (o->body: lent to lib/net, or copied by
+ * build_request). */
+static void build_header(const rmq_producer_t *p, const outgoing_t *o, const target_t *t,
+                         proto_cmd_t *cmd) {
     int32_t code = o->batch ? PROTO_SEND_BATCH_MESSAGE : PROTO_SEND_MESSAGE_V2;
     proto_cmd_request(cmd, code, 0);
     proto_send_req_t h;
@@ -245,6 +247,11 @@ static void build_request(const rmq_producer_t *p, const outgoing_t *o, const ta
     h.batch = o->batch;
     h.broker_name = t->broker;
     proto_send_req_encode(&h, code, &cmd->ext);
+}
+
+static void build_request(const rmq_producer_t *p, const outgoing_t *o, const target_t *t,
+                          proto_cmd_t *cmd) {
+    build_header(p, o, t, cmd);
     proto_cmd_set_body(cmd, o->body, o->body_len);
 }
 
@@ -666,10 +673,12 @@ static void async_dispatch(async_send_t *a) {
         net_conn_t *c = conn_for(p, a->pub, &a->t, &a->err);
         if (c) {
             proto_cmd_t cmd;
-            build_request(p, &a->o, &a->t, &cmd);
+            build_header(p, &a->o, &a->t, &cmd);
             a->t0 = cm_mono_ms();
-            /* Once accepted, a belongs to async_on_response (it may be freed already). */
-            rmq_err_t sent = net_conn_request(c, &cmd, left, async_on_response, a);
+            /* Once accepted, a belongs to async_on_response (it may be freed already), but
+             * the body is read before the call returns. */
+            rmq_err_t sent = net_conn_request_lent(c, &cmd, a->o.body, a->o.body_len, left,
+                                                   async_on_response, a);
             net_conn_unref(c);
             if (sent == RMQ_OK) return;
             a->err = sent;

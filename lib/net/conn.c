@@ -15,6 +15,7 @@
 #define READS_PER_WAKE 16          /* then let the other connections have a turn */
 #define KEEP_RBUF_CAP (64 * 1024)  /* a larger carry-over buffer is freed once empty */
 #define KEEP_SPARE_CAP (16 * 1024) /* a larger emptied segment is not kept for reuse */
+#define KEEP_SEGS 32               /* emptied segments a connection keeps for other threads */
 #define MAX_IOV 64
 #define HANDSHAKE_TIMEOUT_MS 10000
 
@@ -45,7 +46,6 @@ net_conn_t *conn_new(net_loop_t *loop, const net_handler_t *h, bool server_side)
 void seg_free(seg_t *s) {
     cm_buf_free(&s->buf);
     cm_free(s->body);
-    cm_free(s->pend); /* only a request that never reached the loop */
     cm_free(s);
 }
 
@@ -63,6 +63,11 @@ static void conn_free(net_conn_t *c) {
     seg_list_free(c->out_head);
     seg_list_free(c->in_head);
     if (c->spare) seg_free(c->spare);
+    seg_list_free(c->free_segs);
+    for (pend_t *p = c->pend_free, *next; p; p = next) {
+        next = p->next;
+        cm_free(p);
+    }
     cm_free(c->pend);
     pthread_mutex_destroy(&c->inbox_mu);
     net_loop_t *loop = c->loop;
@@ -183,16 +188,15 @@ void conn_note_queued(net_conn_t *c) {
 static void fail_inbox(net_conn_t *c, rmq_err_t err) {
     pthread_mutex_lock(&c->inbox_mu);
     c->inbox_closed = true;
-    seg_t *s = c->in_head;
+    seg_t *s = c->in_head, *spare = c->free_segs;
     c->in_head = c->in_tail = NULL;
+    c->free_segs = NULL;
+    c->free_segs_count = 0;
     pthread_mutex_unlock(&c->inbox_mu);
+    seg_list_free(spare);
     while (s) {
         seg_t *next = s->next;
-        if (s->pend) {
-            pend_t *p = s->pend;
-            s->pend = NULL;
-            pend_finish(p, err, NULL);
-        }
+        if (s->has_req) s->req.cb(err, NULL, s->req.arg); /* never registered */
         seg_free(s);
         s = next;
     }
@@ -486,27 +490,49 @@ void conn_read_again_all(net_loop_t *loop) {
 
 /* ---------------------------------------------------------------- writing */
 
+/* Hands emptied segments to the senders on other threads (one lock for all of them); what
+ * passes KEEP_SEGS is freed. */
+static void give_back(net_conn_t *c, seg_t *list) {
+    pthread_mutex_lock(&c->inbox_mu);
+    while (list && c->free_segs_count < KEEP_SEGS && !c->inbox_closed) {
+        seg_t *s = list;
+        list = s->next;
+        s->next = c->free_segs;
+        c->free_segs = s;
+        c->free_segs_count++;
+    }
+    pthread_mutex_unlock(&c->inbox_mu);
+    seg_list_free(list);
+}
+
 /* Drops n written bytes from the head of the queue. */
 static void advance(net_conn_t *c, size_t n) {
     atomic_fetch_sub(&c->queued, n);
+    seg_t *back = NULL;
     while (n > 0) {
         seg_t *s = c->out_head;
         size_t left = s->buf.len + s->body_len - s->off;
         if (n < left) {
             s->off += n;
-            return;
+            break;
         }
         n -= left;
         c->out_head = s->next;
         if (!c->out_head) c->out_tail = NULL;
-        if (!c->spare && !s->body && s->buf.cap <= KEEP_SPARE_CAP) {
-            s->buf.len = s->off = 0;
+        if (s->body || s->buf.cap > KEEP_SPARE_CAP) {
+            seg_free(s);
+            continue;
+        }
+        s->buf.len = s->off = 0;
+        if (!c->spare) {
             s->next = NULL;
             c->spare = s;
         } else {
-            seg_free(s);
+            s->next = back;
+            back = s;
         }
     }
+    if (back) give_back(c, back);
 }
 
 static int gather(const net_conn_t *c, struct iovec *iov, size_t *total) {
@@ -572,15 +598,28 @@ void conn_flush_all(net_loop_t *loop) {
 }
 
 seg_t *conn_seg_new(net_conn_t *c) {
-    seg_t *s = c && c->spare ? c->spare : cm_calloc(1, sizeof *s);
-    if (c && s == c->spare) c->spare = NULL;
+    seg_t *s = c->spare ? c->spare : cm_calloc(1, sizeof *s);
+    if (s == c->spare) c->spare = NULL;
+    return s;
+}
+
+seg_t *conn_seg_take(net_conn_t *c) {
+    pthread_mutex_lock(&c->inbox_mu);
+    seg_t *s = c->free_segs;
+    if (s) {
+        c->free_segs = s->next;
+        c->free_segs_count--;
+    }
+    pthread_mutex_unlock(&c->inbox_mu);
+    if (!s) return cm_calloc(1, sizeof *s);
+    s->next = NULL;
     return s;
 }
 
 void conn_enqueue(net_conn_t *c, seg_t *s) {
-    if (s->pend) {
-        pend_register(c, s->pend);
-        s->pend = NULL;
+    if (s->has_req) {
+        pend_register(c, &s->req);
+        s->has_req = false;
     }
     s->next = NULL;
     if (c->out_tail)

@@ -190,6 +190,12 @@ typedef void(net_resp_fn)(rmq_err_t err, proto_cmd_t *resp, void *arg);
 rmq_err_t net_conn_request(net_conn_t *c, proto_cmd_t *cmd, int64_t timeout_ms, net_resp_fn *cb,
                            void *arg);
 
+/* net_conn_request with a lent body: cmd has none of its own, and body[0..body_len) is read
+ * (copied into the write queue) before this returns, so the caller keeps it, for a retry
+ * say, and a send costs no copy of it into cmd first. */
+rmq_err_t net_conn_request_lent(net_conn_t *c, proto_cmd_t *cmd, const void *body, size_t body_len,
+                                int64_t timeout_ms, net_resp_fn *cb, void *arg);
+
 /* Blocking form for threads other than the loop's: sends cmd and waits for the outcome.
  * RMQ_OK fills *resp (the caller frees it with proto_cmd_free); otherwise the error as the
  * callback would have seen it, or RMQ_ERR_STATE when called on the loop thread (it would

@@ -111,13 +111,23 @@ typedef enum conn_state {
  * optionally a large body written from its own memory. */
 typedef struct seg seg_t;
 typedef struct pend pend_t;
+
+/* A request as its sender hands it over: what its table entry (pend_t) will hold. */
+typedef struct req_info {
+    int32_t opaque;
+    net_resp_fn *cb;
+    void *arg;
+    int64_t deadline; /* cm_mono_ms() */
+} req_info_t;
+
 struct seg {
     seg_t *next;
     cm_buf_t buf;
     uint8_t *body;
     size_t body_len;
     size_t off;   /* bytes of buf then body already written */
-    pend_t *pend; /* a request sent from another thread: registered when the loop takes it */
+    bool has_req; /* a request sent from another thread: registered when the loop takes it */
+    req_info_t req;
 };
 
 /* A request waiting for its response. */
@@ -165,6 +175,8 @@ struct net_conn {
     seg_t *spare;  /* one emptied segment kept for reuse */
     pend_t **pend; /* opaque -> request, chained hash (power-of-two buckets) */
     size_t pend_cap, pend_count;
+    pend_t *pend_free; /* finished entries kept for the next requests */
+    size_t pend_free_count;
     int64_t last_io; /* cm_mono_ms() of the last byte read or written */
     int64_t connect_timeout_ms;
     tnode_t idle_timer; /* idle close; also the connect/handshake deadline */
@@ -172,6 +184,8 @@ struct net_conn {
     /* from other threads */
     pthread_mutex_t inbox_mu;
     seg_t *in_head, *in_tail;
+    seg_t *free_segs; /* written segments kept for send_remote (a request per message) */
+    size_t free_segs_count;
     bool inbox_closed; /* set when the connection closed: pushes fail */
     bool inbox_posted; /* a drain is posted and has not yet run */
 };
@@ -198,8 +212,10 @@ void conn_want_flush(net_conn_t *c);
 void conn_want_again(net_conn_t *c);
 /* Pauses reading from an accepted peer whose queue passed the pause mark. (L) */
 void conn_note_queued(net_conn_t *c);
-/* An empty segment (c's spare one if it has it; c may be NULL off the loop thread). */
+/* An empty segment: c's spare one if it has it. (L) */
 seg_t *conn_seg_new(net_conn_t *c);
+/* An empty segment for a send from another thread: one the loop gave back, or a new one. */
+seg_t *conn_seg_take(net_conn_t *c);
 /* Hands s to the loop from another thread. RMQ_ERR_NETWORK if c closed (s not taken). */
 rmq_err_t conn_push_inbox(net_conn_t *c, seg_t *s);
 /* Takes what other threads queued. (L) */
@@ -208,11 +224,11 @@ void seg_free(seg_t *s);
 
 /* ---------------------------------------------------------------- requests (send.c) */
 
-/* Registers p in its connection's table and arms its timeout. (L) */
-void pend_register(net_conn_t *c, pend_t *p);
+/* Registers request r in c's table (an entry c kept, or a new one) and arms its timeout. (L) */
+void pend_register(net_conn_t *c, const req_info_t *r);
 /* The request waiting for opaque, removed from the table (NULL if none). (L) */
 pend_t *pend_take(net_conn_t *c, int32_t opaque);
-/* Calls p's callback with err (and resp), then frees p. (L) */
+/* Calls p's callback with err (and resp), then keeps p for reuse or frees it. (L) */
 void pend_finish(pend_t *p, rmq_err_t err, proto_cmd_t *resp);
 /* Fails every request in c's table with err. (L) */
 void pend_fail_all(net_conn_t *c, rmq_err_t err);

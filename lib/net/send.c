@@ -13,6 +13,8 @@
 #define APPEND_LIMIT (64 * 1024)
 /* Bytes a JSON header with a few ext fields usually takes. */
 #define HEADER_GUESS 512
+/* Finished table entries a connection keeps for its next requests. */
+#define KEEP_PENDS 64
 
 /* ---------------------------------------------------------------- pending table */
 
@@ -48,7 +50,19 @@ static void pend_timer_fire(net_loop_t *loop, tnode_t *n, rmq_err_t err) {
     pend_finish(p, err, NULL);
 }
 
-void pend_register(net_conn_t *c, pend_t *p) {
+void pend_register(net_conn_t *c, const req_info_t *r) {
+    pend_t *p = c->pend_free;
+    if (p) {
+        c->pend_free = p->next;
+        c->pend_free_count--;
+    } else {
+        p = cm_malloc(sizeof *p);
+    }
+    p->opaque = r->opaque;
+    p->cb = r->cb;
+    p->arg = r->arg;
+    p->deadline = r->deadline;
+    tnode_init(&p->timer, pend_timer_fire);
     if (c->pend_count >= c->pend_cap) pend_grow(c);
     p->conn = c;
     size_t b = bucket_of(c, p->opaque);
@@ -71,9 +85,18 @@ pend_t *pend_take(net_conn_t *c, int32_t opaque) {
 }
 
 void pend_finish(pend_t *p, rmq_err_t err, proto_cmd_t *resp) {
-    if (p->conn) tnode_disarm(p->conn->loop, &p->timer);
+    /* Registered entries only: the connection outlives its table (its memory stays until
+     * the loop's end-of-round release even when the callback closes it). */
+    net_conn_t *c = p->conn;
+    tnode_disarm(c->loop, &p->timer);
     p->cb(err, resp, p->arg);
-    cm_free(p);
+    if (c->pend_free_count < KEEP_PENDS) {
+        p->next = c->pend_free;
+        c->pend_free = p;
+        c->pend_free_count++;
+    } else {
+        cm_free(p);
+    }
 }
 
 void pend_fail_all(net_conn_t *c, rmq_err_t err) {
@@ -123,20 +146,42 @@ void conn_dispatch(net_conn_t *c, proto_cmd_t *cmd) {
 
 /* ---------------------------------------------------------------- encoding and queueing */
 
-/* Appends cmd's frame to out. A large body is not copied: it moves to *body, and the length
- * field counts it (the frame is the header bytes followed by the body, remoting.md §1). */
-static rmq_err_t encode(const net_loop_t *loop, proto_cmd_t *cmd, cm_buf_t *out, uint8_t **body,
+/* A frame to send: the command, and a body the caller lends (read before the send returns)
+ * in place of the command's own. */
+typedef struct out_frame {
+    proto_cmd_t *cmd;
+    const void *lent;
+    size_t lent_len;
+} out_frame_t;
+
+/* Appends the frame's bytes to out. A large body is not copied: it moves to *body (a lent
+ * one is copied there), and the length field counts it (the frame is the header bytes
+ * followed by the body, remoting.md §1). */
+static rmq_err_t encode(const net_loop_t *loop, const out_frame_t *f, cm_buf_t *out, uint8_t **body,
                         size_t *body_len) {
+    proto_cmd_t *cmd = f->cmd;
     *body = NULL;
     *body_len = 0;
     size_t start = out->len;
-    if (cmd->body_len >= ZERO_COPY_BODY) {
+    bool lend = f->lent_len && f->lent_len < ZERO_COPY_BODY;
+    if (f->lent_len >= ZERO_COPY_BODY) {
+        *body = cm_malloc(f->lent_len);
+        memcpy(*body, f->lent, f->lent_len);
+        *body_len = f->lent_len;
+    } else if (lend) {
+        cmd->body = (uint8_t *)f->lent; /* copied by the encoder, taken back right after */
+        cmd->body_len = f->lent_len;
+    } else if (cmd->body_len >= ZERO_COPY_BODY) {
         *body = cmd->body;
         *body_len = cmd->body_len;
         cmd->body = NULL;
         cmd->body_len = 0;
     }
     rmq_err_t err = proto_frame_encode(cmd, out);
+    if (lend) {
+        cmd->body = NULL;
+        cmd->body_len = 0;
+    }
     if (err != RMQ_OK) return err;
     uint64_t frame = (uint64_t)(out->len - start) + *body_len;
     if (frame > loop->max_frame || frame - 4 > INT32_MAX) {
@@ -157,14 +202,14 @@ static bool reserve(net_conn_t *c, size_t n) {
 
 /* Loop thread: encode straight into the write queue, appending to its last segment when
  * that is small, so a burst of replies costs no allocation and leaves in one write. */
-static rmq_err_t send_local(net_conn_t *c, proto_cmd_t *cmd, pend_t *p) {
+static rmq_err_t send_local(net_conn_t *c, const out_frame_t *f, const req_info_t *req) {
     seg_t *tail = c->out_tail;
     bool append = tail && !tail->body && tail->buf.len < APPEND_LIMIT;
     seg_t *s = append ? tail : conn_seg_new(c);
     size_t start = s->buf.len;
     uint8_t *body;
     size_t body_len;
-    rmq_err_t err = encode(c->loop, cmd, &s->buf, &body, &body_len);
+    rmq_err_t err = encode(c->loop, f, &s->buf, &body, &body_len);
     if (err == RMQ_OK && !reserve(c, s->buf.len - start + body_len)) err = RMQ_ERR_BUSY;
     if (err != RMQ_OK) {
         s->buf.len = start;
@@ -175,7 +220,7 @@ static rmq_err_t send_local(net_conn_t *c, proto_cmd_t *cmd, pend_t *p) {
     }
     s->body = body;
     s->body_len = body_len;
-    if (p) pend_register(c, p);
+    if (req) pend_register(c, req);
     if (append)
         conn_want_flush(c);
     else
@@ -185,36 +230,40 @@ static rmq_err_t send_local(net_conn_t *c, proto_cmd_t *cmd, pend_t *p) {
 }
 
 /* Another thread: encode here (spreading the work over the callers), hand over the bytes. */
-static rmq_err_t send_remote(net_conn_t *c, proto_cmd_t *cmd, pend_t *p) {
-    seg_t *s = conn_seg_new(NULL);
+static rmq_err_t send_remote(net_conn_t *c, const out_frame_t *f, const req_info_t *req) {
+    seg_t *s = conn_seg_take(c);
     /* Room for a typical header and a copied body at once, instead of growing by doubling
      * from 64 bytes (three reallocs for a small request). */
-    cm_buf_reserve(&s->buf, HEADER_GUESS + (cmd->body_len < ZERO_COPY_BODY ? cmd->body_len : 0));
-    rmq_err_t err = encode(c->loop, cmd, &s->buf, &s->body, &s->body_len);
+    size_t body_len = f->lent_len ? f->lent_len : f->cmd->body_len;
+    cm_buf_reserve(&s->buf, HEADER_GUESS + (body_len < ZERO_COPY_BODY ? body_len : 0));
+    rmq_err_t err = encode(c->loop, f, &s->buf, &s->body, &s->body_len);
     size_t n = s->buf.len + s->body_len;
     if (err == RMQ_OK && !reserve(c, n)) err = RMQ_ERR_BUSY;
     if (err == RMQ_OK) {
-        s->pend = p;
+        s->has_req = req != NULL;
+        if (req) s->req = *req;
         err = conn_push_inbox(c, s);
-        if (err != RMQ_OK) {
-            atomic_fetch_sub(&c->queued, n);
-            s->pend = NULL; /* the caller keeps p on failure */
-        }
+        if (err != RMQ_OK) atomic_fetch_sub(&c->queued, n);
     }
-    if (err != RMQ_OK) seg_free(s);
+    if (err != RMQ_OK) seg_free(s); /* its request was never handed over: no callback */
     return err;
 }
 
-static rmq_err_t send_cmd(net_conn_t *c, proto_cmd_t *cmd, pend_t *p) {
+static rmq_err_t send_frame(net_conn_t *c, const out_frame_t *f, const req_info_t *req) {
     rmq_err_t err;
     if (atomic_load(&c->state) == CONN_CLOSED)
         err = RMQ_ERR_NETWORK;
     else if (net_loop_on_thread(c->loop))
-        err = send_local(c, cmd, p);
+        err = send_local(c, f, req);
     else
-        err = send_remote(c, cmd, p);
-    proto_cmd_free(cmd);
+        err = send_remote(c, f, req);
+    proto_cmd_free(f->cmd);
     return err;
+}
+
+static rmq_err_t send_cmd(net_conn_t *c, proto_cmd_t *cmd) {
+    out_frame_t f = {.cmd = cmd};
+    return send_frame(c, &f, NULL);
 }
 
 static int32_t next_opaque(net_conn_t *c) {
@@ -226,31 +275,32 @@ rmq_err_t net_conn_send(net_conn_t *c, proto_cmd_t *cmd) {
         if (cmd) proto_cmd_free(cmd);
         return RMQ_ERR_INVALID_ARG;
     }
-    return send_cmd(c, cmd, NULL);
+    return send_cmd(c, cmd);
 }
 
 rmq_err_t net_conn_oneway(net_conn_t *c, proto_cmd_t *cmd) {
     if (!c || !cmd) return net_conn_send(NULL, cmd);
     cmd->flag = (cmd->flag & ~PROTO_FLAG_RESPONSE) | PROTO_FLAG_ONEWAY;
     cmd->opaque = next_opaque(c);
-    return send_cmd(c, cmd, NULL);
+    return send_cmd(c, cmd);
+}
+
+rmq_err_t net_conn_request_lent(net_conn_t *c, proto_cmd_t *cmd, const void *body, size_t body_len,
+                                int64_t timeout_ms, net_resp_fn *cb, void *arg) {
+    if (!c || !cmd || !cb || timeout_ms <= 0 || (body_len && (!body || cmd->body_len)))
+        return net_conn_send(NULL, cmd);
+    cmd->flag &= ~(PROTO_FLAG_RESPONSE | PROTO_FLAG_ONEWAY);
+    cmd->opaque = next_opaque(c);
+    /* The deadline counts from now, including any time spent waiting for the loop. */
+    req_info_t req = {
+        .opaque = cmd->opaque, .cb = cb, .arg = arg, .deadline = cm_mono_ms() + timeout_ms};
+    out_frame_t f = {.cmd = cmd, .lent = body, .lent_len = body_len};
+    return send_frame(c, &f, &req);
 }
 
 rmq_err_t net_conn_request(net_conn_t *c, proto_cmd_t *cmd, int64_t timeout_ms, net_resp_fn *cb,
                            void *arg) {
-    if (!c || !cmd || !cb || timeout_ms <= 0) return net_conn_send(NULL, cmd);
-    cmd->flag &= ~(PROTO_FLAG_RESPONSE | PROTO_FLAG_ONEWAY);
-    cmd->opaque = next_opaque(c);
-    pend_t *p = cm_calloc(1, sizeof *p);
-    p->opaque = cmd->opaque;
-    p->cb = cb;
-    p->arg = arg;
-    /* The deadline counts from now, including any time spent waiting for the loop. */
-    p->deadline = cm_mono_ms() + timeout_ms;
-    tnode_init(&p->timer, pend_timer_fire);
-    rmq_err_t err = send_cmd(c, cmd, p);
-    if (err != RMQ_OK) cm_free(p);
-    return err;
+    return net_conn_request_lent(c, cmd, NULL, 0, timeout_ms, cb, arg);
 }
 
 /* ---------------------------------------------------------------- blocking form */

@@ -1098,3 +1098,91 @@ Test(transport, pipelined_round_trip_throughput) {
     cli_stop(&c);
     srv_stop(&s);
 }
+
+/* ---------------------------------------------------------------- lent bodies */
+
+/* A request whose echo must be len bytes of fill. */
+typedef struct lent_call {
+    char fill;
+    size_t len;
+    atomic_int calls, ok;
+} lent_call_t;
+
+static bool lent_body_is(const lent_call_t *l, const uint8_t *b, size_t len) {
+    if (len != l->len) return false;
+    for (size_t i = 0; i < len; i++)
+        if (b[i] != (uint8_t)l->fill) return false;
+    return true;
+}
+
+static void lent_cb(rmq_err_t err, proto_cmd_t *resp, void *arg) {
+    lent_call_t *l = arg;
+    if (err == RMQ_OK && resp && resp->code == 0 && lent_body_is(l, resp->body, resp->body_len))
+        atomic_fetch_add(&l->ok, 1);
+    atomic_fetch_add(&l->calls, 1);
+}
+
+typedef struct lent_job {
+    net_conn_t *conn;
+    lent_call_t *call;
+    char *body; /* overwritten as soon as the request call returns */
+    rmq_err_t sent;
+    atomic_int ran;
+} lent_job_t;
+
+static void lend(lent_job_t *j) {
+    memset(j->body, j->call->fill, j->call->len);
+    proto_cmd_t req;
+    proto_cmd_request(&req, CODE_ECHO, 0);
+    j->sent = net_conn_request_lent(j->conn, &req, j->body, j->call->len, 20000, lent_cb, j->call);
+    cr_assert_null(req.body);
+    memset(j->body, '#', j->call->len); /* the caller's again */
+}
+
+static void lend_on_loop(void *arg) {
+    lent_job_t *j = arg;
+    lend(j);
+    atomic_store(&j->ran, 1);
+}
+
+/* A lent body is read before net_conn_request_lent returns, from another thread and from
+ * the loop's, small or past the zero-copy size; a command with a body of its own as well is
+ * refused without a callback. */
+Test(transport, lent_bodies_are_read_before_the_call_returns) {
+    srv_t s;
+    srv_start(&s, NULL, true);
+    cli_t c;
+    cli_start(&c, NULL, s.addr);
+    enum { N = 8, BIG = 40000 };
+    static lent_call_t calls[N];
+    char *body = malloc(BIG);
+    for (int i = 0; i < N; i++) {
+        calls[i].fill = (char)('a' + i);
+        calls[i].len = i % 2 ? BIG - (size_t)i : 10 + (size_t)i;
+        lent_job_t j = {.conn = c.conn, .call = &calls[i], .body = body};
+        if (i < N / 2) {
+            lend(&j);
+        } else {
+            cr_assert_eq(net_loop_post(c.loop, lend_on_loop, &j), RMQ_OK);
+            while (!atomic_load(&j.ran))
+                sleep_ms(1);
+        }
+        cr_assert_eq(j.sent, RMQ_OK, "request %d: %s", i, rmq_err_name(j.sent));
+    }
+    for (int i = 0; i < N; i++) {
+        cr_assert(wait_int(&calls[i].calls, 1, 20000), "request %d unanswered", i);
+        cr_assert_eq(atomic_load(&calls[i].ok), 1, "request %d: wrong echo", i);
+    }
+    lent_call_t refused = {.fill = 'x', .len = 4};
+    proto_cmd_t req;
+    make_req(&req, CODE_ECHO, "own");
+    cr_assert_eq(net_conn_request_lent(c.conn, &req, "xxxx", 4, 20000, lent_cb, &refused),
+                 RMQ_ERR_INVALID_ARG);
+    sleep_ms(50);
+    cr_assert_eq(atomic_load(&refused.calls), 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(atomic_load(&calls[i].calls), 1);
+    free(body);
+    cli_stop(&c);
+    srv_stop(&s);
+}
