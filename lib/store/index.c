@@ -249,11 +249,9 @@ static rmq_err_t put_full_key(ixsvc_t *ix, const cm_logger_t *lg, const char *to
 }
 
 rmq_err_t ix_put_record(ixsvc_t *ix, const cm_logger_t *lg, const char *topic, size_t topic_len,
-                        const char *props, size_t props_len, int64_t phys, int64_t store_ts) {
-    const char *uniq, *keys;
-    size_t uniq_len, keys_len;
-    bool has_uniq = proto_props_find(props, props_len, PROP_UNIQ_KEY, &uniq, &uniq_len);
-    bool has_keys = proto_props_find(props, props_len, PROP_KEYS, &keys, &keys_len);
+                        const char *uniq, size_t uniq_len, const char *keys, size_t keys_len,
+                        int64_t phys, int64_t store_ts) {
+    bool has_uniq = uniq != NULL, has_keys = keys != NULL;
     if (!has_uniq && !has_keys) return RMQ_OK;
     rmq_err_t rc = RMQ_OK;
     ixfile_t *f = last_file(ix);

@@ -56,30 +56,70 @@ static int64_t parse_level(const char *v, size_t len) {
     return level;
 }
 
-int64_t store_tags_code(const store_t *s, const proto_record_t *rec) {
-    const char *v;
-    size_t len;
+/* The properties a dispatch reads, each as proto_props_find finds it (the last non-empty
+ * value), from one pass over the record's properties instead of one each. */
+enum { KEY_TAGS, KEY_DELAY, KEY_UNIQ, KEY_KEYS, KEY_COUNT };
+typedef struct rec_keys {
+    const char *val[KEY_COUNT]; /* NULL: absent */
+    size_t len[KEY_COUNT];
+} rec_keys_t;
+
+static void find_keys(const proto_record_t *rec, rec_keys_t *k) {
+#define NAME(s)                                                                                    \
+    { s, sizeof s - 1 }
+    static const struct {
+        const char *s;
+        size_t len;
+    } names[KEY_COUNT] = {NAME(PROP_TAGS), NAME(PROP_DELAY), NAME(PROP_UNIQ_KEY), NAME(PROP_KEYS)};
+#undef NAME
+    memset(k, 0, sizeof *k);
+    const char *text = rec->props;
+    size_t len = (size_t)rec->props_len, pos = 0;
+    while (pos < len) {
+        const char *pair = text + pos;
+        const char *end = memchr(pair, PROTO_PROP_SEP, len - pos);
+        size_t pair_len = end ? (size_t)(end - pair) : len - pos;
+        pos += pair_len + (end ? 1 : 0);
+        const char *sep = memchr(pair, PROTO_NAME_SEP, pair_len);
+        if (!sep || sep + 1 == pair + pair_len) continue; /* no value */
+        size_t name_len = (size_t)(sep - pair);
+        for (int i = 0; i < KEY_COUNT; i++) {
+            if (names[i].len != name_len || memcmp(names[i].s, pair, name_len) != 0) continue;
+            k->val[i] = sep + 1;
+            k->len[i] = pair_len - name_len - 1;
+            break;
+        }
+    }
+}
+
+static int64_t tags_code(const store_t *s, const proto_record_t *rec, const rec_keys_t *k) {
     int64_t code = 0;
-    if (proto_props_find(rec->props, (size_t)rec->props_len, PROP_TAGS, &v, &len) && len > 0)
-        code = cm_java_hash(v, len);
-    if (topic_is(rec, STORE_SCHEDULE_TOPIC) &&
-        proto_props_find(rec->props, (size_t)rec->props_len, PROP_DELAY, &v, &len)) {
+    if (k->val[KEY_TAGS]) code = cm_java_hash(k->val[KEY_TAGS], k->len[KEY_TAGS]);
+    if (topic_is(rec, STORE_SCHEDULE_TOPIC) && k->val[KEY_DELAY]) {
         /* The schedule topic's slot holds the due time, which is what its timers scan. */
-        int64_t level = parse_level(v, len);
+        int64_t level = parse_level(k->val[KEY_DELAY], k->len[KEY_DELAY]);
         if (level > s->cfg.delay_levels) level = s->cfg.delay_levels;
         if (level > 0) code = rec->store_timestamp + s->cfg.delay_level_ms[level - 1];
     }
     return code;
 }
 
-rmq_err_t store_dispatch(store_t *s, const proto_record_t *rec, bool recovering) {
+int64_t store_tags_code(const store_t *s, const proto_record_t *rec) {
+    rec_keys_t k;
+    find_keys(rec, &k);
+    return tags_code(s, rec, &k);
+}
+
+rmq_err_t store_dispatch_to(store_t *s, const proto_record_t *rec, cq_t *q, bool recovering) {
     int32_t tx = rec->sys_flag & SYSFLAG_TX_MASK;
     rmq_err_t rc = RMQ_OK;
+    rec_keys_t k;
+    find_keys(rec, &k);
     if (tx == SYSFLAG_TX_NOT || tx == SYSFLAG_TX_COMMIT) {
-        cq_t *q = store_find_cq(s, rec->topic, (size_t)rec->topic_len, rec->queue_id, true);
+        if (!q) q = store_find_cq(s, rec->topic, (size_t)rec->topic_len, rec->queue_id, true);
         bool present = recovering && rec->physical_offset + rec->total_size <= q->max_phys_end;
         if (!present) {
-            int64_t tags = store_tags_code(s, rec);
+            int64_t tags = tags_code(s, rec, &k);
             rc = cq_put(q, s->lg, rec->queue_offset, rec->physical_offset, rec->total_size, tags);
             if (rc == RMQ_OK && !recovering && s->cfg.on_dispatch)
                 s->cfg.on_dispatch(s->cfg.dispatch_arg, q->topic, q->queue_id, rec->queue_offset + 1,
@@ -87,10 +127,15 @@ rmq_err_t store_dispatch(store_t *s, const proto_record_t *rec, bool recovering)
         }
     }
     if (rc == RMQ_OK && s->cfg.index_enable && tx != SYSFLAG_TX_ROLLBACK)
-        rc = ix_put_record(&s->ix, s->lg, rec->topic, (size_t)rec->topic_len, rec->props,
-                           (size_t)rec->props_len, rec->physical_offset, rec->store_timestamp);
+        rc = ix_put_record(&s->ix, s->lg, rec->topic, (size_t)rec->topic_len, k.val[KEY_UNIQ],
+                           k.len[KEY_UNIQ], k.val[KEY_KEYS], k.len[KEY_KEYS], rec->physical_offset,
+                           rec->store_timestamp);
     STORE_REL(&s->last_dispatch_ts, rec->store_timestamp);
     return rc;
+}
+
+rmq_err_t store_dispatch(store_t *s, const proto_record_t *rec, bool recovering) {
+    return store_dispatch_to(s, rec, NULL, recovering);
 }
 
 /* ---- loading consume queues */

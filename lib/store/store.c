@@ -482,10 +482,16 @@ enum { RUN_QUEUES = 16 }; /* queues one run tracks; a record for one more starts
 /* Records staged in s->stage since the last write: they share segment g from log offset
  * start (write_pos already counts them, written does not), and are not dispatched yet, so
  * each queue's next offset is tracked here rather than read from the queue. */
+typedef struct run_rec {
+    size_t i; /* index in reqs */
+    cq_t *q;  /* its queue, NULL when it takes none */
+} run_rec_t;
+
 typedef struct run {
     seg_t *g;
     int64_t start, now;
-    size_t *idx, count; /* their indices in reqs */
+    run_rec_t *recs;
+    size_t count;
     struct {
         cq_t *q;
         int64_t next;
@@ -524,14 +530,15 @@ static void run_end(store_t *s, run_t *run, store_put_req_t *reqs, proto_record_
         cm_error(s->lg, "commit log: cannot write %s: %s", run->g->path, strerror(errno));
         s->write_pos = run->start;
         for (size_t i = 0; i < run->count; i++) {
-            memset(&reqs[run->idx[i]].res, 0, sizeof reqs[run->idx[i]].res);
-            reqs[run->idx[i]].res.status = RMQ_ERR_IO;
+            store_put_result_t *res = &reqs[run->recs[i].i].res;
+            memset(res, 0, sizeof *res);
+            res->status = RMQ_ERR_IO;
         }
     } else {
         publish_written(s, run->now);
         for (size_t i = 0; i < run->count; i++) {
-            const proto_record_t *rec = &recs[run->idx[i]];
-            if (store_dispatch(s, rec, false) != RMQ_OK)
+            const proto_record_t *rec = &recs[run->recs[i].i];
+            if (store_dispatch_to(s, rec, run->recs[i].q, false) != RMQ_OK)
                 cm_error(s->lg, "dispatch of record at %lld failed",
                          (long long)rec->physical_offset);
         }
@@ -571,7 +578,7 @@ static void run_add(store_t *s, run_t *run, store_put_req_t *reqs, proto_record_
     r->res.msg_count = 1;
     r->res.store_timestamp = run->now;
     r->res.wrote_bytes = (int32_t)r->len;
-    run->idx[run->count++] = i;
+    run->recs[run->count++] = (run_rec_t){i, q};
 }
 
 /* Decodes each request's record into recs; a refused one gets its status. */
@@ -599,6 +606,9 @@ static void wait_many(store_t *s, store_put_req_t *reqs, size_t n) {
         if (reqs[i].res.status == RMQ_OK && reqs[i].wait_flush) reqs[i].res.status = rc;
 }
 
+/* Records one store_append_many usually gets: their bookkeeping stays on the stack. */
+#define APPEND_STACK 16
+
 void store_append_many(store_t *s, store_put_req_t *reqs, size_t n,
                        const proto_addr_t *store_host) {
     rmq_err_t refuse = RMQ_OK;
@@ -615,8 +625,11 @@ void store_append_many(store_t *s, store_put_req_t *reqs, size_t n,
         }
         return;
     }
-    proto_record_t *recs = cm_malloc(n * sizeof *recs);
-    run_t run = {.idx = cm_malloc(n * sizeof *run.idx)};
+    proto_record_t stack_recs[APPEND_STACK];
+    run_rec_t stack_run[APPEND_STACK];
+    bool small = n <= APPEND_STACK;
+    proto_record_t *recs = small ? stack_recs : cm_malloc(n * sizeof *recs);
+    run_t run = {.recs = small ? stack_run : cm_malloc(n * sizeof *run.recs)};
     parse_many(s, reqs, n, recs, store_host);
     pthread_mutex_lock(&s->append_mu);
     cm_buf_reset(&s->stage);
@@ -624,8 +637,10 @@ void store_append_many(store_t *s, store_put_req_t *reqs, size_t n,
         if (reqs[i].res.status == RMQ_OK) run_add(s, &run, reqs, recs, i, store_host);
     run_end(s, &run, reqs, recs);
     pthread_mutex_unlock(&s->append_mu);
-    cm_free(run.idx);
-    cm_free(recs);
+    if (!small) {
+        cm_free(run.recs);
+        cm_free(recs);
+    }
     if (s->cfg.sync_flush) wait_many(s, reqs, n);
 }
 

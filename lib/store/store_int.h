@@ -113,9 +113,11 @@ void ix_destroy(ixsvc_t *ix);
  * cp_index_ts and reports the lowest begin offset among them in *rebuild_from (else -1). */
 rmq_err_t ix_load(ixsvc_t *ix, bool abnormal, int64_t cp_index_ts, int64_t *rebuild_from,
                   const cm_logger_t *lg, char *err, size_t errsz);
-/* Adds keys of a record (phys, store time); skips records below the newest file's end. */
+/* Adds the keys of a record (phys, store time): its UNIQ_KEY and each KEYS token (NULL when
+ * it has none); skips records below the newest file's end. */
 rmq_err_t ix_put_record(ixsvc_t *ix, const cm_logger_t *lg, const char *topic, size_t topic_len,
-                        const char *props, size_t props_len, int64_t phys, int64_t store_ts);
+                        const char *uniq, size_t uniq_len, const char *keys, size_t keys_len,
+                        int64_t phys, int64_t store_ts);
 /* Up to max commit-log offsets for key (topic#key) stored within [begin, end]. */
 int ix_query(ixsvc_t *ix, const char *full_key, int64_t begin, int64_t end, int64_t *out,
              int max, int64_t *last_ts, int64_t *last_phy);
@@ -187,6 +189,8 @@ rmq_err_t store_segment_at(store_t *s, int64_t start, seg_t **out);
 rmq_err_t store_recover(store_t *s, char *err, size_t errsz);
 /* Dispatch of one written record to its consume queue and the index (append lock held). */
 rmq_err_t store_dispatch(store_t *s, const proto_record_t *rec, bool recovering);
+/* store_dispatch to the record's queue q when the caller has it already (NULL: looked up). */
+rmq_err_t store_dispatch_to(store_t *s, const proto_record_t *rec, cq_t *q, bool recovering);
 cq_t *store_find_cq(store_t *s, const char *topic, size_t topic_len, int32_t qid, bool create);
 int64_t store_tags_code(const store_t *s, const proto_record_t *rec);
 

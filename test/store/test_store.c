@@ -624,6 +624,42 @@ Test(store, query_by_key_across_index_files) {
     cm_buf_free(&q.records);
 }
 
+/* Dispatch reads TAGS, KEYS and UNIQ_KEY as proto_props_find does: the last non-empty value
+ * of each exact name; through store_append and store_append_many alike. */
+Test(store, dispatch_takes_the_last_non_empty_keys_tags_and_id) {
+    open_store();
+    const char *extra = "KEYS\1old\2TAGS\1A\2KEYS\1new x\2TAGS\1\2UNIQ_KEY\1\2UNIQ_KEY\1U1\2"
+                        "KEYSX\1zz\2\2XTAGS\1B\2UNIQ_KEY";
+    cm_buf_t b1 = CM_BUF_INIT, b2 = CM_BUF_INIT;
+    st_record(&b1, "DK", 0, NULL, NULL, NULL, extra, "one", 3, 0);
+    st_record(&b2, "DK", 1, NULL, NULL, NULL, extra, "two", 3, 0);
+    store_put_result_t r;
+    cr_assert_eq(store_append(st, b1.data, b1.len, NULL, true, &r), RMQ_OK);
+    store_put_req_t req = {.rec = b2.data, .len = b2.len, .wait_flush = true};
+    store_append_many(st, &req, 1, NULL);
+    cr_assert_eq(req.res.status, RMQ_OK);
+    const struct {
+        const char *key;
+        int count;
+    } want[] = {{"new", 2}, {"x", 2}, {"U1", 2}, {"old", 0}, {"zz", 0}, {"", 0}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        store_query_result_t q = {0};
+        store_query_by_key(st, "DK", want[i].key, 0, INT64_MAX, 32, &q);
+        cr_assert_eq(q.count, want[i].count, "key %s: %d", want[i].key, q.count);
+        cm_buf_free(&q.records);
+    }
+    for (int qid = 0; qid < 2; qid++) {
+        store_get_result_t g = {0};
+        seen_tags = -1;
+        store_get_messages(st, "DK", qid, 0, 1, 0, grab_tags, NULL, &g);
+        cr_assert_eq(g.status, STORE_FOUND);
+        cr_assert_eq(seen_tags, cm_java_hash("A", 1), "queue %d", qid);
+        cm_buf_free(&g.records);
+    }
+    cm_buf_free(&b1);
+    cm_buf_free(&b2);
+}
+
 static double fake_usage;
 static double usage_fn(void *arg, const char *path) {
     (void)arg, (void)path;
