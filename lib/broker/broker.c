@@ -21,10 +21,47 @@ void broker_set_processor(broker_t *b, int32_t code, broker_proc_fn *fn, broker_
     b->exec[code] = (uint8_t)exec;
 }
 
+/* Requests a broker keeps for reuse at most (one per request in flight is enough). */
+#define REQ_KEEP 1024
+
+/* A zeroed request (loop thread). */
+static broker_req_t *req_new(broker_t *b) {
+    broker_req_t *req = b->req_local;
+    if (!req) req = atomic_exchange_explicit(&b->req_returned, NULL, memory_order_acquire);
+    if (req) {
+        b->req_local = req->next;
+        atomic_fetch_sub_explicit(&b->req_kept, 1, memory_order_relaxed);
+        memset(req, 0, sizeof *req);
+    } else {
+        req = cm_calloc(1, sizeof *req);
+    }
+    req->owner = b;
+    return req;
+}
+
 static void req_free(broker_req_t *req) {
     proto_cmd_free(&req->cmd);
     if (req->conn) net_conn_unref(req->conn);
-    cm_free(req);
+    broker_t *b = req->owner;
+    if (atomic_fetch_add_explicit(&b->req_kept, 1, memory_order_relaxed) >= REQ_KEEP) {
+        atomic_fetch_sub_explicit(&b->req_kept, 1, memory_order_relaxed);
+        cm_free(req);
+        return;
+    }
+    /* Only whole lists are taken off the stack, so a push cannot race a pop of its node. */
+    broker_req_t *head = atomic_load_explicit(&b->req_returned, memory_order_relaxed);
+    do {
+        req->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&b->req_returned, &head, req,
+                                                    memory_order_release, memory_order_relaxed));
+}
+
+static void req_list_free(broker_req_t *req) {
+    while (req) {
+        broker_req_t *next = req->next;
+        cm_free(req);
+        req = next;
+    }
 }
 
 void broker_req_end(broker_req_t *req) {
@@ -237,7 +274,7 @@ static void on_read_end(net_conn_t *conn, void *ud) {
 static void on_request(net_conn_t *conn, proto_cmd_t *cmd, void *ud) {
     broker_t *b = ud;
     atomic_fetch_add(&b->counters.requests, 1);
-    broker_req_t *req = cm_calloc(1, sizeof *req);
+    broker_req_t *req = req_new(b);
     req->cmd = *cmd;
     proto_cmd_init(cmd);
     req->conn = net_conn_ref(conn);
@@ -560,6 +597,8 @@ void rmq_broker_destroy(rmq_broker_t *b) {
     broker_topics_destroy(b->topics);
     if (b->loop) net_loop_destroy(b->loop);
     store_close(b->store);
+    req_list_free(b->req_local);
+    req_list_free(atomic_load(&b->req_returned));
     pthread_mutex_destroy(&b->send_mu);
     pthread_cond_destroy(&b->send_cv);
     pthread_mutex_destroy(&b->svc_mu);

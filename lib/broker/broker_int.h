@@ -46,6 +46,7 @@ typedef struct broker_req {
     char peer_text[64];      /* the same as "ip:port" */
     int64_t received_ms;     /* cm_mono_ms() when decoded: send-queue wait, long-poll start */
     struct broker_req *next; /* free for the current owner's lists (send queue, hold table) */
+    struct rmq_broker_s *owner; /* whose free list takes it back at its end */
 } broker_req_t;
 
 typedef void(broker_proc_fn)(broker_t *b, broker_req_t *req);
@@ -314,6 +315,11 @@ struct rmq_broker_s {
     bool svc_running, svc_stop;
 
     broker_counters_t counters;
+    /* Ended requests kept for the next ones: any thread pushes one (lock-free), the loop
+     * thread, which alone makes requests, takes them all at once into req_local. */
+    _Atomic(broker_req_t *) req_returned;
+    broker_req_t *req_local; /* loop thread only */
+    atomic_int req_kept;     /* in both lists, about */
     bool started;
     atomic_bool ready; /* the processor table is complete: requests are dispatched */
     bool stopping;     /* loop thread only: no more processors or connection hooks */
