@@ -109,6 +109,13 @@ rmq_err_t client_pool_post_job(client_pool_t *pool, client_job_t *job, client_jo
                                void *arg);
 /* Runs every job already queued, then joins the threads and frees the pool. Not from a pool
  * thread. */
+/* Posts from loop's thread (the instance's I/O thread) do not wake a pool thread each; the
+ * loop's round-end hook calls client_pool_release, which wakes what the round queued. */
+void client_pool_defer_to(client_pool_t *pool, const net_loop_t *loop);
+void client_pool_release(client_pool_t *pool);
+/* Runs every job already queued and joins the threads; later posts get RMQ_ERR_SHUTDOWN and
+ * client_pool_release does nothing, until client_pool_destroy frees the pool. Idempotent. */
+void client_pool_stop(client_pool_t *pool);
 void client_pool_destroy(client_pool_t *pool);
 bool client_pool_on_thread(const client_pool_t *pool);
 

@@ -608,10 +608,16 @@ static void instance_free(client_instance_t *ci) {
     pthread_mutex_lock(&ci->mu);
     ci->stopping = true; /* timers stop posting; periodic jobs end early */
     pthread_mutex_unlock(&ci->mu);
-    client_pool_destroy(ci->pool); /* queued jobs run (and see stopping); threads joined */
-    cm_map_destroy(ci->conns);     /* our references; the loop closes the sockets */
+    client_pool_stop(ci->pool); /* queued jobs run (and see stopping); threads joined */
+    cm_map_destroy(ci->conns);  /* our references; the loop closes the sockets */
     if (ci->loop) net_loop_destroy(ci->loop); /* timers and connections end; thread joined */
+    client_pool_destroy(ci->pool);            /* after the loop's last round-end hook */
     free_parts(ci);
+}
+
+/* The loop's round-end hook: what the I/O thread handed to the pool in the round goes. */
+static void release_pool(void *pool) {
+    client_pool_release(pool);
 }
 
 static client_instance_t *instance_new(const rmq_conf_t *conf, char *id, const char *ip,
@@ -637,10 +643,13 @@ static client_instance_t *instance_new(const rmq_conf_t *conf, char *id, const c
     if (proto_addr_parse(with_port, &addr) != RMQ_OK) addr.ip_len = 4;
     ci->uniq = proto_uniq_gen_new(&addr, (int32_t)getpid());
     rmq_err_t err = RMQ_OK;
-    net_opts_t opts = {.log = ci->log};
-    ci->loop = net_loop_new(&opts, &err);
-    if (ci->loop) ci->pool = client_pool_new(POOL_THREADS, &err);
-    if (ci->pool) err = net_loop_post(ci->loop, start_timers, ci);
+    ci->pool = client_pool_new(POOL_THREADS, &err);
+    net_opts_t opts = {.log = ci->log, .on_round_end = release_pool, .round_arg = ci->pool};
+    if (ci->pool) ci->loop = net_loop_new(&opts, &err);
+    if (ci->loop) {
+        client_pool_defer_to(ci->pool, ci->loop);
+        err = net_loop_post(ci->loop, start_timers, ci);
+    }
     if (err) {
         cm_errstr(errstr, size, "client %s cannot start its threads: %s", id, rmq_err_str(err));
         instance_free(ci);

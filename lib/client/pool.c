@@ -4,6 +4,13 @@
 
 typedef client_job_t job_t;
 
+/* Jobs the I/O thread queues during one round of its loop wake the pool once, at the end of
+ * the round (client_pool_release), not once per job: a read of many responses wakes one
+ * thread (two for a long batch) instead of every idle thread in turn, and the I/O thread is
+ * not preempted by each thread it wakes. A wake-up on a virtual machine costs tens of
+ * microseconds; at 120,000 async sends a second they had been 22,000 a second. */
+#define RELEASE_BATCH 32
+
 struct client_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -12,6 +19,8 @@ struct client_pool {
     int idle; /* threads waiting on cv: a post with none waiting signals nobody */
     int nthreads;
     pthread_t *threads;
+    const net_loop_t *defer_loop; /* posts from its thread wait for client_pool_release */
+    size_t deferred;              /* jobs queued by it since the last release */
 };
 
 static _Thread_local const client_pool_t *current_pool;
@@ -84,9 +93,30 @@ static rmq_err_t enqueue(client_pool_t *p, job_t *j, client_job_fn *fn, void *ar
     else
         p->head = j;
     p->tail = j;
-    if (p->idle > 0) pthread_cond_signal(&p->cv);
+    if (p->defer_loop && net_loop_on_thread(p->defer_loop))
+        p->deferred++;
+    else if (p->idle > 0)
+        pthread_cond_signal(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return RMQ_OK;
+}
+
+void client_pool_defer_to(client_pool_t *p, const net_loop_t *loop) {
+    pthread_mutex_lock(&p->mu);
+    p->defer_loop = loop;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void client_pool_release(client_pool_t *p) {
+    pthread_mutex_lock(&p->mu);
+    if (p->deferred > 0 && p->idle > 0) {
+        if (p->deferred > RELEASE_BATCH)
+            pthread_cond_broadcast(&p->cv);
+        else
+            pthread_cond_signal(&p->cv);
+    }
+    p->deferred = 0;
+    pthread_mutex_unlock(&p->mu);
 }
 
 rmq_err_t client_pool_post(client_pool_t *p, client_job_fn *fn, void *arg) {
@@ -100,17 +130,27 @@ rmq_err_t client_pool_post_job(client_pool_t *p, client_job_t *j, client_job_fn 
     return enqueue(p, j, fn, arg, false);
 }
 
-void client_pool_destroy(client_pool_t *p) {
+void client_pool_stop(client_pool_t *p) {
     if (!p) return;
     pthread_mutex_lock(&p->mu);
+    bool joined = p->stopping && p->nthreads == 0;
     p->stopping = true;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    if (joined) return;
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->threads[i], NULL);
     /* With no thread at all (creation failed), queued jobs still run exactly once. */
     for (job_t *j; (j = pop(p));)
         run(j);
+    pthread_mutex_lock(&p->mu);
+    p->nthreads = 0;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void client_pool_destroy(client_pool_t *p) {
+    if (!p) return;
+    client_pool_stop(p);
     cm_free(p->threads);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);

@@ -207,6 +207,7 @@ static void run_once(net_loop_t *loop, struct epoll_event *events) {
     conn_read_again_all(loop);
     timers_run_due(loop, cm_mono_ms());
     loop_reap(loop);
+    if (loop->on_round_end) loop->on_round_end(loop->round_arg);
 }
 
 /* Closes listeners and connections, fires timers, runs posts, and repeats until a round
@@ -225,6 +226,7 @@ static void stop_sequence(net_loop_t *loop) {
         conn_read_again_all(loop);
         timers_shutdown(loop);
         loop_reap(loop);
+        if (loop->on_round_end) loop->on_round_end(loop->round_arg);
         pthread_mutex_lock(&loop->mu);
         if (!loop->post_head) {
             loop->accepting = false;
@@ -266,6 +268,8 @@ static void apply_opts(net_loop_t *loop, const net_opts_t *o) {
     loop->pause_at = loop->low_water + (loop->write_limit - loop->low_water) / 2;
     loop->idle_ms = o->idle_ms == 0 ? NET_DEFAULT_IDLE_MS : o->idle_ms;
     loop->transport = o->transport ? o->transport : &net_tcp_transport;
+    loop->on_round_end = o->on_round_end;
+    loop->round_arg = o->round_arg;
 }
 
 static rmq_err_t open_fds(net_loop_t *loop) {

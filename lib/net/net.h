@@ -41,6 +41,11 @@ typedef struct net_opts {
                                direction; 0 = 120 s, negative = never */
     /* How connections move bytes; NULL = plain TCP. The seam where TLS will plug in. */
     const struct net_transport *transport;
+    /* Optional: called on the loop thread after each round of events, timers and posts
+     * (and each round of the stop), before the loop may sleep, so that work handed to other
+     * threads during the round can be released to them with one wake-up. */
+    void (*on_round_end)(void *arg);
+    void *round_arg;
 } net_opts_t;
 
 /* ================================================================ loop */

@@ -57,6 +57,8 @@ struct net_loop {
     size_t max_frame, write_limit, low_water, pause_at;
     int64_t idle_ms; /* <= 0: never */
     const net_transport_t *transport;
+    void (*on_round_end)(void *arg);
+    void *round_arg;
 
     int epfd;
     io_t wake; /* eventfd: posts wake the loop through it */

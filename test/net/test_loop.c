@@ -278,3 +278,45 @@ Test(loop, post_from_the_loop_thread_runs_later) {
     cr_assert_not(ctx.n.ran_inside);
     net_loop_destroy(ctx.loop);
 }
+
+/* ---------------------------------------------------------------- round-end hook */
+
+typedef struct rounds {
+    atomic_int posted;   /* posts run so far */
+    atomic_int released; /* posts the hook had seen when it last ran */
+    atomic_int calls;
+    atomic_bool wrong_thread;
+    net_loop_t *loop;
+} rounds_t;
+
+static void count_round_post(void *arg) {
+    atomic_fetch_add(&((rounds_t *)arg)->posted, 1);
+}
+
+static void round_end(void *arg) {
+    rounds_t *r = arg;
+    if (r->loop && !net_loop_on_thread(r->loop)) atomic_store(&r->wrong_thread, true);
+    atomic_store(&r->released, atomic_load(&r->posted));
+    atomic_fetch_add(&r->calls, 1);
+}
+
+/* The hook runs on the loop thread after the round that ran a post (work queued in a round
+ * is released by its end), and in the stop's rounds after posts accepted late. */
+Test(loop, round_end_hook_follows_every_round_and_the_stop) {
+    rounds_t r = {0};
+    net_opts_t o = {.on_round_end = round_end, .round_arg = &r};
+    net_loop_t *loop = net_loop_new(&o, NULL);
+    r.loop = loop;
+    for (int i = 1; i <= 5; i++) {
+        cr_assert_eq(net_loop_post(loop, count_round_post, &r), RMQ_OK);
+        WAIT_FOR(atomic_load(&r.released) == i, 10000);
+        cr_assert_eq(atomic_load(&r.released), i);
+    }
+    cr_assert_eq(net_loop_post(loop, count_round_post, &r), RMQ_OK);
+    int before = atomic_load(&r.calls);
+    net_loop_destroy(loop);
+    cr_assert_eq(atomic_load(&r.posted), 6);
+    cr_assert_eq(atomic_load(&r.released), 6);
+    cr_assert_gt(atomic_load(&r.calls), before);
+    cr_assert_not(atomic_load(&r.wrong_thread));
+}
