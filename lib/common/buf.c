@@ -38,6 +38,11 @@ size_t cm_i64_text(int64_t v, char *dst) {
                                 "31323334353637383940414243444546474849505152535455565758596061"
                                 "6263646566676869707172737475767778798081828384858687888990919293"
                                 "949596979899";
+    if (v >= 0 && v < 10) { /* flags, queue ids, sys flags: most header numbers */
+        dst[0] = (char)('0' + v);
+        dst[1] = '\0';
+        return 1;
+    }
     /* Unsigned arithmetic so that INT64_MIN has a magnitude. */
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
     size_t digits = 1;

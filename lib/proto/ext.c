@@ -152,10 +152,11 @@ static bool parse_int64(const char *s, int64_t *out) {
     if (!*s) return false;
     uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     uint64_t u = 0;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9') return false;
-        unsigned d = (unsigned)(*s - '0');
-        if (u > (limit - d) / 10) return false;
+    for (size_t n = 0; *s; s++, n++) {
+        unsigned d = (unsigned)(unsigned char)*s - '0';
+        if (d > 9) return false;
+        /* 18 digits cannot overflow; from the 19th each one is checked. */
+        if (n >= 18 && u > (limit - d) / 10) return false;
         u = u * 10 + d;
     }
     *out = neg ? (int64_t)(0 - u) : (int64_t)u;
@@ -177,11 +178,18 @@ rmq_err_t proto_ext_get_bool(const proto_ext_t *ext, const char *key, bool *out)
     return proto_ext_parse_bool(proto_ext_get(ext, key), out);
 }
 
+/* s equals lower (a lower-case ASCII word) ignoring ASCII case, as strcasecmp does for it. */
+static bool word_is(const char *s, const char *lower) {
+    for (; *lower; s++, lower++)
+        if ((*s | 0x20) != *lower) return false; /* only a letter's two cases map to it */
+    return *s == '\0';
+}
+
 rmq_err_t proto_ext_parse_bool(const char *v, bool *out) {
     if (!v) return RMQ_ERR_NOT_FOUND;
-    if (strcasecmp(v, "true") == 0)
+    if (word_is(v, "true"))
         *out = true;
-    else if (strcasecmp(v, "false") == 0)
+    else if (word_is(v, "false"))
         *out = false;
     else
         return RMQ_ERR_MALFORMED;

@@ -365,7 +365,7 @@ static const char *lex_escape(const char *p, const char *end, char *d) {
  * at d with a NUL. d must have room for the string's raw length + 8: words are copied whole
  * (a text is never longer than its raw form, and the NUL fits where the quotes were).
  * Returns the NUL's address, or NULL when the fast path cannot take the string. */
-static char *lex_ext_str(lex_t *l, char *d) {
+JSON_INLINE char *lex_ext_str(lex_t *l, char *d) {
     const char *p = l->p, *end = l->end;
     if (p >= end || *p != '"') return NULL;
     p++;

@@ -56,25 +56,33 @@ static const void *cat(const void *h, size_t off) {
     return (const char *)h + off;
 }
 
+/* Sets field f of h to its default (a presence flag stays as it is: false after a memset). */
+static void field_default(const hdr_field_t *f, void *h) {
+    switch (f->type) {
+    case HF_STR:
+        *(const char **)at(h, f->off) = f->def_s;
+        break;
+    case HF_I32:
+        *(int32_t *)at(h, f->off) = (int32_t)f->def;
+        break;
+    case HF_I64:
+        *(int64_t *)at(h, f->off) = f->def;
+        break;
+    case HF_BOOL:
+        *(bool *)at(h, f->off) = f->def != 0;
+        break;
+    }
+}
+
+/* Defaults for fields from..count of a zeroed h. */
+static void hdr_defaults(const hdr_desc_t *d, size_t from, void *h) {
+    for (size_t i = from; i < d->count; i++)
+        field_default(&d->fields[i], h);
+}
+
 static void hdr_init(const hdr_desc_t *d, void *h) {
     memset(h, 0, d->size);
-    for (size_t i = 0; i < d->count; i++) {
-        const hdr_field_t *f = &d->fields[i];
-        switch (f->type) {
-        case HF_STR:
-            *(const char **)at(h, f->off) = f->def_s;
-            break;
-        case HF_I32:
-            *(int32_t *)at(h, f->off) = (int32_t)f->def;
-            break;
-        case HF_I64:
-            *(int64_t *)at(h, f->off) = f->def;
-            break;
-        case HF_BOOL:
-            *(bool *)at(h, f->off) = f->def != 0;
-            break;
-        }
-    }
+    hdr_defaults(d, 0, h);
 }
 
 static rmq_err_t field_fail(proto_hdr_err_t *err, const hdr_field_t *f, const char *val) {
@@ -105,15 +113,28 @@ static bool field_read(const hdr_field_t *f, const char *val, void *h) {
     return false;
 }
 
+/* Lengths first, then the bytes (keys are short: no memcmp call). */
+static inline bool key_is(const proto_ext_t *ext, size_t i, const hdr_field_t *f) {
+    if (proto_ext_key_len(ext, i) != f->klen) return false;
+    const char *k = ext->keys[i];
+    for (size_t j = 0; j < f->klen; j++)
+        if (k[j] != f->key[j]) return false;
+    return true;
+}
+
+/* A bit per key, picked by length and first byte: a field whose bit is clear is absent
+ * without a look at every key (optional fields are often absent). */
+static inline uint64_t key_bit(const char *k, size_t n) {
+    return (uint64_t)1 << ((n * 7 + (n ? (unsigned char)k[0] : 0)) & 63);
+}
+
 /* key's value, looked for first where the previous field was found + 1: a header written
  * by hdr_encode (librmq's own frames) has its fields in table order, so each look-up is
  * one comparison; other orders (Java's HashMap) fall back to the full scan. */
-static bool key_is(const proto_ext_t *ext, size_t i, const hdr_field_t *f) {
-    return proto_ext_key_len(ext, i) == f->klen && memcmp(ext->keys[i], f->key, f->klen) == 0;
-}
-
-static const char *ext_get_near(const proto_ext_t *ext, const hdr_field_t *f, size_t *hint) {
+static const char *ext_get_near(const proto_ext_t *ext, uint64_t keys, const hdr_field_t *f,
+                                size_t *hint) {
     if (*hint < ext->count && key_is(ext, *hint, f)) return ext->vals[(*hint)++];
+    if (!(keys & key_bit(f->key, f->klen))) return NULL;
     for (size_t i = 0; i < ext->count; i++) {
         if (!key_is(ext, i, f)) continue;
         *hint = i + 1;
@@ -122,41 +143,60 @@ static const char *ext_get_near(const proto_ext_t *ext, const hdr_field_t *f, si
     return NULL;
 }
 
+/* Fields are set as they are found, defaults only for the absent ones (not all first, as
+ * hdr_init would: most are present). On failure the fields not reached get their defaults
+ * too, so h reads as it did when hdr_init ran first. */
 static rmq_err_t hdr_decode(const hdr_desc_t *d, const proto_ext_t *ext, void *h,
                             proto_hdr_err_t *err) {
-    hdr_init(d, h);
+    memset(h, 0, d->size);
+    uint64_t keys = 0;
+    for (size_t i = 0; i < ext->count; i++)
+        keys |= key_bit(ext->keys[i], proto_ext_key_len(ext, i));
     size_t hint = 0;
     for (size_t i = 0; i < d->count; i++) {
         const hdr_field_t *f = &d->fields[i];
-        const char *val = ext_get_near(ext, f, &hint);
+        const char *val = ext_get_near(ext, keys, f, &hint);
         if (!val) {
-            if (f->flags & HF_REQ) return field_fail(err, f, NULL);
-            continue;
+            field_default(f, h);
+            if (!(f->flags & HF_REQ)) continue;
+            hdr_defaults(d, i + 1, h);
+            return field_fail(err, f, NULL);
         }
-        if (!field_read(f, val, h)) return field_fail(err, f, val);
+        if (!field_read(f, val, h)) { /* f is left unset */
+            hdr_defaults(d, i, h);
+            return field_fail(err, f, val);
+        }
         if (f->flags & HF_HAS) *(bool *)at(h, f->has_off) = true;
     }
     return RMQ_OK;
 }
 
 /* Sets key: appended without a look-up when the header went into an empty ext (the table's
- * keys are distinct), which is every send and reply. */
+ * keys are distinct), which is every send and reply. The key is the table's static text
+ * (ext texts are never written to), so only the value is copied. */
 static void hdr_put(proto_ext_t *ext, bool fresh, const hdr_field_t *f, const char *val,
                     size_t vlen) {
     if (!fresh) {
         proto_ext_set(ext, f->key, val);
         return;
     }
-    char *k = proto_ext_alloc(ext, f->klen + 1 + vlen + 1), *v = k + f->klen + 1;
-    memcpy(k, f->key, f->klen + 1);
+    char *v = proto_ext_alloc(ext, vlen + 1);
     memcpy(v, val, vlen);
     v[vlen] = '\0';
-    proto_ext_push(ext, k, f->klen, v, vlen);
+    proto_ext_push(ext, (char *)f->key, f->klen, v, vlen);
 }
 
 static void hdr_put_int(proto_ext_t *ext, bool fresh, const hdr_field_t *f, int64_t v) {
     char text[CM_I64_TEXT];
     hdr_put(ext, fresh, f, text, cm_i64_text(v, text));
+}
+
+/* Booleans point at static "true" / "false" too. */
+static void hdr_put_bool(proto_ext_t *ext, bool fresh, const hdr_field_t *f, bool b) {
+    if (fresh)
+        proto_ext_push(ext, (char *)f->key, f->klen, (char *)(b ? "true" : "false"), b ? 4 : 5);
+    else
+        proto_ext_set(ext, f->key, b ? "true" : "false");
 }
 
 static void hdr_encode(const hdr_desc_t *d, const void *h, proto_ext_t *ext) {
@@ -178,8 +218,7 @@ static void hdr_encode(const hdr_desc_t *d, const void *h, proto_ext_t *ext) {
             break;
         case HF_BOOL: {
             bool b = *(const bool *)cat(h, f->off);
-            if (b || !(f->flags & HF_SPARSE))
-                hdr_put(ext, fresh, f, b ? "true" : "false", b ? 4 : 5);
+            if (b || !(f->flags & HF_SPARSE)) hdr_put_bool(ext, fresh, f, b);
             break;
         }
         }

@@ -12,6 +12,10 @@
 #define JSON_WORDS 0
 #endif
 
+/* The string loops are inlined into the loops that call them, so their word constants are
+ * set up once per header rather than once per text. */
+#define JSON_INLINE static inline __attribute__((always_inline))
+
 #define JSON_ONES 0x0101010101010101ull
 #define JSON_HIGHS 0x8080808080808080ull
 
@@ -45,7 +49,7 @@ static inline size_t json_first_flagged(uint64_t m) {
 
 /* Copies bytes from *s to *d until the first special byte or end, and leaves both cursors
  * there. Whole words are copied: d needs 8 bytes of room past what it receives. */
-static inline void json_copy_plain(const char **s, const char *end, char **d) {
+JSON_INLINE void json_copy_plain(const char **s, const char *end, char **d) {
     const char *p = *s;
     char *w = *d;
 #if JSON_WORDS
@@ -78,7 +82,7 @@ static inline uint8_t *json_room(cm_buf_t *b, uint8_t *w, size_t n) {
  * JSON requires (quote, backslash, control characters) as fastjson does; other bytes, UTF-8
  * included, are written as they are. Returns the cursor after the closing quote, with room
  * for 8 more bytes after it (a separator needs no json_room). */
-static inline uint8_t *json_put_str_at(cm_buf_t *b, uint8_t *w, const char *s, size_t len) {
+JSON_INLINE uint8_t *json_put_str_at(cm_buf_t *b, uint8_t *w, const char *s, size_t len) {
     static const char hex[] = "0123456789abcdef";
     const char *end = s + len;
     /* Room for the rest of s, both quotes, and a whole word written past the text. */

@@ -72,7 +72,9 @@ enum proto_code {
  * by proto_ext_free) instead of two allocations per field; keys, vals and their lengths share
  * one array block. A replaced or removed text stays in the pool until then. Move an ext by
  * struct copy (then forget the source); never free one of its texts alone, never change
- * keys, vals or lens but through these functions (the lengths spare encoders a strlen). */
+ * keys, vals or lens but through these functions (the lengths spare encoders a strlen).
+ * Texts are never written to once set: typed headers point keys and boolean values at
+ * their static texts instead of copying them. */
 typedef struct proto_ext_pool proto_ext_pool_t;
 typedef struct proto_ext {
     char **keys;

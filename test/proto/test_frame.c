@@ -3,6 +3,7 @@
  * under ASan to show the decoder never reads outside the buffer it is given. */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <strings.h>
 
 #include "proto/proto.h"
 
@@ -927,4 +928,81 @@ Test(ext, lengths_follow_set_replace_remove) {
     cr_assert_str_eq(proto_ext_get(&c.ext, "key7"), "-9223372036854775808");
     round_trip_both(&c);
     proto_cmd_free(&c);
+}
+
+/* Booleans are read as strcasecmp would compare them with "true" and "false": ASCII case
+ * ignored, nothing else (no prefix, no extension, no byte that only looks alike). */
+Test(ext, bool_texts) {
+    static const char *const yes[] = {"true", "TRUE", "True", "tRuE"};
+    static const char *const no[] = {"false", "FALSE", "False", "fAlSe"};
+    static const char *const bad[] = {"",
+                                      "t",
+                                      "tru",
+                                      "truee",
+                                      "true ",
+                                      " true",
+                                      "fals",
+                                      "falsey",
+                                      "\xd4rue",
+                                      "tru\xc5",
+                                      "1",
+                                      "0",
+                                      "TRUE\n",
+                                      "t\x52UE",
+                                      "yes",
+                                      "tr\x15"
+                                      "e"};
+    bool b;
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        b = false;
+        cr_assert_eq(proto_ext_parse_bool(yes[i], &b), RMQ_OK, "%s", yes[i]);
+        cr_assert(b, "%s", yes[i]);
+        b = true;
+        cr_assert_eq(proto_ext_parse_bool(no[i], &b), RMQ_OK, "%s", no[i]);
+        cr_assert_not(b, "%s", no[i]);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        b = true;
+        rmq_err_t want = strcasecmp(bad[i], "true") == 0 || strcasecmp(bad[i], "false") == 0
+                             ? RMQ_OK
+                             : RMQ_ERR_MALFORMED;
+        cr_assert_eq(proto_ext_parse_bool(bad[i], &b), want, "%s", bad[i]);
+    }
+    cr_assert_eq(proto_ext_parse_bool(NULL, &b), RMQ_ERR_NOT_FOUND);
+}
+
+/* Integers as Long.parseLong reads them: up to 18 digits need no overflow check, from the
+ * 19th every digit is checked, leading zeros count as digits but not toward overflow. */
+Test(ext, int_texts_near_the_limits) {
+    static const struct {
+        const char *text;
+        bool ok;
+        int64_t v;
+    } cases[] = {
+        {"999999999999999999", true, 999999999999999999LL},
+        {"-999999999999999999", true, -999999999999999999LL},
+        {"9223372036854775807", true, INT64_MAX},
+        {"9223372036854775808", false, 0},
+        {"-9223372036854775808", true, INT64_MIN},
+        {"-9223372036854775809", false, 0},
+        {"9999999999999999999", false, 0},
+        {"10000000000000000000", false, 0},
+        {"0000000000000000000000012", true, 12},
+        {"-0000000000000000000009223372036854775808", true, INT64_MIN},
+        {"+0009223372036854775807", true, INT64_MAX},
+        {"1\xb2", false, 0},
+        {"\xb1", false, 0},
+        {"12a", false, 0},
+        {"1 ", false, 0},
+        {"+", false, 0},
+        {"--1", false, 0},
+        {"0", true, 0},
+        {"-0", true, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t v = 42;
+        rmq_err_t err = proto_ext_parse_int(cases[i].text, &v);
+        cr_assert_eq(err, cases[i].ok ? RMQ_OK : RMQ_ERR_MALFORMED, "%s", cases[i].text);
+        if (cases[i].ok) cr_assert_eq(v, cases[i].v, "%s", cases[i].text);
+    }
 }

@@ -771,3 +771,114 @@ Test(headers, through_a_frame_both_forms) {
         proto_cmd_free(&got);
     }
 }
+
+/* ---------------------------------------------------------------- look-up and failures */
+
+/* A key matches a field only whole: same length, first byte and the rest; keys that share
+ * a length and first letter with a field, or one of them, are unknown keys. */
+Test(headers, keys_match_whole) {
+    proto_ext_t e = {0};
+    proto_ext_set(&e, "msgIX", "wrong");
+    proto_ext_set(&e, "XsgId", "wrong");
+    proto_ext_set(&e, "", "empty key");
+    proto_ext_set(&e, "queueId", "5");
+    proto_ext_set(&e, "queueOffset", "77");
+    proto_ext_set(&e, "msgId", "M1");
+    proto_ext_set(&e, "TRACE_ON", "false");
+    proto_send_resp_t h;
+    cr_assert_eq(proto_send_resp_decode(&e, &h, NULL), RMQ_OK);
+    cr_assert_str_eq(h.msg_id, "M1");
+    cr_assert_eq(h.queue_id, 5);
+    cr_assert_eq(h.queue_offset, 77);
+    cr_assert_not(h.trace_on);
+    cr_assert_str_eq(h.msg_region, "DefaultRegion"); /* absent: the default */
+    proto_ext_free(&e);
+
+    proto_ext_set(&e, "b", "T");
+    proto_ext_set(&e, "aa", "wrong");
+    proto_send_req_t s;
+    proto_hdr_err_t err;
+    cr_assert_eq(proto_send_req_decode(&e, PROTO_SEND_MESSAGE_V2, &s, &err), RMQ_ERR_MALFORMED);
+    cr_assert_str_eq(err.field, "a");
+    cr_assert(err.missing);
+    proto_ext_free(&e);
+}
+
+/* A header that fails to decode leaves the struct as init plus the fields read before the
+ * failure: the fields after it hold their defaults, not zeros. */
+Test(headers, failed_decode_leaves_defaults) {
+    proto_ext_t e = {0};
+    proto_ext_set(&e, "producerGroup", "G");
+    proto_send_req_t h;
+    proto_hdr_err_t err;
+    cr_assert_eq(proto_send_req_decode(&e, PROTO_SEND_MESSAGE, &h, &err), RMQ_ERR_MALFORMED);
+    cr_assert_str_eq(err.field, "topic");
+    cr_assert_str_eq(h.producer_group, "G");
+    cr_assert_null(h.topic);
+    cr_assert_str_eq(h.default_topic, "TBW102");
+    cr_assert_eq(h.default_topic_queue_nums, 4);
+    cr_assert_not(h.has_max_reconsume_times);
+
+    proto_ext_set(&e, "topic", "T");
+    proto_ext_set(&e, "defaultTopic", "D");
+    proto_ext_set(&e, "defaultTopicQueueNums", "x4");
+    cr_assert_eq(proto_send_req_decode(&e, PROTO_SEND_MESSAGE, &h, &err), RMQ_ERR_MALFORMED);
+    cr_assert_str_eq(err.field, "defaultTopicQueueNums");
+    cr_assert_str_eq(err.value, "x4");
+    cr_assert_str_eq(h.topic, "T");
+    cr_assert_str_eq(h.default_topic, "D");
+    cr_assert_eq(h.default_topic_queue_nums, 4); /* the bad field keeps its default */
+    cr_assert_eq(h.queue_id, 0);
+    proto_ext_free(&e);
+
+    proto_pull_req_t p;
+    proto_ext_set(&e, "consumerGroup", "G");
+    cr_assert_eq(proto_pull_req_decode(&e, &p, &err), RMQ_ERR_MALFORMED);
+    cr_assert_str_eq(p.expression_type, "TAG");
+    proto_ext_free(&e);
+}
+
+/* Fields in any order (Java writes a HashMap's), with optional ones present or absent, read
+ * the same as in table order. */
+Test(headers, any_field_order) {
+    proto_send_req_t h, back, rev;
+    proto_send_req_init(&h);
+    h.producer_group = "G";
+    h.topic = "T";
+    h.queue_id = 3;
+    h.born_timestamp = 1795579031123LL;
+    h.properties = "KEYS\x01k\x02TAGS\x01t";
+    h.has_max_reconsume_times = true;
+    h.max_reconsume_times = 16;
+    h.unit_mode = true;
+    h.broker_name = "broker-a";
+    for (int code = 0; code < 2; code++) {
+        int32_t c = code ? PROTO_SEND_MESSAGE : PROTO_SEND_MESSAGE_V2;
+        for (int with_opt = 0; with_opt < 2; with_opt++) {
+            h.has_max_reconsume_times = with_opt;
+            h.broker_name = with_opt ? "broker-a" : NULL;
+            proto_ext_t e = {0}, r = {0};
+            cr_assert_eq(proto_send_req_encode(&h, c, &e), RMQ_OK);
+            for (size_t i = e.count; i-- > 0;)
+                proto_ext_set(&r, e.keys[i], e.vals[i]);
+            cr_assert_eq(proto_send_req_decode(&e, c, &back, NULL), RMQ_OK);
+            cr_assert_eq(proto_send_req_decode(&r, c, &rev, NULL), RMQ_OK);
+            cr_assert_str_eq(rev.producer_group, "G");
+            cr_assert_str_eq(rev.topic, "T");
+            cr_assert_str_eq(rev.default_topic, back.default_topic);
+            cr_assert_eq(rev.queue_id, 3);
+            cr_assert_eq(rev.born_timestamp, 1795579031123LL);
+            cr_assert_str_eq(rev.properties, h.properties);
+            cr_assert_eq(rev.has_max_reconsume_times, (bool)with_opt);
+            cr_assert_eq(back.has_max_reconsume_times, (bool)with_opt);
+            cr_assert_eq(rev.max_reconsume_times, with_opt ? 16 : 0);
+            cr_assert(rev.unit_mode);
+            if (with_opt)
+                cr_assert_str_eq(rev.broker_name, "broker-a");
+            else
+                cr_assert_null(rev.broker_name);
+            proto_ext_free(&e);
+            proto_ext_free(&r);
+        }
+    }
+}
