@@ -548,14 +548,26 @@ static void run_end(store_t *s, run_t *run, store_put_req_t *reqs, proto_record_
     cm_buf_reset(&s->stage);
 }
 
+/* rec's queue (created if new), append lock held. */
+static cq_t *recent_cq(store_t *s, const proto_record_t *rec) {
+    size_t n = sizeof s->recent_cq / sizeof s->recent_cq[0];
+    cq_t **slot = &s->recent_cq[(uint32_t)rec->queue_id % n];
+    cq_t *q = *slot;
+    size_t len = (size_t)rec->topic_len;
+    if (q && q->queue_id == rec->queue_id && strlen(q->topic) == len &&
+        memcmp(q->topic, rec->topic, len) == 0)
+        return q;
+    q = store_find_cq(s, rec->topic, len, rec->queue_id, true);
+    *slot = q;
+    return q;
+}
+
 /* Stages reqs[i] (append lock held), ending the run first when it cannot take it. */
 static void run_add(store_t *s, run_t *run, store_put_req_t *reqs, proto_record_t *recs,
                     size_t i, const proto_addr_t *host) {
     store_put_req_t *r = &reqs[i];
     proto_record_t *rec = &recs[i];
-    cq_t *q = NULL;
-    if (takes_queue_offset(rec))
-        q = store_find_cq(s, rec->topic, (size_t)rec->topic_len, rec->queue_id, true);
+    cq_t *q = takes_queue_offset(rec) ? recent_cq(s, rec) : NULL;
     if (run->count && (!run_fits(s, run, r->len) || (q && !run_knows_queue(run, q)) ||
                        s->stage.len + r->len > RUN_MAX_BYTES))
         run_end(s, run, reqs, recs);

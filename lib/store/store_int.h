@@ -138,6 +138,9 @@ struct store {
     pthread_mutex_t append_mu; /* serializes appends and dispatch */
     int64_t write_pos;         /* next byte to write (under append_mu) */
     cm_buf_t stage;            /* records being stamped before pwrite (under append_mu) */
+    /* The queues appends used last, by queue id (under append_mu): a hot topic's queues are
+     * found without building their key and taking cq_lock. Queues live until the close. */
+    cq_t *recent_cq[16];
     int64_t written;           /* end of fully written data, published with release */
     int64_t cl_min;            /* first byte still stored, published with release */
     int64_t last_dispatch_ts;  /* store time of the newest dispatched record */

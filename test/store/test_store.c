@@ -375,6 +375,40 @@ Test(store, append_many_keeps_queue_offsets_across_runs_and_segments) {
     cm_free(abort_path);
 }
 
+/* Interleaved queues that share a slot of the store's recent-queue cache (a topic and its
+ * prefix, queue ids 16 apart) each keep their own consecutive offsets. */
+Test(store, append_many_tells_apart_queues_of_one_cache_slot) {
+    open_store();
+    const struct {
+        const char *topic;
+        int32_t qid;
+    } qs[] = {{"P", 0}, {"PQ", 0}, {"P", 16}, {"Q", 0}};
+    enum { N = 40, NQ = sizeof qs / sizeof qs[0] };
+    for (int round = 0; round < 2; round++) { /* the second finds the cache warm */
+        cm_buf_t bufs[N];
+        store_put_req_t reqs[N];
+        for (int i = 0; i < N; i++) {
+            int k = i % NQ;
+            char body[64];
+            snprintf(body, sizeof body, "%s-%d-%d", qs[k].topic, (int)qs[k].qid,
+                     round * (N / NQ) + i / NQ);
+            bufs[i] = (cm_buf_t)CM_BUF_INIT;
+            st_record(&bufs[i], qs[k].topic, qs[k].qid, "t", NULL, NULL, NULL, body, strlen(body),
+                      0);
+            reqs[i] = (store_put_req_t){.rec = bufs[i].data, .len = bufs[i].len};
+        }
+        store_append_many(st, reqs, N, NULL);
+        for (int i = 0; i < N; i++) {
+            cr_assert_eq(reqs[i].res.status, RMQ_OK);
+            cr_assert_eq(reqs[i].res.queue_offset, round * (N / NQ) + i / NQ, "record %d", i);
+            cm_buf_free(&bufs[i]);
+        }
+    }
+    for (int k = 0; k < NQ; k++)
+        cr_assert_eq(read_all(qs[k].topic, qs[k].qid, 0), 2 * (N / NQ), "%s %d", qs[k].topic,
+                     (int)qs[k].qid);
+}
+
 static void *many_appender(void *arg) {
     char topic[16];
     snprintf(topic, sizeof topic, "N%d", (int)(intptr_t)arg);
