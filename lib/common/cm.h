@@ -1,6 +1,6 @@
 /* lib/common: small pieces every layer shares — allocation, byte buffers, big-endian
- * access, a string-keyed hash map, clocks, logging, Java-compatible string hashing and the
- * configuration key registry. No sockets, no threads of its own. */
+ * access, a string-keyed hash map, clocks, logging, Java-compatible string hashing, CRC-32
+ * and the configuration key registry. No sockets, no threads of its own. */
 #ifndef RMQ_CM_H
 #define RMQ_CM_H
 
@@ -128,6 +128,17 @@ void cm_cond_init_mono(pthread_cond_t *cv);
 /* ---- Java-compatible hashing */
 /* Java String.hashCode() of UTF-8 text (hashed as UTF-16 code units, int32 wrap-around). */
 int32_t cm_java_hash(const char *s, size_t len);
+
+/* ---- CRC-32 (crc32.c) */
+/* zlib's crc32(): reflected CRC-32 of polynomial 0x04C11DB7 (gzip, PNG; RocketMQ's BODYCRC
+ * before its 0x7FFFFFFF mask), chained the same way: start from 0, then
+ * crc = cm_crc32(crc, part, n) over consecutive parts. p may be NULL only when n is 0 (the
+ * result is then crc). Uses carry-less multiplication where the CPU has it. */
+uint32_t cm_crc32(uint32_t crc, const void *p, size_t n);
+/* The same function by tables alone, on any CPU (what cm_crc32 falls back to). */
+uint32_t cm_crc32_portable(uint32_t crc, const void *p, size_t n);
+/* True when cm_crc32 uses carry-less multiplication (x86-64 with PCLMULQDQ and SSE4.1). */
+bool cm_crc32_accelerated(void);
 
 /* ---- logging: a logger hangs off each handle; NULL means the default (stderr, INFO+). */
 typedef struct cm_logger {

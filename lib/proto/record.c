@@ -1,7 +1,6 @@
 /* Message records in the 4.x commit-log layout (message.md §1), which is also the layout of
  * PULL/QUERY/VIEW response bodies and of the CHECK_TRANSACTION_STATE body. */
 #include <assert.h>
-#include <zlib.h>
 
 #include "proto.h"
 
@@ -11,16 +10,7 @@
 #define BLANK_MIN 8      /* TOTALSIZE + MAGIC */
 
 int32_t proto_body_crc(const void *body, size_t len) {
-    /* zlib's crc32 takes uInt lengths; feed large bodies in slices. */
-    uLong crc = crc32(0L, Z_NULL, 0);
-    const Bytef *p = body;
-    while (len > 0) {
-        uInt n = len > 0x40000000u ? 0x40000000u : (uInt)len;
-        crc = crc32(crc, p, n);
-        p += n;
-        len -= n;
-    }
-    return (int32_t)(crc & 0x7FFFFFFF);
+    return (int32_t)(cm_crc32(0, body, len) & 0x7FFFFFFF);
 }
 
 static size_t host_len(int32_t sys_flag, int32_t v6_bit) {
