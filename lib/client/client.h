@@ -109,9 +109,11 @@ rmq_err_t client_pool_post_job(client_pool_t *pool, client_job_t *job, client_jo
                                void *arg);
 /* Runs every job already queued, then joins the threads and frees the pool. Not from a pool
  * thread. */
-/* Posts from loop's thread (the instance's I/O thread) do not wake a pool thread each; the
- * loop's round-end hook calls client_pool_release, which wakes what the round queued. */
-void client_pool_defer_to(client_pool_t *pool, const net_loop_t *loop);
+/* Posts from the calling thread no longer wake pool threads one by one: they wait for that
+ * thread's next client_pool_release, which wakes as many threads as the queued work needs
+ * (the instance's I/O thread releases at the end of each loop round, a push consumer's
+ * service thread after each batch of pull results). */
+void client_pool_defer_here(client_pool_t *pool);
 void client_pool_release(client_pool_t *pool);
 /* Runs every job already queued and joins the threads; later posts get RMQ_ERR_SHUTDOWN and
  * client_pool_release does nothing, until client_pool_destroy frees the pool. Idempotent. */

@@ -615,7 +615,12 @@ static void instance_free(client_instance_t *ci) {
     free_parts(ci);
 }
 
-/* The loop's round-end hook: what the I/O thread handed to the pool in the round goes. */
+/* The I/O thread's callbacks wait for the end of its loop round (release_pool, the loop's
+ * round-end hook), which wakes the pool once for them all. */
+static void defer_pool_here(void *pool) {
+    client_pool_defer_here(pool);
+}
+
 static void release_pool(void *pool) {
     client_pool_release(pool);
 }
@@ -646,10 +651,8 @@ static client_instance_t *instance_new(const rmq_conf_t *conf, char *id, const c
     ci->pool = client_pool_new(POOL_THREADS, &err);
     net_opts_t opts = {.log = ci->log, .on_round_end = release_pool, .round_arg = ci->pool};
     if (ci->pool) ci->loop = net_loop_new(&opts, &err);
-    if (ci->loop) {
-        client_pool_defer_to(ci->pool, ci->loop);
-        err = net_loop_post(ci->loop, start_timers, ci);
-    }
+    if (ci->loop) err = net_loop_post(ci->loop, defer_pool_here, ci->pool);
+    if (!err) err = net_loop_post(ci->loop, start_timers, ci);
     if (err) {
         cm_errstr(errstr, size, "client %s cannot start its threads: %s", id, rmq_err_str(err));
         instance_free(ci);

@@ -4,23 +4,32 @@
 
 typedef client_job_t job_t;
 
-/* Jobs the I/O thread queues during one round of its loop wake the pool once, at the end of
- * the round (client_pool_release), not once per job: a read of many responses wakes one
- * thread (two for a long batch) instead of every idle thread in turn, and the I/O thread is
- * not preempted by each thread it wakes. A wake-up on a virtual machine costs tens of
- * microseconds; at 120,000 async sends a second they had been 22,000 a second. */
-#define RELEASE_BATCH 32
+/* A thread that hands the pool many jobs at a time (the instance's I/O thread for a read of
+ * replies, a push consumer's service thread for a pull's messages) defers them: they wake
+ * nobody until it calls client_pool_release. Waking a sleeping thread costs tens of
+ * microseconds on a virtual machine, more than a short callback, so the release wakes as
+ * many threads as the queued work needs: one per job while jobs take at least WAKE_WORTH_NS
+ * (each then starts at once on an idle thread, as in Java's executors), fewer when the
+ * measured average is shorter, at least one. Should the threads it woke all get stuck in
+ * long jobs meanwhile, a later release finds the queue unserved for STALL_NS and wakes the
+ * others. */
+#define WAKE_WORTH_NS 50000
+#define STALL_NS 5000000
 
 struct client_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     job_t *head, *tail;
+    size_t queued;
     bool stopping;
     int idle; /* threads waiting on cv: a post with none waiting signals nobody */
     int nthreads;
     pthread_t *threads;
-    const net_loop_t *defer_loop; /* posts from its thread wait for client_pool_release */
-    size_t deferred;              /* jobs queued by it since the last release */
+    bool deferring; /* posts from defer_thread wait for client_pool_release */
+    pthread_t defer_thread;
+    size_t deferred;    /* jobs it queued since the last release */
+    int64_t avg_job_ns; /* moving average of the jobs' run times */
+    int64_t served_ns;  /* when a thread last took a job, or the queue filled */
 };
 
 static _Thread_local const client_pool_t *current_pool;
@@ -30,6 +39,7 @@ static job_t *pop(client_pool_t *p) {
     if (j) {
         p->head = j->next;
         if (!p->head) p->tail = NULL;
+        p->queued--;
     }
     return j;
 }
@@ -56,9 +66,13 @@ static void *worker(void *arg) {
             p->idle--;
             continue;
         }
+        int64_t start = cm_mono_ns();
+        p->served_ns = start;
         pthread_mutex_unlock(&p->mu);
         run(j);
+        int64_t took = cm_mono_ns() - start;
         pthread_mutex_lock(&p->mu);
+        p->avg_job_ns += (took - p->avg_job_ns) / 8;
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -69,6 +83,7 @@ client_pool_t *client_pool_new(int threads, rmq_err_t *err) {
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->threads = cm_calloc((size_t)threads, sizeof *p->threads);
+    p->avg_job_ns = WAKE_WORTH_NS; /* until measured: a thread per job */
     for (; p->nthreads < threads; p->nthreads++)
         if (pthread_create(&p->threads[p->nthreads], NULL, worker, p) != 0) {
             client_pool_destroy(p);
@@ -93,7 +108,8 @@ static rmq_err_t enqueue(client_pool_t *p, job_t *j, client_job_fn *fn, void *ar
     else
         p->head = j;
     p->tail = j;
-    if (p->defer_loop && net_loop_on_thread(p->defer_loop))
+    if (p->queued++ == 0) p->served_ns = cm_mono_ns(); /* it waits from now */
+    if (p->deferring && pthread_equal(p->defer_thread, pthread_self()))
         p->deferred++;
     else if (p->idle > 0)
         pthread_cond_signal(&p->cv);
@@ -101,18 +117,32 @@ static rmq_err_t enqueue(client_pool_t *p, job_t *j, client_job_fn *fn, void *ar
     return RMQ_OK;
 }
 
-void client_pool_defer_to(client_pool_t *p, const net_loop_t *loop) {
+void client_pool_defer_here(client_pool_t *p) {
     pthread_mutex_lock(&p->mu);
-    p->defer_loop = loop;
+    p->deferring = true;
+    p->defer_thread = pthread_self();
     pthread_mutex_unlock(&p->mu);
+}
+
+/* Threads to wake for what is queued: enough that each gets WAKE_WORTH_NS of work, counting
+ * those already awake; all the queue can use when it went unserved for STALL_NS. */
+static size_t wakes_needed(const client_pool_t *p, int64_t now) {
+    size_t awake = (size_t)(p->nthreads - p->idle);
+    if (p->queued == 0) return 0;
+    if (now - p->served_ns > STALL_NS) return p->queued;
+    int64_t avg = p->avg_job_ns > 0 ? p->avg_job_ns : 0;
+    size_t need = avg >= WAKE_WORTH_NS
+                      ? p->queued
+                      : (size_t)(((int64_t)p->queued * avg + WAKE_WORTH_NS - 1) / WAKE_WORTH_NS);
+    if (need == 0) need = 1;
+    return need > awake ? need - awake : 0;
 }
 
 void client_pool_release(client_pool_t *p) {
     pthread_mutex_lock(&p->mu);
-    if (p->deferred > 0 && p->idle > 0) {
-        if (p->deferred > RELEASE_BATCH)
-            pthread_cond_broadcast(&p->cv);
-        else
+    if (p->idle > 0 && !p->stopping) {
+        size_t wake = wakes_needed(p, cm_mono_ns());
+        for (size_t i = 0; i < wake && i < (size_t)p->idle; i++)
             pthread_cond_signal(&p->cv);
     }
     p->deferred = 0;

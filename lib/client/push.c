@@ -991,6 +991,7 @@ static int64_t earliest(int64_t a, int64_t b) {
 
 static void *service_thread(void *arg) {
     rmq_push_consumer_t *c = arg;
+    client_pool_defer_here(c->pool);
     bool locking = c->orderly && !c->broadcasting;
     int64_t now = cm_mono_ms(), next_rebalance = 0, next_persist = now + c->persist_ms,
             next_lock = now + LOCK_INTERVAL_MS, next_lock_retry = 0, wake = 0;
@@ -1010,6 +1011,7 @@ static void *service_thread(void *arg) {
             }
             client_done_free(d);
         }
+        client_pool_release(c->pool); /* the pulled messages' listener calls */
         if (stop) break;
 
         apply_resets(c);
@@ -1033,6 +1035,7 @@ static void *service_thread(void *arg) {
             persist_all(c, false);
             next_persist = cm_mono_ms() + c->persist_ms;
         }
+        client_pool_release(c->pool); /* local retries that fell due */
         now = cm_mono_ms();
         wake = earliest(now + 1000, next_rebalance);
         wake = earliest(wake, next_persist);
