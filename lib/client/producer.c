@@ -346,9 +346,9 @@ static rmq_err_t attempt_sync(rmq_producer_t *p, const outgoing_t *o, client_pub
     net_conn_t *c = conn_for(p, pub, t, &err);
     if (!c) return err;
     proto_cmd_t cmd, resp;
-    build_request(p, o, t, &cmd);
+    build_header(p, o, t, &cmd);
     int64_t t0 = cm_mono_ms();
-    err = net_conn_request_sync(c, &cmd, timeout_ms, &resp);
+    err = net_conn_request_sync_lent(c, &cmd, o->body, o->body_len, timeout_ms, &resp);
     net_conn_unref(c);
     note_latency(p, t->broker, t0, err != RMQ_OK);
     if (err) return fail(err, NULL);

@@ -207,5 +207,8 @@ rmq_err_t net_conn_request_lent(net_conn_t *c, proto_cmd_t *cmd, const void *bod
  * wait for itself). */
 rmq_err_t net_conn_request_sync(net_conn_t *c, proto_cmd_t *cmd, int64_t timeout_ms,
                                 proto_cmd_t *resp);
+/* The blocking form with a lent body, as net_conn_request_lent. */
+rmq_err_t net_conn_request_sync_lent(net_conn_t *c, proto_cmd_t *cmd, const void *body,
+                                     size_t body_len, int64_t timeout_ms, proto_cmd_t *resp);
 
 #endif

@@ -376,8 +376,8 @@ static void sync_done(rmq_err_t err, proto_cmd_t *resp, void *arg) {
     pthread_mutex_unlock(&w->mu);
 }
 
-rmq_err_t net_conn_request_sync(net_conn_t *c, proto_cmd_t *cmd, int64_t timeout_ms,
-                                proto_cmd_t *resp) {
+rmq_err_t net_conn_request_sync_lent(net_conn_t *c, proto_cmd_t *cmd, const void *body,
+                                     size_t body_len, int64_t timeout_ms, proto_cmd_t *resp) {
     if (c && net_loop_on_thread(c->loop)) {
         proto_cmd_free(cmd);
         return RMQ_ERR_STATE;
@@ -390,7 +390,7 @@ rmq_err_t net_conn_request_sync(net_conn_t *c, proto_cmd_t *cmd, int64_t timeout
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
     int64_t start_ns = cm_mono_ns();
-    rmq_err_t err = net_conn_request(c, cmd, timeout_ms, sync_done, &w);
+    rmq_err_t err = net_conn_request_lent(c, cmd, body, body_len, timeout_ms, sync_done, &w);
     if (err == RMQ_OK) {
         spin_for(c, &w.done, start_ns);
         /* The callback comes exactly once: on the response, the timeout, the close or the
@@ -407,4 +407,9 @@ rmq_err_t net_conn_request_sync(net_conn_t *c, proto_cmd_t *cmd, int64_t timeout
     pthread_cond_destroy(&w.cv);
     pthread_mutex_destroy(&w.mu);
     return err;
+}
+
+rmq_err_t net_conn_request_sync(net_conn_t *c, proto_cmd_t *cmd, int64_t timeout_ms,
+                                proto_cmd_t *resp) {
+    return net_conn_request_sync_lent(c, cmd, NULL, 0, timeout_ms, resp);
 }

@@ -1173,6 +1173,19 @@ Test(transport, lent_bodies_are_read_before_the_call_returns) {
         cr_assert(wait_int(&calls[i].calls, 1, 20000), "request %d unanswered", i);
         cr_assert_eq(atomic_load(&calls[i].ok), 1, "request %d: wrong echo", i);
     }
+    /* The blocking form reads its lent body before it returns, too. */
+    const size_t sync_lens[] = {5, 500, BIG - 3};
+    for (size_t k = 0; k < 3; k++) {
+        size_t len = sync_lens[k];
+        memset(body, 'z', len);
+        proto_cmd_t req, resp;
+        proto_cmd_request(&req, CODE_ECHO, 0);
+        cr_assert_eq(net_conn_request_sync_lent(c.conn, &req, body, len, 20000, &resp), RMQ_OK);
+        memset(body, '#', len);
+        lent_call_t want = {.fill = 'z', .len = len};
+        cr_assert(lent_body_is(&want, resp.body, resp.body_len), "sync echo of %zu bytes", len);
+        proto_cmd_free(&resp);
+    }
     lent_call_t refused = {.fill = 'x', .len = 4};
     proto_cmd_t req;
     make_req(&req, CODE_ECHO, "own");
