@@ -7,10 +7,11 @@
 
 #include "proto.h"
 
-/* A block of the text pool; texts are bump-allocated from the newest block. */
+/* A block of the text pool; texts are bump-allocated from the newest block (its free part
+ * is the ext's room). */
 struct proto_ext_pool {
     proto_ext_pool_t *next;
-    size_t used, cap;
+    size_t cap;
     char data[];
 };
 
@@ -45,27 +46,31 @@ static void ext_head_block(proto_ext_t *ext, size_t text_room) {
     size_t cap = ARRAYS_SIZE(FIRST_CAP) + (text_room > POOL_FIRST ? text_room : POOL_FIRST);
     proto_ext_pool_t *b = cm_malloc(sizeof *b + cap);
     b->next = NULL;
-    b->used = ARRAYS_SIZE(FIRST_CAP);
     b->cap = cap;
     ext->pool = b;
     ext_set_arrays(ext, b->data, FIRST_CAP);
+    ext->room = b->data + ARRAYS_SIZE(FIRST_CAP);
+    ext->room_len = cap - ARRAYS_SIZE(FIRST_CAP);
 }
 
-char *proto_ext_alloc(proto_ext_t *ext, size_t n) {
+/* proto_ext_alloc's slow path: n is at least what is left of the newest block. */
+char *proto_ext_alloc_block(proto_ext_t *ext, size_t n) {
     if (!ext->pool) ext_head_block(ext, n);
-    proto_ext_pool_t *p = ext->pool;
-    if (p->cap - p->used < n) {
+    if (ext->room_len < n) {
         /* Blocks double (bounded), so a large header costs few allocations. */
+        proto_ext_pool_t *p = ext->pool;
         size_t cap = p->cap < POOL_MAX_STEP ? p->cap * 2 : p->cap;
         if (cap < n) cap = n;
         proto_ext_pool_t *b = cm_malloc(sizeof *b + cap);
         b->next = p;
-        b->used = 0;
         b->cap = cap;
-        ext->pool = p = b;
+        ext->pool = b;
+        ext->room = b->data;
+        ext->room_len = cap;
     }
-    char *d = p->data + p->used;
-    p->used += n;
+    char *d = ext->room;
+    ext->room += n;
+    ext->room_len -= n;
     return d;
 }
 

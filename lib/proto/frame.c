@@ -137,17 +137,22 @@ static unsigned key_bit(const char *k, size_t n) {
     return ((unsigned char)k[0] + 3u * (unsigned char)k[n - 1] + 5u * (unsigned)n) & 63;
 }
 
+/* Notes key k in the mask seen; true when its bit was taken already (maybe a repeat). */
+static inline bool key_seen(uint64_t *seen, const char *k, size_t n) {
+    uint64_t bit = (uint64_t)1 << key_bit(k, n);
+    bool again = (*seen & bit) != 0;
+    *seen |= bit;
+    return again;
+}
+
 static bool ext_has_dupes(const proto_ext_t *ext) {
     uint64_t seen = 0;
     for (size_t i = 0; i < ext->count; i++) {
         const char *k = ext->keys[i];
         size_t n = ext->lens[i];
-        uint64_t bit = (uint64_t)1 << key_bit(k, n);
-        if (seen & bit) {
-            for (size_t j = 0; j < i; j++)
-                if (ext->lens[j] == n && memcmp(ext->keys[j], k, n) == 0) return true;
-        }
-        seen |= bit;
+        if (!key_seen(&seen, k, n)) continue;
+        for (size_t j = 0; j < i; j++)
+            if (ext->lens[j] == n && memcmp(ext->keys[j], k, n) == 0) return true;
     }
     return false;
 }
@@ -438,6 +443,8 @@ static bool fast_ext(lex_t *l, proto_cmd_t *cmd) {
     if (lex_char(l, '}')) return true;
     /* All the texts fit in what is left of the header (see lex_ext_str), plus a word. */
     char *d = proto_ext_alloc(&cmd->ext, (size_t)(l->end - l->p) + 8);
+    uint64_t seen = 0; /* keys as they come: distinct bits mean no repeats to look for */
+    bool maybe_dupes = false;
     for (;;) {
         lex_ws(l);
         char *k = d, *kend = lex_ext_str(l, d);
@@ -451,6 +458,7 @@ static bool fast_ext(lex_t *l, proto_cmd_t *cmd) {
             if (!vend) return false;
             d = vend + 1;
             proto_ext_push(&cmd->ext, k, (size_t)(kend - k), v, (size_t)(vend - v));
+            maybe_dupes |= key_seen(&seen, k, (size_t)(kend - k));
         }
         lex_ws(l);
         if (l->p >= l->end || *l->p != ',') break;
@@ -458,7 +466,7 @@ static bool fast_ext(lex_t *l, proto_cmd_t *cmd) {
     }
     if (l->p >= l->end || *l->p != '}') return false;
     l->p++;
-    ext_dedupe(&cmd->ext);
+    if (maybe_dupes) ext_dedupe(&cmd->ext);
     return true;
 }
 
@@ -654,6 +662,8 @@ static bool rd_text(reader_t *r, int32_t n, char **out) {
 
 /* ext: repeated {int16 keyLen, key, int32 valLen, value} filling exactly len bytes. */
 static bool bin_ext_decode(reader_t *r, proto_cmd_t *cmd) {
+    uint64_t seen = 0; /* as in fast_ext */
+    bool maybe_dupes = false;
     while (r->left) {
         int16_t klen;
         int32_t vlen;
@@ -663,8 +673,9 @@ static bool bin_ext_decode(reader_t *r, proto_cmd_t *cmd) {
             return false;
         proto_ext_push(&cmd->ext, proto_ext_text(&cmd->ext, key, (size_t)klen), (size_t)klen,
                        proto_ext_text(&cmd->ext, val, (size_t)vlen), (size_t)vlen);
+        maybe_dupes |= key_seen(&seen, key, (size_t)klen);
     }
-    ext_dedupe(&cmd->ext);
+    if (maybe_dupes) ext_dedupe(&cmd->ext);
     return true;
 }
 

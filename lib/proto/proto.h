@@ -82,6 +82,8 @@ typedef struct proto_ext {
     size_t *lens; /* lens[i] = strlen(keys[i]), lens[cap + i] = strlen(vals[i]) */
     size_t count, cap;
     proto_ext_pool_t *pool;
+    char *room; /* the free part of the newest pool block: room_len bytes */
+    size_t room_len;
 } proto_ext_t;
 
 void proto_ext_free(proto_ext_t *ext);
@@ -102,7 +104,14 @@ char *proto_ext_text(proto_ext_t *ext, const char *s, size_t n);
 void proto_ext_append(proto_ext_t *ext, char *key, char *val);
 /* The same for decoders that write texts themselves: n bytes of ext's pool (room for the
  * texts and their NULs), and an append of pool texts whose lengths are known. */
-char *proto_ext_alloc(proto_ext_t *ext, size_t n);
+char *proto_ext_alloc_block(proto_ext_t *ext, size_t n); /* a new block when room is short */
+static inline char *proto_ext_alloc(proto_ext_t *ext, size_t n) {
+    if (n >= ext->room_len) return proto_ext_alloc_block(ext, n);
+    char *d = ext->room;
+    ext->room += n;
+    ext->room_len -= n;
+    return d;
+}
 void proto_ext_grow(proto_ext_t *ext); /* doubles cap */
 static inline void proto_ext_push(proto_ext_t *ext, char *key, size_t klen, char *val,
                                   size_t vlen) {

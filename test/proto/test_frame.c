@@ -1006,3 +1006,70 @@ Test(ext, int_texts_near_the_limits) {
         if (cases[i].ok) cr_assert_eq(v, cases[i].v, "%s", cases[i].text);
     }
 }
+
+/* Many distinct keys (past the pairwise check's limit) keep their order in both header
+ * forms, whichever way repeats are ruled out; one repeat at the end is still found. */
+Test(frame, many_distinct_ext_keys_keep_order) {
+    static const size_t counts[] = {2, 31, 32, 33, 48, 64, 65, 100};
+    char keys[101][8];
+    for (size_t i = 0; i < 101; i++) { /* lengths 1-3, varied bytes, all distinct */
+        snprintf(keys[i], sizeof keys[i], "%c%.*s", (char)('#' + i % 90), (int)(i / 90 + i % 3),
+                 "zyx");
+        for (size_t j = 0; j < i; j++)
+            cr_assert_str_neq(keys[i], keys[j]);
+    }
+    cm_buf_t json = CM_BUF_INIT, bin = CM_BUF_INIT, hdr = CM_BUF_INIT, frame = CM_BUF_INIT;
+    for (size_t ci = 0; ci < sizeof counts / sizeof counts[0]; ci++) {
+        for (int repeat = 0; repeat < 2; repeat++) {
+            size_t n = counts[ci];
+            json.len = bin.len = 0;
+            cm_buf_append_str(&json, "{\"extFields\":{");
+            for (size_t i = 0; i <= n; i++) {
+                if (i == n && !repeat) break;
+                const char *k = keys[i == n ? 0 : i];
+                char val[16];
+                snprintf(val, sizeof val, i == n ? "last" : "%zu", i);
+                if (i) cm_buf_put8(&json, ',');
+                proto_json_put_str(&json, k, strlen(k));
+                cm_buf_put8(&json, ':');
+                proto_json_put_str(&json, val, strlen(val));
+                cm_buf_put16(&bin, (uint16_t)strlen(k));
+                cm_buf_append_str(&bin, k);
+                cm_buf_put32(&bin, (uint32_t)strlen(val));
+                cm_buf_append_str(&bin, val);
+            }
+            cm_buf_append_str(&json, "}}");
+            for (int ser = 0; ser < 2; ser++) {
+                hdr.len = 0;
+                if (ser == PROTO_SER_JSON) {
+                    cm_buf_append(&hdr, json.data, json.len);
+                } else {
+                    cm_buf_put16(&hdr, 310);
+                    cm_buf_put8(&hdr, 0);
+                    cm_buf_put16(&hdr, 409);
+                    cm_buf_put32(&hdr, 1);
+                    cm_buf_put32(&hdr, 0);
+                    cm_buf_put32(&hdr, 0);
+                    cm_buf_put32(&hdr, (uint32_t)bin.len);
+                    cm_buf_append(&hdr, bin.data, bin.len);
+                }
+                make_frame(&frame, (uint8_t)ser, hdr.data, hdr.len, NULL, 0);
+                proto_cmd_t back;
+                cr_assert_eq(decode_exact(frame.data, frame.len, 0, &back), RMQ_OK);
+                cr_assert_eq(back.ext.count, n, "n %zu ser %d", n, ser);
+                for (size_t i = 0; i < n; i++) {
+                    char val[16];
+                    snprintf(val, sizeof val, repeat && i == 0 ? "last" : "%zu", i);
+                    cr_assert_str_eq(back.ext.keys[i], keys[i], "n %zu ser %d", n, ser);
+                    cr_assert_str_eq(back.ext.vals[i], val, "n %zu ser %d", n, ser);
+                }
+                assert_lens(&back.ext);
+                proto_cmd_free(&back);
+            }
+        }
+    }
+    cm_buf_free(&json);
+    cm_buf_free(&bin);
+    cm_buf_free(&hdr);
+    cm_buf_free(&frame);
+}
