@@ -133,12 +133,15 @@ int32_t cm_java_hash(const char *s, size_t len);
 /* zlib's crc32(): reflected CRC-32 of polynomial 0x04C11DB7 (gzip, PNG; RocketMQ's BODYCRC
  * before its 0x7FFFFFFF mask), chained the same way: start from 0, then
  * crc = cm_crc32(crc, part, n) over consecutive parts. p may be NULL only when n is 0 (the
- * result is then crc). Uses carry-less multiplication where the CPU has it. */
+ * result is then crc). Uses carry-less multiplication where the CPU has it (below). */
 uint32_t cm_crc32(uint32_t crc, const void *p, size_t n);
-/* The same function by tables alone, on any CPU (what cm_crc32 falls back to). */
-uint32_t cm_crc32_portable(uint32_t crc, const void *p, size_t n);
-/* True when cm_crc32 uses carry-less multiplication (x86-64 with PCLMULQDQ and SSE4.1). */
-bool cm_crc32_accelerated(void);
+/* The ways cm_crc32 can compute, for tests: tables on any CPU; on x86-64 CPUs that have
+ * them, carry-less multiplication (PCLMULQDQ with SSE4.1) and the same with AVX encoding.
+ * cm_crc32 takes the best one the CPU has, which cm_crc32_best_path() names; cm_crc32_by()
+ * computes by a path no better than that. */
+typedef enum cm_crc32_path { CM_CRC32_TABLES, CM_CRC32_CLMUL, CM_CRC32_CLMUL_AVX } cm_crc32_path_t;
+cm_crc32_path_t cm_crc32_best_path(void);
+uint32_t cm_crc32_by(cm_crc32_path_t path, uint32_t crc, const void *p, size_t n);
 
 /* ---- logging: a logger hangs off each handle; NULL means the default (stderr, INFO+). */
 typedef struct cm_logger {
