@@ -598,6 +598,8 @@ void rmq_broker_destroy(rmq_broker_t *b) {
     if (b->loop) net_loop_destroy(b->loop);
     store_close(b->store);
     req_list_free(b->req_local);
+    cm_buf_free(&b->loop_recs);
+    cm_buf_free(&b->loop_props);
     req_list_free(atomic_load(&b->req_returned));
     pthread_mutex_destroy(&b->send_mu);
     pthread_cond_destroy(&b->send_cv);

@@ -320,6 +320,8 @@ struct rmq_broker_s {
     _Atomic(broker_req_t *) req_returned;
     broker_req_t *req_local; /* loop thread only */
     atomic_int req_kept;     /* in both lists, about */
+    /* broker_send_many's buffers when it runs on the loop thread, kept between rounds */
+    cm_buf_t loop_recs, loop_props;
     bool started;
     atomic_bool ready; /* the processor table is complete: requests are dispatched */
     bool stopping;     /* loop thread only: no more processors or connection hooks */

@@ -4,6 +4,7 @@
  * HashMap order), append them and answer with the offset id, queue id and queue offset.
  * Runs on the send thread(s): store_append may wait for the disk under SYNC_FLUSH. */
 #include "broker/broker_int.h"
+#include "net/net.h"
 
 #include <stdio.h>
 #include <strings.h>
@@ -556,6 +557,8 @@ bool broker_send_is_single(broker_t *b, const broker_req_t *req) {
 #define SEND_MANY_STACK 16
 /* Bytes a record takes besides its body, properties included, as a first guess. */
 #define RECORD_GUESS 256
+/* The loop thread's record buffer is kept between rounds up to this size. */
+#define SCRATCH_KEEP (1024 * 1024)
 
 void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n) {
     send_ready_t stack_ready[SEND_MANY_STACK];
@@ -563,7 +566,14 @@ void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n) {
     bool small = n <= SEND_MANY_STACK;
     send_ready_t *ready = small ? stack_ready : cm_malloc(n * sizeof *ready);
     store_put_req_t *puts = small ? stack_puts : cm_malloc(n * sizeof *puts);
+    /* On the loop thread the broker's buffers serve round after round (moved in and back);
+     * a send thread's round has its own. */
+    bool on_loop = b->loop && net_loop_on_thread(b->loop);
     send_scratch_t sc = {CM_BUF_INIT, CM_BUF_INIT};
+    if (on_loop) {
+        sc = (send_scratch_t){b->loop_recs, b->loop_props};
+        b->loop_recs = b->loop_props = (cm_buf_t)CM_BUF_INIT;
+    }
     size_t guess = 0;
     for (size_t i = 0; i < n; i++)
         guess += reqs[i]->cmd.body_len + RECORD_GUESS;
@@ -582,8 +592,13 @@ void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n) {
         fn(b, reqs[i]);
     }
     store_ready(b, &sc, ready, puts, k);
-    cm_buf_free(&sc.recs);
-    cm_buf_free(&sc.props);
+    if (on_loop && sc.recs.cap <= SCRATCH_KEEP) {
+        b->loop_recs = sc.recs;
+        b->loop_props = sc.props;
+    } else {
+        cm_buf_free(&sc.recs);
+        cm_buf_free(&sc.props);
+    }
     if (!small) {
         cm_free(puts);
         cm_free(ready);
