@@ -45,9 +45,30 @@ size_t cm_i64_text(int64_t v, char *dst) {
     }
     /* Unsigned arithmetic so that INT64_MIN has a magnitude. */
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    size_t digits = 1;
-    for (uint64_t p = 10; digits < 20 && u >= p; p *= 10)
-        digits++;
+    static const uint64_t pow10[20] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull,
+                                       10000000000000000ull,
+                                       100000000000000000ull,
+                                       1000000000000000000ull,
+                                       10000000000000000000ull};
+    /* Digits from the bit length (log10 2 ~ 1233/4096), corrected by one comparison. */
+    unsigned bits = 64 - (unsigned)__builtin_clzll(u | 1);
+    size_t digits = (bits * 1233) >> 12;
+    digits += digits < 20 && u >= pow10[digits];
     size_t len = (v < 0) + digits;
     char *w = dst + len;
     *w = '\0';

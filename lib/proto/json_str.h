@@ -33,11 +33,13 @@ static inline bool json_special(unsigned char c) {
 }
 
 /* The high bit of each byte of w that is special. Exact for the lowest flagged byte; bytes
- * above it may be flagged falsely (borrows), so only the first is ever used. */
+ * above it may be flagged falsely (borrows), so only the first is ever used. Below it no
+ * subtraction borrows, so a byte under 0x80 sets its high bit in x - 1 only when it is the
+ * quote, in y - 1 only when it is the backslash, in w - 0x20 only when it is below 0x20;
+ * ~w drops bytes from 0x80 up (the xors keep the high bit). */
 static inline uint64_t json_special_bytes(uint64_t w) {
-    uint64_t q = w ^ (JSON_ONES * '"'), b = w ^ (JSON_ONES * '\\');
-    return (((q - JSON_ONES) & ~q) | ((b - JSON_ONES) & ~b) | ((w - JSON_ONES * 0x20) & ~w)) &
-           JSON_HIGHS;
+    uint64_t x = w ^ (JSON_ONES * '"'), y = w ^ (JSON_ONES * '\\');
+    return ((x - JSON_ONES) | (y - JSON_ONES) | (w - JSON_ONES * 0x20)) & ~w & JSON_HIGHS;
 }
 
 #if JSON_WORDS
