@@ -397,14 +397,19 @@ static bool lex_null(lex_t *l) {
 /* -?digits fitting int32, no leading zero, not followed by a fraction or exponent. */
 static bool lex_int32(lex_t *l, int32_t *out) {
     lex_ws(l);
-    bool neg = l->p < l->end && *l->p == '-';
-    const char *d = l->p + neg, *q = d;
+    const char *q = l->p, *end = l->end;
+    bool neg = q < end && *q == '-';
+    q += neg;
+    const char *d = q, *lim = end - q > 11 ? q + 11 : end; /* 11 digits: too many already */
     int64_t v = 0;
-    while (q < l->end && *q >= '0' && *q <= '9' && q - d < 11)
-        v = v * 10 + (*q++ - '0');
+    unsigned c;
+    while (q < lim && (c = (unsigned)(unsigned char)*q - '0') <= 9) {
+        v = v * 10 + c;
+        q++;
+    }
     size_t digits = (size_t)(q - d);
     if (digits == 0 || digits > 10 || (digits > 1 && *d == '0')) return false;
-    if (q < l->end && (*q == '.' || *q == 'e' || *q == 'E' || (*q >= '0' && *q <= '9')))
+    if (q < end && (*q == '.' || (*q | 0x20) == 'e' || (unsigned)(unsigned char)*q - '0' <= 9))
         return false;
     v = neg ? -v : v;
     if (v < INT32_MIN || v > INT32_MAX) return false;
@@ -416,6 +421,15 @@ static bool lex_int32(lex_t *l, int32_t *out) {
 static bool fast_language(lex_t *l, int32_t *out) {
     const char *s;
     size_t n;
+    lex_ws(l);
+    if (LEX_TAKE(l, "\"JAVA\"")) { /* what the peers are, by far */
+        *out = PROTO_LANG_JAVA;
+        return true;
+    }
+    if (LEX_TAKE(l, "\"CPP\"")) {
+        *out = PROTO_LANG_CPP;
+        return true;
+    }
     if (!lex_plain_str(l, &s, &n)) return false;
     *out = PROTO_LANG_OTHER;
     for (int32_t i = 0; i < LANG_COUNT; i++) {
@@ -759,8 +773,8 @@ rmq_err_t proto_frame_decode(const uint8_t *buf, size_t len, size_t max_frame, p
 
 rmq_err_t proto_frame_encode(const proto_cmd_t *cmd, cm_buf_t *out) {
     size_t start = out->len;
-    cm_buf_put32(out, 0); /* total length, patched below */
-    cm_buf_put32(out, 0); /* serialize type + header length */
+    cm_buf_reserve(out, 8); /* total length, serialize type + header length: written below */
+    out->len += 8;
     rmq_err_t err = RMQ_OK;
     if (cmd->serialize == PROTO_SER_JSON)
         json_header_encode(cmd, out);

@@ -1073,3 +1073,55 @@ Test(frame, many_distinct_ext_keys_keep_order) {
     cm_buf_free(&hdr);
     cm_buf_free(&frame);
 }
+
+/* Header numbers: the fast path ("code") and the general parser (the same key escaped, which
+ * the fast path leaves alone) agree on every shape of number, accepted or not. */
+Test(frame, json_header_numbers_fast_and_general_agree) {
+    static const char *const nums[] = {
+        "0",
+        "-0",
+        "7",
+        "310",
+        "2147483647",
+        "-2147483648",
+        "2147483648",
+        "-2147483649",
+        "4294967296",
+        "12345678901",
+        "99999999999",
+        "01",
+        "-01",
+        "00",
+        "1e2",
+        "1E2",
+        "1.0",
+        "0.5",
+        "-",
+        "+1",
+        "1.",
+        "1e",
+        "123456789012345678901",
+        "2147483647 ",
+        " 12",
+        "\t-5\n",
+        "1x",
+        "true",
+        "null",
+        "\"1\"",
+        "1-",
+        "0x10",
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        char fast_hdr[96], general_hdr[96];
+        snprintf(fast_hdr, sizeof fast_hdr, "{\"code\":%s,\"flag\":1}", nums[i]);
+        snprintf(general_hdr, sizeof general_hdr, "{\"\\u0063ode\":%s,\"flag\":1}", nums[i]);
+        proto_cmd_t f, g;
+        rmq_err_t fe = decode_json_header(fast_hdr, &f), ge = decode_json_header(general_hdr, &g);
+        cr_assert_eq(fe, ge, "%s", nums[i]);
+        if (fe != RMQ_OK) continue;
+        cr_assert_eq(f.code, g.code, "%s", nums[i]);
+        cr_assert_eq(f.flag, 1);
+        proto_cmd_free(&f);
+        proto_cmd_free(&g);
+    }
+}
