@@ -27,10 +27,20 @@ struct client_pool {
     pthread_t *threads;
     bool deferring; /* posts from defer_thread wait for client_pool_release */
     pthread_t defer_thread;
-    size_t deferred;    /* jobs it queued since the last release */
-    int64_t avg_job_ns; /* moving average of the jobs' run times */
-    int64_t served_ns;  /* when a thread last took a job, or the queue filled */
+    size_t deferred;     /* jobs it queued since the last release */
+    int64_t avg_job_ns;  /* moving average of the jobs' run times */
+    uint64_t pops;       /* jobs taken so far */
+    uint64_t seen_pops;  /* pops at the last release that saw progress */
+    int64_t progress_ns; /* when a release last saw progress or an empty queue */
 };
+
+/* Run times are measured per run of jobs a thread takes back to back (at most BATCH_JOBS),
+ * so the clock is read twice per run, not per job. */
+#define BATCH_JOBS 64
+
+static void note_batch(client_pool_t *p, int64_t took_ns, unsigned jobs) {
+    p->avg_job_ns += (took_ns / (int64_t)jobs - p->avg_job_ns) / 8;
+}
 
 static _Thread_local const client_pool_t *current_pool;
 
@@ -56,9 +66,19 @@ static void run(job_t *j) {
 static void *worker(void *arg) {
     client_pool_t *p = arg;
     current_pool = p;
+    int64_t batch_start = 0; /* valid while batch_jobs > 0 */
+    unsigned batch_jobs = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         job_t *j = pop(p);
+        if (batch_jobs > 0 && (!j || batch_jobs == BATCH_JOBS)) {
+            int64_t now = cm_mono_ns();
+            note_batch(p, now - batch_start, batch_jobs);
+            batch_jobs = 0;
+            batch_start = now; /* the next run, if j, starts here */
+        } else if (j && batch_jobs == 0) {
+            batch_start = cm_mono_ns();
+        }
         if (!j) {
             if (p->stopping) break; /* queue drained */
             p->idle++;
@@ -66,13 +86,11 @@ static void *worker(void *arg) {
             p->idle--;
             continue;
         }
-        int64_t start = cm_mono_ns();
-        p->served_ns = start;
+        batch_jobs++;
+        p->pops++;
         pthread_mutex_unlock(&p->mu);
         run(j);
-        int64_t took = cm_mono_ns() - start;
         pthread_mutex_lock(&p->mu);
-        p->avg_job_ns += (took - p->avg_job_ns) / 8;
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
@@ -108,7 +126,7 @@ static rmq_err_t enqueue(client_pool_t *p, job_t *j, client_job_fn *fn, void *ar
     else
         p->head = j;
     p->tail = j;
-    if (p->queued++ == 0) p->served_ns = cm_mono_ns(); /* it waits from now */
+    p->queued++;
     if (p->deferring && pthread_equal(p->defer_thread, pthread_self()))
         p->deferred++;
     else if (p->idle > 0)
@@ -124,12 +142,22 @@ void client_pool_defer_here(client_pool_t *p) {
     pthread_mutex_unlock(&p->mu);
 }
 
+/* Whether jobs queued before this round have waited STALL_NS with no job taken since. */
+static bool stalled(client_pool_t *p, int64_t now) {
+    if (p->pops != p->seen_pops || p->queued <= p->deferred) {
+        p->seen_pops = p->pops;
+        p->progress_ns = now;
+        return false;
+    }
+    return now - p->progress_ns > STALL_NS;
+}
+
 /* Threads to wake for what is queued: enough that each gets WAKE_WORTH_NS of work, counting
- * those already awake; all the queue can use when it went unserved for STALL_NS. */
-static size_t wakes_needed(const client_pool_t *p, int64_t now) {
+ * those already awake; all the queue can use when it stalled. */
+static size_t wakes_needed(client_pool_t *p, int64_t now) {
     size_t awake = (size_t)(p->nthreads - p->idle);
     if (p->queued == 0) return 0;
-    if (now - p->served_ns > STALL_NS) return p->queued;
+    if (stalled(p, now)) return p->queued;
     int64_t avg = p->avg_job_ns > 0 ? p->avg_job_ns : 0;
     size_t need = avg >= WAKE_WORTH_NS
                       ? p->queued
@@ -140,7 +168,7 @@ static size_t wakes_needed(const client_pool_t *p, int64_t now) {
 
 void client_pool_release(client_pool_t *p) {
     pthread_mutex_lock(&p->mu);
-    if (p->idle > 0 && !p->stopping) {
+    if (p->idle > 0 && !p->stopping && p->queued > 0) {
         size_t wake = wakes_needed(p, cm_mono_ns());
         for (size_t i = 0; i < wake && i < (size_t)p->idle; i++)
             pthread_cond_signal(&p->cv);

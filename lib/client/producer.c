@@ -659,7 +659,7 @@ static void async_dispatch(async_send_t *a) {
             a->err = RMQ_ERR_SHUTDOWN; /* a retry after destroy began */
             break;
         }
-        int64_t left = a->deadline - cm_mono_ms();
+        int64_t now = cm_mono_ms(), left = a->deadline - now;
         if (left <= 0) {
             a->err = RMQ_ERR_TIMEOUT;
             break;
@@ -674,7 +674,7 @@ static void async_dispatch(async_send_t *a) {
         if (c) {
             proto_cmd_t cmd;
             build_header(p, &a->o, &a->t, &cmd);
-            a->t0 = cm_mono_ms();
+            a->t0 = now; /* the attempt's start, in ms: what came since took microseconds */
             /* Once accepted, a belongs to async_on_response (it may be freed already), but
              * the body is read before the call returns. */
             rmq_err_t sent = net_conn_request_lent(c, &cmd, a->o.body, a->o.body_len, left,
