@@ -25,6 +25,7 @@ void store_config_defaults(store_config_t *cfg) {
     cfg->sync_flush_timeout_ms = 5000;
     cfg->flush_interval_ms = 500;
     cfg->flush_least_pages = 4;
+    cfg->cache_window = INT64_C(512) << 20;
     cfg->flush_thorough_interval_ms = 10000;
     cfg->cq_flush_interval_ms = 1000;
     cfg->file_reserved_hours = 72;
@@ -77,6 +78,7 @@ rmq_err_t store_config_from_conf(const rmq_conf_t *conf, store_config_t *cfg) {
     cfg->sync_flush_timeout_ms = cm_conf_int(conf, "syncFlushTimeout", true);
     cfg->flush_interval_ms = cm_conf_int(conf, "flushIntervalCommitLog", true);
     cfg->flush_least_pages = (int32_t)cm_conf_int(conf, "flushCommitLogLeastPages", true);
+    cfg->cache_window = cm_conf_int(conf, "commitLogCacheWindow", true);
     cfg->flush_thorough_interval_ms = cm_conf_int(conf, "flushCommitLogThoroughInterval", true);
     cfg->cq_flush_interval_ms = cm_conf_int(conf, "flushIntervalConsumeQueue", true);
     cfg->file_reserved_hours = cm_conf_int(conf, "fileReservedTime", true);

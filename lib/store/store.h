@@ -43,6 +43,7 @@ typedef struct store_config {
     int64_t sync_flush_timeout_ms;      /* syncFlushTimeout */
     int64_t flush_interval_ms;          /* flushIntervalCommitLog */
     int32_t flush_least_pages;          /* flushCommitLogLeastPages */
+    int64_t cache_window;               /* commitLogCacheWindow: bytes; 0 = keep all cached */
     int64_t flush_thorough_interval_ms; /* flushCommitLogThoroughInterval */
     int64_t cq_flush_interval_ms;       /* flushIntervalConsumeQueue */
     int64_t file_reserved_hours;        /* fileReservedTime */

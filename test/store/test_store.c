@@ -4,7 +4,9 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store_test.h"
 
@@ -729,6 +731,67 @@ Test(store, retention_deletes_old_segments_and_queue_files) {
     cr_assert_eq(store_min_offset(st, "D", 0), min);
     cr_assert_eq(read_all("D", 0, min), 400 - min);
     cm_buf_free(&r.records);
+}
+
+/* Pages of the log commitLogCacheWindow (at least 32 MiB) behind the flushed end leave the
+ * page cache; what is read back from there is still every record, intact. */
+Test(store, pages_behind_the_cache_window_leave_the_cache) {
+    cfg.commitlog_file_size = 64 << 20;
+    cfg.cq_file_size = 20000 * STORE_CQ_UNIT;
+    cfg.index_enable = false;
+    cfg.flush_interval_ms = 10;
+    cfg.flush_least_pages = 0;
+    cfg.cache_window = 1 << 20;
+    open_store();
+    enum { BODY = 4000, COUNT = 14000 }; /* about 56 MiB */
+    static char body[BODY];
+    proto_addr_t host = st_addr("192.168.7.9:10911");
+    for (int i = 0; i < COUNT; i++) {
+        memset(body, 'a' + i % 26, sizeof body);
+        snprintf(body, 16, "%d", i);
+        cm_buf_t b = CM_BUF_INIT;
+        st_record(&b, "W", 0, NULL, NULL, NULL, NULL, body, sizeof body, 0);
+        store_put_result_t r;
+        cr_assert_eq(store_append(st, b.data, b.len, &host, false, &r), RMQ_OK);
+        cm_buf_free(&b);
+    }
+    char *path = cm_sprintf("%s/commitlog/%020d", dir, 0);
+    int fd = open(path, O_RDONLY);
+    cr_assert_geq(fd, 0);
+    enum { CHECKED = 8 << 20 };
+    uint8_t *map = mmap(NULL, CHECKED, PROT_READ, MAP_SHARED, fd, 0);
+    cr_assert_neq(map, MAP_FAILED);
+    static unsigned char vec[CHECKED / 4096];
+    size_t resident = CHECKED / 4096;
+    for (int tries = 0; tries < 300 && resident > 0; tries++) {
+        usleep(10000);
+        cr_assert_eq(mincore(map, CHECKED, vec), 0);
+        resident = 0;
+        for (size_t i = 0; i < sizeof vec; i++)
+            resident += vec[i] & 1;
+    }
+    cr_assert_eq(resident, 0, "%zu pages of the first 8 MiB still cached", resident);
+    munmap(map, CHECKED);
+    close(fd);
+    cm_free(path);
+    int64_t off = 0;
+    while (off < COUNT) {
+        store_get_result_t r = {0};
+        cr_assert_eq(store_get_messages(st, "W", 0, off, 32, 0, NULL, NULL, &r), RMQ_OK);
+        cr_assert_eq(r.status, STORE_FOUND);
+        size_t pos = 0;
+        for (int i = 0; i < r.msg_count; i++) {
+            proto_record_t rec;
+            cr_assert_eq(proto_record_decode(r.records.data + pos, r.records.len - pos, true, &rec),
+                         RMQ_OK);
+            cr_assert_eq(rec.body_len, BODY);
+            cr_assert_eq(atoi((const char *)rec.body), (int)(off + i));
+            cr_assert_eq(rec.body[BODY - 1], 'a' + (off + i) % 26);
+            pos += (size_t)rec.total_size;
+        }
+        off += r.msg_count;
+        cm_buf_free(&r.records);
+    }
 }
 
 Test(store, disk_guard_refuses_writes) {
