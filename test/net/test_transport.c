@@ -902,16 +902,24 @@ Test(transport, idle_connections_close_with_timeout) {
     cli_t c;
     cli_start(&c, NULL, s.addr);
     proto_cmd_t req, resp;
-    /* Traffic keeps it open past the idle time. */
-    int64_t last_reply_ms = 0;
+    /* Traffic keeps it open past the idle time: requests 100 ms apart, 800 ms in all. A
+     * loaded machine can stretch one of those sleeps past the idle time (seen with the suite
+     * run four times at once); then the server was right to close, and only the close
+     * itself is checked. */
+    int64_t last_reply_ms = cm_mono_ms(), widest_gap_ms = 0;
     for (int i = 0; i < 8; i++) {
         make_req(&req, CODE_ECHO, "keepalive");
-        cr_assert_eq(net_conn_request_sync(c.conn, &req, 5000, &resp), RMQ_OK);
-        last_reply_ms = cm_mono_ms();
+        rmq_err_t err = net_conn_request_sync(c.conn, &req, 5000, &resp);
+        int64_t now = cm_mono_ms();
+        if (now - last_reply_ms > widest_gap_ms) widest_gap_ms = now - last_reply_ms;
+        if (err != RMQ_OK && widest_gap_ms >= 250) break; /* closed after an overrun: fine */
+        cr_assert_eq(err, RMQ_OK, "request %d: %s after %lld ms", i, rmq_err_name(err),
+                     (long long)(now - last_reply_ms));
+        last_reply_ms = now;
         proto_cmd_free(&resp);
         sleep_ms(100);
     }
-    cr_assert_eq(atomic_load(&s.closes), 0);
+    if (widest_gap_ms < 250) cr_assert_eq(atomic_load(&s.closes), 0);
     cr_assert(wait_int(&s.closes, 1, 10000));
     /* Measured from the last reply, not from after the sleep: on a loaded machine the sleep
      * itself can overrun by more than the margin (seen in a full-suite run). The server saw
