@@ -227,17 +227,14 @@ struct broker_hold {
     pthread_t thread;
 };
 
-/* "topic@queueId", cut to size as snprintf would; without printf, as it runs for every
- * message stored while a pull is parked. */
+/* "topic@queueId", cut to size; without printf, as it runs for every message stored while a
+ * pull is parked. */
 static void queue_key(char *dst, size_t size, const char *topic, int32_t queue_id) {
-    char num[CM_I64_TEXT + 1];
-    num[0] = '@';
-    size_t num_len = 1 + cm_i64_text(queue_id, num + 1);
-    size_t topic_len = strnlen(topic, size - 1);
-    memcpy(dst, topic, topic_len);
-    size_t tail = size - 1 - topic_len < num_len ? size - 1 - topic_len : num_len;
-    memcpy(dst + topic_len, num, tail);
-    dst[topic_len + tail] = '\0';
+    char num[CM_I64_TEXT + 1] = "@";
+    cm_i64_text(queue_id, num + 1);
+    cm_strcpy_cut(dst, size, topic);
+    size_t used = strlen(dst);
+    cm_strcpy_cut(dst + used, size - used, num);
 }
 
 void broker_hold_on_dispatch(void *arg, const char *topic, int32_t queue_id, int64_t max_offset,

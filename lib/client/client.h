@@ -107,8 +107,6 @@ rmq_err_t client_pool_post(client_pool_t *pool, client_job_fn *fn, void *arg);
  * (or until this fails). */
 rmq_err_t client_pool_post_job(client_pool_t *pool, client_job_t *job, client_job_fn *fn,
                                void *arg);
-/* Runs every job already queued, then joins the threads and frees the pool. Not from a pool
- * thread. */
 /* Posts from the calling thread no longer wake pool threads one by one: they wait for that
  * thread's next client_pool_release, which wakes as many threads as the queued work needs
  * (the instance's I/O thread releases at the end of each loop round, a push consumer's
@@ -118,6 +116,7 @@ void client_pool_release(client_pool_t *pool);
 /* Runs every job already queued and joins the threads; later posts get RMQ_ERR_SHUTDOWN and
  * client_pool_release does nothing, until client_pool_destroy frees the pool. Idempotent. */
 void client_pool_stop(client_pool_t *pool);
+/* client_pool_stop, then frees the pool. Not from a pool thread. */
 void client_pool_destroy(client_pool_t *pool);
 bool client_pool_on_thread(const client_pool_t *pool);
 

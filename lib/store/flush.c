@@ -103,8 +103,9 @@ void store_flush_commitlog_now(store_t *s) { flush_to_written(s); }
 
 /* Drops our page-table mappings of commit-log bytes that are flushed and more than
  * RELEASE_LAG behind the durable end. The pages stay in the kernel's cache (a reader
- * refaults them cheaply); our RSS stays bounded by the recent tail instead of growing with
- * the 1 GiB segment being written. Written bytes are never written again, so this is safe. */
+ * refaults them cheaply) up to commitLogCacheWindow, below; our RSS stays bounded by the recent
+ * tail instead of growing with the 1 GiB segment being written. Written bytes are never written
+ * again, so this is safe. */
 enum { RELEASE_LAG = 32 << 20, RELEASE_STEP = 8 << 20 };
 
 /* How [from, to) of the log is let go: our mapping of it, or its pages in the kernel's cache
