@@ -28,6 +28,12 @@ void *cm_realloc(void *p, size_t n) {
 
 void cm_free(void *p) { free(p); }
 
+void cm_free_outside(void *p, const void *block, size_t len) {
+    const char *c = p, *b = block;
+    if (b && c >= b && c < b + len) return;
+    free(p);
+}
+
 void rmq_free(void *p) { free(p); }
 
 char *cm_strdup(const char *s) { return s ? cm_strndup(s, strlen(s)) : NULL; }

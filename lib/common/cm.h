@@ -24,6 +24,9 @@ void *cm_realloc(void *p, size_t n);
 char *cm_strdup(const char *s);
 char *cm_strndup(const char *s, size_t n);
 void cm_free(void *p);
+/* Frees p unless it points into [block, block + len): a text kept inside its owner's own
+ * allocation is freed with the owner. */
+void cm_free_outside(void *p, const void *block, size_t len);
 /* Copies src (NULL = "") into dst[size], cut to fit and always NUL-terminated (size > 0):
  * what snprintf(dst, size, "%s", src) does, without the formatting machinery. */
 void cm_strcpy_cut(char *dst, size_t size, const char *src);

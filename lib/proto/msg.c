@@ -15,9 +15,7 @@ rmq_msg_t *rmq_msg_new(const char *topic) {
 }
 
 void proto_msg_free_text(rmq_msg_t *m, void *text) {
-    const char *t = text, *own = (const char *)(m + 1);
-    if (t >= own && t < own + m->inline_len) return;
-    cm_free(text);
+    cm_free_outside(text, m + 1, m->inline_len);
 }
 
 rmq_msg_t *rmq_msg_dup(const rmq_msg_t *src) {

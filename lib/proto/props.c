@@ -1,13 +1,9 @@
 /* Message properties: "name\1value\2name\1value" (message.md §3). */
 #include "proto.h"
 
-/* Whether s was allocated by itself (not in the pooled block), so it is freed alone. */
-static bool own_alloc(const proto_props_t *p, const char *s) {
-    return !p->pool || s < p->pool || s >= p->pool + p->pool_len;
-}
-
+/* A text allocated by itself, not in the pooled block, is freed alone. */
 static void free_text(const proto_props_t *p, char *s) {
-    if (own_alloc(p, s)) cm_free(s);
+    cm_free_outside(s, p->pool, p->pool_len);
 }
 
 void proto_props_free(proto_props_t *p) {

@@ -148,3 +148,15 @@ Test(err, names_and_strings) {
     cr_assert_str_eq(rmq_err_str(RMQ_ERR_TOPIC_NOT_EXIST), "Topic does not exist");
     cr_assert_not_null(rmq_err_str((rmq_err_t)-999));
 }
+
+/* cm_free_outside frees what lies outside the block and leaves what lies inside (ASan and
+ * valgrind would report a wrong free or a leak). */
+Test(alloc, free_outside_only_frees_texts_of_their_own) {
+    char *block = cm_malloc(16);
+    cm_free_outside(block + 3, block, 16);
+    cm_free_outside(block + 15, block, 16);
+    cm_free_outside(cm_strdup("apart"), block, 16);
+    cm_free_outside(cm_strdup("no block"), NULL, 0);
+    cm_free_outside(NULL, block, 16);
+    cm_free(block);
+}
