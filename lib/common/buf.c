@@ -67,8 +67,8 @@ size_t cm_i64_text(int64_t v, char *dst) {
                                        10000000000000000000ull};
     /* Digits from the bit length (log10 2 ~ 1233/4096), corrected by one comparison. */
     unsigned bits = 64 - (unsigned)__builtin_clzll(u | 1);
-    size_t digits = (bits * 1233) >> 12;
-    digits += digits < 20 && u >= pow10[digits];
+    size_t digits = (bits * 1233) >> 12; /* at most 19 for 64 bits: pow10 has the entry */
+    digits += u >= pow10[digits] || u == 0; /* 0 has a digit too, shortcut above or not */
     size_t len = (v < 0) + digits;
     char *w = dst + len;
     *w = '\0';
