@@ -309,8 +309,10 @@ rmq_err_t net_conn_request(net_conn_t *c, proto_cmd_t *cmd, int64_t timeout_ms, 
  * before it sleeps: on a virtual machine a sleeping thread woken from another CPU costs
  * tens of microseconds, as much as the whole round trip to a broker on the same host.
  * Only while the connection's recent round trips are that short (a broker across a
- * network never qualifies), at most SPIN_NS per request, and by one thread per spare CPU at
- * a time, so that waiting never takes a CPU the threads that answer need. */
+ * network stops qualifying after its first few requests, which find no history yet), at
+ * most SPIN_NS per request, and by one thread per spare CPU at a time, so that waiting never
+ * takes a CPU the threads that answer need. The spinner count is process-wide on purpose:
+ * the CPUs it protects are shared by every loop of the process. */
 #define SPIN_NS 200000
 static atomic_int spinners;
 

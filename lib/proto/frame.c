@@ -9,16 +9,21 @@
 
 #define HDR_LEN_MASK 0xFFFFFFu
 
-/* LanguageCode names by ordinal: JSON headers carry the name. */
-static const char *const lang_names[] = {
-    "JAVA",  "CPP",  "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY",
-    "OTHER", "HTTP", "GO",     "PHP",    "OMS",    "RUST",   "NODE_JS",
+/* LanguageCode names by ordinal, with their lengths: JSON headers carry the name. */
+#define LANG(name)                                                                                 \
+    { name, sizeof name - 1 }
+static const struct lang {
+    const char *name;
+    uint8_t len;
+} langs[] = {
+    LANG("JAVA"),   LANG("CPP"),  LANG("DOTNET"), LANG("PYTHON"),  LANG("DELPHI"),
+    LANG("ERLANG"), LANG("RUBY"), LANG("OTHER"),  LANG("HTTP"),    LANG("GO"),
+    LANG("PHP"),    LANG("OMS"),  LANG("RUST"),   LANG("NODE_JS"),
 };
-#define LANG_COUNT ((int32_t)(sizeof lang_names / sizeof lang_names[0]))
-static const uint8_t lang_lens[LANG_COUNT] = {4, 3, 6, 6, 6, 6, 4, 5, 4, 2, 3, 3, 4, 7};
+#define LANG_COUNT ((int32_t)(sizeof langs / sizeof langs[0]))
 
 const char *proto_lang_name(int32_t code) {
-    return code >= 0 && code < LANG_COUNT ? lang_names[code] : "OTHER";
+    return code >= 0 && code < LANG_COUNT ? langs[code].name : "OTHER";
 }
 
 /* ================================================================ commands */
@@ -185,7 +190,7 @@ static bool json_int32(const proto_json_t *v, int32_t *out) {
 static bool json_language(const proto_json_t *v, int32_t *out) {
     if (v && v->type == PJ_STRING) {
         for (int32_t i = 0; i < LANG_COUNT; i++) {
-            if (strcmp(v->s, lang_names[i]) == 0) {
+            if (strcmp(v->s, langs[i].name) == 0) {
                 *out = i;
                 return true;
             }
@@ -433,7 +438,7 @@ static bool fast_language(lex_t *l, int32_t *out) {
     if (!lex_plain_str(l, &s, &n)) return false;
     *out = PROTO_LANG_OTHER;
     for (int32_t i = 0; i < LANG_COUNT; i++) {
-        if (lang_lens[i] == n && memcmp(s, lang_names[i], n) == 0) {
+        if (langs[i].len == n && memcmp(s, langs[i].name, n) == 0) {
             *out = i;
             break;
         }
@@ -608,8 +613,8 @@ static void json_header_encode(const proto_cmd_t *cmd, cm_buf_t *out) {
     PUT_LIT(w, ",\"language\":");
     if (cmd->language >= 0 && cmd->language < LANG_COUNT) {
         *w++ = '"';
-        memcpy(w, lang_names[cmd->language], lang_lens[cmd->language]);
-        w += lang_lens[cmd->language];
+        memcpy(w, langs[cmd->language].name, langs[cmd->language].len);
+        w += langs[cmd->language].len;
         *w++ = '"';
     } else {
         w = put_int(out, w, cmd->language);

@@ -180,10 +180,7 @@ static void hdr_put(proto_ext_t *ext, bool fresh, const hdr_field_t *f, const ch
         proto_ext_set(ext, f->key, val);
         return;
     }
-    char *v = proto_ext_alloc(ext, vlen + 1);
-    memcpy(v, val, vlen);
-    v[vlen] = '\0';
-    proto_ext_push(ext, (char *)f->key, f->klen, v, vlen);
+    proto_ext_push(ext, (char *)f->key, f->klen, proto_ext_text(ext, val, vlen), vlen);
 }
 
 static void hdr_put_int(proto_ext_t *ext, bool fresh, const hdr_field_t *f, int64_t v) {

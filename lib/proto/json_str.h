@@ -1,6 +1,7 @@
-/* lib/proto/json_str.h (private to lib/proto): the JSON string scanner and writer shared by
- * json.c and the frame header codec in frame.c. Strings are handled a word at a time where
- * the byte order allows it: most header texts need no escape at all. */
+/* lib/proto/json_str.h (private to lib/proto): the JSON string writer shared by json.c and
+ * the frame header codec in frame.c, and the byte classes frame.c scans strings with. Strings are
+ * handled a word at a time where the byte order allows it: most header texts need no escape at all.
+ */
 #ifndef RMQ_PROTO_JSON_STR_H
 #define RMQ_PROTO_JSON_STR_H
 

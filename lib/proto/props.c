@@ -43,10 +43,10 @@ void proto_props_copy(proto_props_t *dst, const proto_props_t *src) {
     dst->pool_len = total;
     char *w = dst->pool;
     for (size_t i = 0; i < src->count; i++) {
-        size_t n = strlen(src->names[i]) + 1, v = strlen(src->vals[i]) + 1;
-        dst->names[i] = memcpy(w, src->names[i], n);
-        dst->vals[i] = memcpy(w + n, src->vals[i], v);
-        w += n + v;
+        dst->names[i] = w;
+        w = stpcpy(w, src->names[i]) + 1;
+        dst->vals[i] = w;
+        w = stpcpy(w, src->vals[i]) + 1;
     }
     dst->count = src->count;
 }
@@ -78,11 +78,16 @@ static void put(proto_props_t *p, char *name, char *val) {
 }
 
 void proto_props_set(proto_props_t *p, const char *name, const char *val) {
+    ssize_t i = find_index(p, name);
+    if (val && i >= 0) {
+        free_text(p, p->vals[i]);
+        p->vals[i] = cm_strdup(val);
+        return;
+    }
     if (val) {
         put(p, cm_strdup(name), cm_strdup(val));
         return;
     }
-    ssize_t i = find_index(p, name);
     if (i < 0) return;
     free_text(p, p->names[i]);
     free_text(p, p->vals[i]);

@@ -104,12 +104,6 @@ static int64_t tags_code(const store_t *s, const proto_record_t *rec, const rec_
     return code;
 }
 
-int64_t store_tags_code(const store_t *s, const proto_record_t *rec) {
-    rec_keys_t k;
-    find_keys(rec, &k);
-    return tags_code(s, rec, &k);
-}
-
 rmq_err_t store_dispatch_to(store_t *s, const proto_record_t *rec, cq_t *q, bool recovering) {
     int32_t tx = rec->sys_flag & SYSFLAG_TX_MASK;
     rmq_err_t rc = RMQ_OK;

@@ -195,7 +195,6 @@ rmq_err_t store_dispatch(store_t *s, const proto_record_t *rec, bool recovering)
 /* store_dispatch to the record's queue q when the caller has it already (NULL: looked up). */
 rmq_err_t store_dispatch_to(store_t *s, const proto_record_t *rec, cq_t *q, bool recovering);
 cq_t *store_find_cq(store_t *s, const char *topic, size_t topic_len, int32_t qid, bool create);
-int64_t store_tags_code(const store_t *s, const proto_record_t *rec);
 
 /* flush.c */
 void *store_flush_main(void *arg);
