@@ -177,24 +177,17 @@ static size_t view_find(const prop_view_t *v, size_t n, const char *name, size_t
 static bool plain_split(const char *text, size_t len, prop_view_t *v, size_t *count) {
     if (!plain_ascii(text, len)) return false;
     size_t n = 0, pos = 0;
-    while (pos < len) {
-        const char *pair = text + pos;
-        const char *end = memchr(pair, PROTO_PROP_SEP, len - pos);
-        size_t pair_len = end ? (size_t)(end - pair) : len - pos;
-        pos += pair_len + (end ? 1 : 0);
-        if (pair_len == 0) continue;
-        const char *sep = memchr(pair, PROTO_NAME_SEP, pair_len);
-        if (!sep) return false;
-        size_t name_len = (size_t)(sep - pair), val_len = pair_len - name_len - 1;
-        if (special_name(pair, name_len)) return false;
-        if (name_len == 0 || val_len == 0) continue;
-        size_t i = view_find(v, n, pair, name_len);
+    proto_prop_pair_t pp;
+    while (proto_props_next(text, len, &pos, &pp)) {
+        if (!pp.val || special_name(pp.name, pp.name_len)) return false;
+        if (pp.name_len == 0 || pp.val_len == 0) continue;
+        size_t i = view_find(v, n, pp.name, pp.name_len);
         if (i == n) {
             if (n == PLAIN_PROPS) return false;
-            v[n++] = (prop_view_t){.name = pair, .name_len = name_len};
+            v[n++] = (prop_view_t){.name = pp.name, .name_len = pp.name_len};
         }
-        v[i].val = sep + 1;
-        v[i].val_len = val_len;
+        v[i].val = pp.val;
+        v[i].val_len = pp.val_len;
     }
     *count = n;
     return true;

@@ -148,26 +148,21 @@ rmq_err_t proto_props_parse(const char *text, size_t len, proto_props_t *out) {
     out->pool[len] = '\0';
     reserve_pairs(out, pairs);
     size_t pos = 0;
-    while (pos < len) {
-        char *pair = out->pool + pos;
-        char *end = memchr(pair, PROTO_PROP_SEP, len - pos);
-        size_t pair_len = end ? (size_t)(end - pair) : len - pos;
-        pos += pair_len + (end ? 1 : 0);
-        if (end) *end = '\0';
-        if (pair_len == 0) continue;
-        char *sep = memchr(pair, PROTO_NAME_SEP, pair_len);
-        if (!sep) {
+    proto_prop_pair_t pp;
+    while (proto_props_next(out->pool, len, &pos, &pp)) {
+        if (!pp.val) {
             proto_props_free(out);
             return RMQ_ERR_BAD_PROPERTIES;
         }
-        size_t name_len = (size_t)(sep - pair), val_len = pair_len - name_len - 1;
-        if (name_len == 0 || val_len == 0) continue; /* Java keeps only complete pairs */
-        if (memchr(pair, '\0', pair_len)) {
+        if (pp.name_len == 0 || pp.val_len == 0) continue; /* Java keeps only complete pairs */
+        if (memchr(pp.name, '\0', pp.name_len) || memchr(pp.val, '\0', pp.val_len)) {
             proto_props_free(out);
             return RMQ_ERR_BAD_PROPERTIES;
         }
-        *sep = '\0';
-        put(out, pair, sep + 1);
+        char *name = (char *)pp.name, *val = (char *)pp.val; /* in out->pool */
+        name[pp.name_len] = '\0';
+        val[pp.val_len] = '\0';
+        put(out, name, val);
     }
     return RMQ_OK;
 }
@@ -181,21 +176,35 @@ void proto_props_encode(const proto_props_t *p, cm_buf_t *out) {
     }
 }
 
+bool proto_props_next(const char *text, size_t len, size_t *pos, proto_prop_pair_t *out) {
+    while (*pos < len) {
+        const char *pair = text + *pos;
+        const char *end = memchr(pair, PROTO_PROP_SEP, len - *pos);
+        size_t pair_len = end ? (size_t)(end - pair) : len - *pos;
+        *pos += pair_len + (end ? 1 : 0);
+        if (pair_len == 0) continue;
+        const char *sep = memchr(pair, PROTO_NAME_SEP, pair_len);
+        out->name = pair;
+        out->name_len = sep ? (size_t)(sep - pair) : pair_len;
+        out->val = sep ? sep + 1 : NULL;
+        out->val_len = sep ? pair_len - out->name_len - 1 : 0;
+        return true;
+    }
+    return false;
+}
+
 bool proto_props_find(const char *text, size_t len, const char *name, const char **val,
                       size_t *val_len) {
     size_t name_len = strlen(name), pos = 0;
     bool found = false;
-    while (pos < len) {
-        const char *pair = text + pos;
-        const char *end = memchr(pair, PROTO_PROP_SEP, len - pos);
-        size_t pair_len = end ? (size_t)(end - pair) : len - pos;
-        pos += pair_len + (end ? 1 : 0);
-        if (pair_len > name_len && memcmp(pair, name, name_len) == 0 &&
-            pair[name_len] == PROTO_NAME_SEP && pair_len > name_len + 1) {
-            *val = pair + name_len + 1;
-            *val_len = pair_len - name_len - 1;
-            found = true; /* keep going: the last one wins */
-        }
+    proto_prop_pair_t pp;
+    while (proto_props_next(text, len, &pos, &pp)) {
+        if (!pp.val || pp.val_len == 0 || pp.name_len != name_len ||
+            memcmp(pp.name, name, name_len) != 0)
+            continue;
+        *val = pp.val;
+        *val_len = pp.val_len;
+        found = true; /* keep going: the last one wins */
     }
     return found;
 }

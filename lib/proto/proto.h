@@ -272,6 +272,15 @@ void proto_props_set(proto_props_t *p, const char *name, const char *val); /* NU
 rmq_err_t proto_props_parse(const char *text, size_t len, proto_props_t *out);
 /* Appends the encoded string (no trailing \2, as 4.9.1+ writers). */
 void proto_props_encode(const proto_props_t *p, cm_buf_t *out);
+/* One pair of an encoded properties string: the pair at *pos, and *pos moved past it;
+ * false at the end. Empty pairs (two \2 in a row) are skipped. A pair without \1 has
+ * val NULL and the whole pair as its name; name or value may be empty. Zero-copy: the
+ * pointers are into text. */
+typedef struct proto_prop_pair {
+    const char *name, *val;
+    size_t name_len, val_len;
+} proto_prop_pair_t;
+bool proto_props_next(const char *text, size_t len, size_t *pos, proto_prop_pair_t *out);
 /* Zero-copy look-up in an encoded string: the last value of name, or false. */
 bool proto_props_find(const char *text, size_t len, const char *name, const char **val,
                       size_t *val_len);

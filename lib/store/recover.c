@@ -73,20 +73,15 @@ static void find_keys(const proto_record_t *rec, rec_keys_t *k) {
     } names[KEY_COUNT] = {NAME(PROP_TAGS), NAME(PROP_DELAY), NAME(PROP_UNIQ_KEY), NAME(PROP_KEYS)};
 #undef NAME
     memset(k, 0, sizeof *k);
-    const char *text = rec->props;
-    size_t len = (size_t)rec->props_len, pos = 0;
-    while (pos < len) {
-        const char *pair = text + pos;
-        const char *end = memchr(pair, PROTO_PROP_SEP, len - pos);
-        size_t pair_len = end ? (size_t)(end - pair) : len - pos;
-        pos += pair_len + (end ? 1 : 0);
-        const char *sep = memchr(pair, PROTO_NAME_SEP, pair_len);
-        if (!sep || sep + 1 == pair + pair_len) continue; /* no value */
-        size_t name_len = (size_t)(sep - pair);
+    size_t pos = 0;
+    proto_prop_pair_t pp;
+    while (proto_props_next(rec->props, (size_t)rec->props_len, &pos, &pp)) {
+        if (!pp.val || pp.val_len == 0) continue; /* no value */
         for (int i = 0; i < KEY_COUNT; i++) {
-            if (names[i].len != name_len || memcmp(names[i].s, pair, name_len) != 0) continue;
-            k->val[i] = sep + 1;
-            k->len[i] = pair_len - name_len - 1;
+            if (names[i].len != pp.name_len || memcmp(names[i].s, pp.name, pp.name_len) != 0)
+                continue;
+            k->val[i] = pp.val;
+            k->len[i] = pp.val_len;
             break;
         }
     }

@@ -136,6 +136,34 @@ Test(props, utf8_checked_at_every_offset) {
     }
 }
 
+/* The pair iterator every reader of encoded properties uses: empty pairs skipped, a pair
+ * without \1 reported with no value, empty names and values kept for the caller to judge. */
+Test(props, next_walks_every_pair) {
+    const char s[] = "A\x01"
+                     "1\x02\x02"
+                     "B\x01\x02\x01"
+                     "v\x02novalue\x02"
+                     "C\x01"
+                     "3";
+    size_t pos = 0;
+    proto_prop_pair_t pp;
+    const char *want_names[] = {"A", "B", "", "novalue", "C"};
+    const char *want_vals[] = {"1", "", "v", NULL, "3"};
+    for (int i = 0; i < 5; i++) {
+        cr_assert(proto_props_next(s, sizeof s - 1, &pos, &pp), "pair %d", i);
+        cr_assert_eq(pp.name_len, strlen(want_names[i]), "pair %d", i);
+        cr_assert_eq(memcmp(pp.name, want_names[i], pp.name_len), 0, "pair %d", i);
+        if (!want_vals[i]) {
+            cr_assert_null(pp.val, "pair %d", i);
+            continue;
+        }
+        cr_assert_not_null(pp.val, "pair %d", i);
+        cr_assert_eq(pp.val_len, strlen(want_vals[i]), "pair %d", i);
+        cr_assert_eq(memcmp(pp.val, want_vals[i], pp.val_len), 0, "pair %d", i);
+    }
+    cr_assert_not(proto_props_next(s, sizeof s - 1, &pos, &pp));
+}
+
 /* Numbers in property values (TIMER_*, transaction offsets) as Java's Long.parseLong reads
  * them: a sign and 1-18 digits; anything else is refused, never half-read. */
 Test(props, parse_long_as_java_does) {
