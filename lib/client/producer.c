@@ -80,44 +80,18 @@ static const char *ensure_uniq(rmq_producer_t *p, rmq_msg_t *msg) {
 }
 
 /* msg's properties as sent: its own plus WAIT=true when absent (the Java default), last,
- * where setting it on a copy would put it — written straight out, no copy. The size
- * (without the NUL) first, so that the text can go where its owner wants it. */
-static size_t props_size(const proto_props_t *props, bool *add_wait) {
-    size_t n = props->count ? props->count * 2 - 1 : 0;
-    for (size_t i = 0; i < props->count; i++)
-        n += strlen(props->names[i]) + strlen(props->vals[i]);
-    *add_wait = !proto_props_get(props, PROP_WAIT);
-    if (*add_wait) n += (props->count ? 1 : 0) + strlen(PROP_WAIT) + 1 + strlen("true");
-    return n;
+ * where setting it on a copy would put it — written straight out, no copy. */
+static size_t props_size(const proto_props_t *props) {
+    return proto_props_encoded_len(props, PROP_WAIT, "true");
 }
 
-static char *put_str(char *dst, const char *s) {
-    size_t n = strlen(s);
-    memcpy(dst, s, n);
-    return dst + n;
-}
-
-/* Writes the props_size() bytes and a NUL at dst. */
-static void write_props(const proto_props_t *props, bool add_wait, char *dst) {
-    for (size_t i = 0; i < props->count; i++) {
-        if (i) *dst++ = PROTO_PROP_SEP;
-        dst = put_str(dst, props->names[i]);
-        *dst++ = PROTO_NAME_SEP;
-        dst = put_str(dst, props->vals[i]);
-    }
-    if (add_wait) {
-        if (props->count) *dst++ = PROTO_PROP_SEP;
-        dst = put_str(dst, PROP_WAIT);
-        *dst++ = PROTO_NAME_SEP;
-        dst = put_str(dst, "true");
-    }
-    *dst = '\0';
+static void write_props(const proto_props_t *props, char *dst) {
+    proto_props_write(props, PROP_WAIT, "true", dst);
 }
 
 static char *encode_props(const proto_props_t *props) {
-    bool add_wait;
-    char *text = cm_malloc(props_size(props, &add_wait) + 1);
-    write_props(props, add_wait, text);
+    char *text = cm_malloc(props_size(props) + 1);
+    write_props(props, text);
     return text;
 }
 
@@ -147,8 +121,8 @@ static rmq_err_t prepare(rmq_producer_t *p, rmq_msg_t *msg, outgoing_t *o, size_
     memset(o, 0, sizeof *o);
     cm_strcpy_cut(o->uniq, sizeof o->uniq, ensure_uniq(p, msg));
     o->flag = msg->flag;
-    bool compressed = compress_body(p, o, msg), add_wait;
-    size_t topic_len = strlen(msg->topic), props_len = props_size(&msg->props, &add_wait);
+    bool compressed = compress_body(p, o, msg);
+    size_t topic_len = strlen(msg->topic), props_len = props_size(&msg->props);
     size_t body_len = compressed ? 0 : msg->body_len;
     /* the body first: it stays aligned as the block */
     head = (head + 15) & ~(size_t)15;
@@ -162,7 +136,7 @@ static rmq_err_t prepare(rmq_producer_t *p, rmq_msg_t *msg, outgoing_t *o, size_
     o->topic = (char *)block + head + body_len;
     memcpy(o->topic, msg->topic, topic_len + 1);
     o->props = o->topic + topic_len + 1;
-    write_props(&msg->props, add_wait, o->props);
+    write_props(&msg->props, o->props);
     /* sendKernelImpl: TRAN_MSG that parses as true (Boolean.parseBoolean) marks a half. */
     const char *tran = proto_props_get(&msg->props, PROP_TRAN_MSG);
     if (tran && strcasecmp(tran, "true") == 0) o->sys_flag |= SYSFLAG_TX_PREPARED;

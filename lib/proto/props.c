@@ -167,13 +167,43 @@ rmq_err_t proto_props_parse(const char *text, size_t len, proto_props_t *out) {
     return RMQ_OK;
 }
 
-void proto_props_encode(const proto_props_t *p, cm_buf_t *out) {
-    for (size_t i = 0; i < p->count; i++) {
-        if (i) cm_buf_put8(out, PROTO_PROP_SEP);
-        cm_buf_append_str(out, p->names[i]);
-        cm_buf_put8(out, PROTO_NAME_SEP);
-        cm_buf_append_str(out, p->vals[i]);
+static bool adds_default(const proto_props_t *p, const char *dflt_name) {
+    return dflt_name && !proto_props_get(p, dflt_name);
+}
+
+size_t proto_props_encoded_len(const proto_props_t *p, const char *dflt_name,
+                               const char *dflt_val) {
+    size_t pairs = p->count, n = 0;
+    for (size_t i = 0; i < p->count; i++)
+        n += strlen(p->names[i]) + 1 + strlen(p->vals[i]);
+    if (adds_default(p, dflt_name)) {
+        pairs++;
+        n += strlen(dflt_name) + 1 + strlen(dflt_val);
     }
+    return n + (pairs ? pairs - 1 : 0);
+}
+
+static char *write_pair(char *dst, bool first, const char *name, const char *val) {
+    if (!first) *dst++ = PROTO_PROP_SEP;
+    dst = stpcpy(dst, name);
+    *dst++ = PROTO_NAME_SEP;
+    return stpcpy(dst, val);
+}
+
+char *proto_props_write(const proto_props_t *p, const char *dflt_name, const char *dflt_val,
+                        char *dst) {
+    *dst = '\0';
+    for (size_t i = 0; i < p->count; i++)
+        dst = write_pair(dst, i == 0, p->names[i], p->vals[i]);
+    if (adds_default(p, dflt_name)) dst = write_pair(dst, p->count == 0, dflt_name, dflt_val);
+    return dst;
+}
+
+void proto_props_encode(const proto_props_t *p, cm_buf_t *out) {
+    size_t n = proto_props_encoded_len(p, NULL, NULL);
+    cm_buf_reserve(out, n + 1);
+    proto_props_write(p, NULL, NULL, (char *)out->data + out->len);
+    out->len += n;
 }
 
 bool proto_props_next(const char *text, size_t len, size_t *pos, proto_prop_pair_t *out) {

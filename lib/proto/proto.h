@@ -272,6 +272,12 @@ void proto_props_set(proto_props_t *p, const char *name, const char *val); /* NU
 rmq_err_t proto_props_parse(const char *text, size_t len, proto_props_t *out);
 /* Appends the encoded string (no trailing \2, as 4.9.1+ writers). */
 void proto_props_encode(const proto_props_t *p, cm_buf_t *out);
+/* The same written into caller memory: proto_props_encoded_len bytes and a NUL at dst, with
+ * the pair dflt_name=dflt_val last when p lacks dflt_name (the producer's WAIT=true; NULL:
+ * none). Returns the end (the NUL). */
+size_t proto_props_encoded_len(const proto_props_t *p, const char *dflt_name, const char *dflt_val);
+char *proto_props_write(const proto_props_t *p, const char *dflt_name, const char *dflt_val,
+                        char *dst);
 /* One pair of an encoded properties string: the pair at *pos, and *pos moved past it;
  * false at the end. Empty pairs (two \2 in a row) are skipped. A pair without \1 has
  * val NULL and the whole pair as its name; name or value may be empty. Zero-copy: the

@@ -164,6 +164,29 @@ Test(props, next_walks_every_pair) {
     cr_assert_not(proto_props_next(s, sizeof s - 1, &pos, &pp));
 }
 
+/* Written into caller memory with a default pair last when its name is absent (the
+ * producer's WAIT=true), the length told first matching what is written. */
+Test(props, write_with_a_default_pair) {
+    proto_props_t p = {0};
+    char out[64];
+    cr_assert_eq(proto_props_encoded_len(&p, "WAIT", "true"), 9);
+    cr_assert_eq(proto_props_write(&p, "WAIT", "true", out) - out, 9);
+    cr_assert_str_eq(out, "WAIT\x01true");
+    proto_props_set(&p, "TAGS", "A");
+    cr_assert_eq(proto_props_encoded_len(&p, "WAIT", "true"), 16);
+    cr_assert_eq(proto_props_write(&p, "WAIT", "true", out) - out, 16);
+    cr_assert_str_eq(out, "TAGS\x01"
+                          "A\x02WAIT\x01true");
+    proto_props_set(&p, "WAIT", "false");
+    cr_assert_eq(proto_props_encoded_len(&p, "WAIT", "true"), 17);
+    proto_props_write(&p, "WAIT", "true", out);
+    cr_assert_str_eq(out, "TAGS\x01"
+                          "A\x02WAIT\x01"
+                          "false");
+    cr_assert_eq(proto_props_encoded_len(&p, NULL, NULL), 17);
+    proto_props_free(&p);
+}
+
 /* Numbers in property values (TIMER_*, transaction offsets) as Java's Long.parseLong reads
  * them: a sign and 1-18 digits; anything else is refused, never half-read. */
 Test(props, parse_long_as_java_does) {
