@@ -177,6 +177,8 @@ bool broker_sched_build_delivery(broker_t *b, const proto_record_t *in, cm_buf_t
 
 typedef struct broker_timer broker_timer_t;
 
+/* Whether name (len bytes) is one of the keys broker_timer_deliver_ms reads. */
+bool broker_timer_key(const char *name, size_t len);
 /* The deliver time a send's properties ask for (TIMER_DELAY_SEC, TIMER_DELAY_MS,
  * TIMER_DELIVER_MS, __STARTDELIVERTIME, first found): 0 when none or already due (a normal
  * message then), the wall ms otherwise; -1 with remark filled when it is not a number, past

@@ -132,20 +132,11 @@ static rmq_err_t stored_props(broker_t *b, const send_ctx_t *c, int32_t level, i
 #define PLAIN_PROPS 32
 
 /* Names that give a send more to do than a store: a transaction's half (is_half), a delay
- * level (delay_level) and the timer keys broker_timer_deliver_ms reads. */
+ * level (delay_level) and the timer keys (broker_timer_key). */
 static bool special_name(const char *name, size_t len) {
-#define NAME(s)                                                                                    \
-    { s, sizeof s - 1 }
-    static const struct {
-        const char *s;
-        size_t len;
-    } names[] = {NAME(PROP_TRAN_MSG),         NAME(PROP_DELAY),
-                 NAME(PROP_TIMER_DELAY_SEC),  NAME(PROP_TIMER_DELAY_MS),
-                 NAME(PROP_TIMER_DELIVER_MS), NAME(PROP_START_DELIVER_TIME)};
-#undef NAME
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (names[i].len == len && memcmp(names[i].s, name, len) == 0) return true;
-    return false;
+    return (len == strlen(PROP_TRAN_MSG) && memcmp(name, PROP_TRAN_MSG, len) == 0) ||
+           (len == strlen(PROP_DELAY) && memcmp(name, PROP_DELAY, len) == 0) ||
+           broker_timer_key(name, len);
 }
 
 /* No NUL and no byte above 0x7F: then the text is valid UTF-8 as proto_props_parse wants. */

@@ -46,15 +46,23 @@ struct broker_timer {
 
 /* ---------------------------------------------------------------- what a send asks for */
 
+/* The keys that make a send a timer message, with what their numbers count. */
+static const struct {
+    const char *name;
+    int64_t unit_ms; /* 0: absolute ms */
+} keys[] = {{PROP_TIMER_DELAY_SEC, 1000},
+            {PROP_TIMER_DELAY_MS, 1},
+            {PROP_TIMER_DELIVER_MS, 0},
+            {PROP_START_DELIVER_TIME, 0}};
+
+bool broker_timer_key(const char *name, size_t len) {
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        if (strlen(keys[k].name) == len && memcmp(keys[k].name, name, len) == 0) return true;
+    return false;
+}
+
 int64_t broker_timer_deliver_ms(broker_t *b, const char *props, size_t len, char *remark,
                                 size_t remark_size) {
-    static const struct {
-        const char *name;
-        int64_t unit_ms; /* 0: absolute ms */
-    } keys[] = {{PROP_TIMER_DELAY_SEC, 1000},
-                {PROP_TIMER_DELAY_MS, 1},
-                {PROP_TIMER_DELIVER_MS, 0},
-                {PROP_START_DELIVER_TIME, 0}};
     int64_t now = cm_now_ms();
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         const char *v;
