@@ -433,7 +433,9 @@ static rmq_err_t append_locked(store_t *s, const uint8_t *buf, size_t len, parse
     }
     s->write_pos += (int64_t)len;
     publish_written(s, now);
-    for (size_t i = 0; i < p->n && rc == RMQ_OK; i++) rc = store_dispatch(s, &p->v[i], false);
+    /* a batch's records share one topic and queue: q, found above */
+    for (size_t i = 0; i < p->n && rc == RMQ_OK; i++)
+        rc = store_dispatch_to(s, &p->v[i], q, false);
     if (rc != RMQ_OK) cm_error(s->lg, "dispatch of record at %lld failed: %s",
                                (long long)phys, rmq_err_name(rc));
     res->phys_offset = phys;
