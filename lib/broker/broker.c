@@ -177,6 +177,7 @@ static size_t send_take(broker_t *b, broker_req_t **batch, long *queued) {
 static void *send_main(void *arg) {
     broker_t *b = arg;
     broker_req_t *batch[SEND_BATCH_MAX];
+    send_scratch_t scratch = {CM_BUF_INIT, CM_BUF_INIT};
     pthread_mutex_lock(&b->send_mu);
     for (;;) {
         while (!b->send_head && !b->send_stop)
@@ -189,11 +190,12 @@ static void *send_main(void *arg) {
         size_t keep = 0;
         for (size_t i = 0; i < n; i++)
             if (send_still_wanted(b, batch[i], now, queued)) batch[keep++] = batch[i];
-        if (keep) broker_send_many(b, batch, keep);
+        if (keep) broker_send_many(b, batch, keep, &scratch);
         pthread_mutex_lock(&b->send_mu);
         b->send_active--;
     }
     pthread_mutex_unlock(&b->send_mu);
+    send_scratch_free(&scratch);
     return NULL;
 }
 
@@ -267,7 +269,7 @@ static void on_read_end(net_conn_t *conn, void *ud) {
         size_t n = 0;
         for (; list && n < SEND_BATCH_MAX; list = list->next)
             batch[n++] = list;
-        broker_send_many(b, batch, n);
+        broker_send_many(b, batch, n, &b->loop_scratch);
     }
 }
 
@@ -598,8 +600,7 @@ void rmq_broker_destroy(rmq_broker_t *b) {
     if (b->loop) net_loop_destroy(b->loop);
     store_close(b->store);
     req_list_free(b->req_local);
-    cm_buf_free(&b->loop_recs);
-    cm_buf_free(&b->loop_props);
+    send_scratch_free(&b->loop_scratch);
     req_list_free(atomic_load(&b->req_returned));
     pthread_mutex_destroy(&b->send_mu);
     pthread_cond_destroy(&b->send_cv);

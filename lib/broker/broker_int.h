@@ -217,9 +217,16 @@ void broker_props_java_order(const proto_props_t *p, size_t peak, cm_buf_t *out)
 /* ---------------------------------------------------------------- core processors */
 
 void broker_send_register(broker_t *b);     /* send.c: 10, 310, 320 */
-/* Runs n requests taken from the send queue in order (send thread): the single sends among
- * them are stored together (store_append_many), each answered as on its own. */
-void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n);
+/* The buffers a round of sends stamps its records and properties in, kept by the caller from
+ * round to round (each thread that runs rounds has its own); send_scratch_free at the end. */
+typedef struct send_scratch {
+    cm_buf_t recs, props;
+} send_scratch_t;
+void send_scratch_free(send_scratch_t *sc);
+/* Runs n requests taken from the send queue in order (the send thread, or the loop thread for
+ * a read's single sends): the single sends among them are stored together
+ * (store_append_many), each answered as on its own. */
+void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n, send_scratch_t *sc);
 /* True when req is a single send (10, 310) that broker_send_many may run on the loop thread:
  * it never blocks there under ASYNC_FLUSH. */
 bool broker_send_is_single(broker_t *b, const broker_req_t *req);
@@ -322,8 +329,7 @@ struct rmq_broker_s {
     _Atomic(broker_req_t *) req_returned;
     broker_req_t *req_local; /* loop thread only */
     atomic_int req_kept;     /* in both lists, about */
-    /* broker_send_many's buffers when it runs on the loop thread, kept between rounds */
-    cm_buf_t loop_recs, loop_props;
+    send_scratch_t loop_scratch; /* broker_send_many's buffers on the loop thread */
     bool started;
     atomic_bool ready; /* the processor table is complete: requests are dispatched */
     bool stopping;     /* loop thread only: no more processors or connection hooks */

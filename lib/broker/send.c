@@ -2,9 +2,9 @@
  * — check the request as RocketMQ's SendMessageProcessor does, build the stored record(s)
  * byte for byte as a 4.9.8 broker would (CLUSTER added, WAIT dropped, properties in Java's
  * HashMap order), append them and answer with the offset id, queue id and queue offset.
- * Runs on the send thread(s): store_append may wait for the disk under SYNC_FLUSH. */
+ * Runs on the send thread(s), where store_append may wait for the disk under SYNC_FLUSH, and
+ * with ASYNC_FLUSH on the loop thread for a read's single sends (broker_send_many). */
 #include "broker/broker_int.h"
-#include "net/net.h"
 
 #include <stdio.h>
 #include <strings.h>
@@ -429,10 +429,6 @@ typedef struct send_ready {
 
 /* Buffers one round of sends shares: the records wait in one buffer for the store, and
  * the properties of each are built in the same place, instead of two allocations each. */
-typedef struct send_scratch {
-    cm_buf_t recs, props;
-} send_scratch_t;
-
 static void send_finish(broker_t *b, send_ready_t *r, rmq_err_t st,
                         const store_put_result_t *res) {
     char id[64] = "";
@@ -541,48 +537,39 @@ bool broker_send_is_single(broker_t *b, const broker_req_t *req) {
 #define SEND_MANY_STACK 16
 /* Bytes a record takes besides its body, properties included, as a first guess. */
 #define RECORD_GUESS 256
-/* The loop thread's record buffer is kept between rounds up to this size. */
+/* A round's buffers are kept for the next round up to this size. */
 #define SCRATCH_KEEP (1024 * 1024)
 
-void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n) {
+void send_scratch_free(send_scratch_t *sc) {
+    cm_buf_free(&sc->recs);
+    cm_buf_free(&sc->props);
+}
+
+void broker_send_many(broker_t *b, broker_req_t **reqs, size_t n, send_scratch_t *sc) {
     send_ready_t stack_ready[SEND_MANY_STACK];
     store_put_req_t stack_puts[SEND_MANY_STACK];
     bool small = n <= SEND_MANY_STACK;
     send_ready_t *ready = small ? stack_ready : cm_malloc(n * sizeof *ready);
     store_put_req_t *puts = small ? stack_puts : cm_malloc(n * sizeof *puts);
-    /* On the loop thread the broker's buffers serve round after round (moved in and back);
-     * a send thread's round has its own. */
-    bool on_loop = b->loop && net_loop_on_thread(b->loop);
-    send_scratch_t sc = {CM_BUF_INIT, CM_BUF_INIT};
-    if (on_loop) {
-        sc = (send_scratch_t){b->loop_recs, b->loop_props};
-        b->loop_recs = b->loop_props = (cm_buf_t)CM_BUF_INIT;
-    }
     size_t guess = 0;
     for (size_t i = 0; i < n; i++)
         guess += reqs[i]->cmd.body_len + RECORD_GUESS;
-    cm_buf_reserve(&sc.recs, guess); /* one allocation for the round's records */
+    cm_buf_reserve(&sc->recs, guess); /* one allocation for the round's records */
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         broker_proc_fn *fn = b->procs[reqs[i]->cmd.code];
         if (fn == on_send) {
-            if (send_prepare(b, reqs[i], &sc, &ready[k])) k++;
+            if (send_prepare(b, reqs[i], sc, &ready[k])) k++;
             continue;
         }
         /* Anything else (a batch message, a processor registered over ours) runs in order
          * after the single sends before it are stored. */
-        store_ready(b, &sc, ready, puts, k);
+        store_ready(b, sc, ready, puts, k);
         k = 0;
         fn(b, reqs[i]);
     }
-    store_ready(b, &sc, ready, puts, k);
-    if (on_loop && sc.recs.cap <= SCRATCH_KEEP) {
-        b->loop_recs = sc.recs;
-        b->loop_props = sc.props;
-    } else {
-        cm_buf_free(&sc.recs);
-        cm_buf_free(&sc.props);
-    }
+    store_ready(b, sc, ready, puts, k);
+    if (sc->recs.cap > SCRATCH_KEEP || sc->props.cap > SCRATCH_KEEP) send_scratch_free(sc);
     if (!small) {
         cm_free(puts);
         cm_free(ready);
