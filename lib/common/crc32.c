@@ -175,20 +175,11 @@ cm_crc32_path_t cm_crc32_best_path(void) {
     return __builtin_cpu_supports("sse4.1") ? CM_CRC32_CLMUL : CM_CRC32_TABLES;
 }
 
-uint32_t cm_crc32_by(cm_crc32_path_t path, uint32_t crc, const void *p, size_t n) {
-    assert(path <= cm_crc32_best_path());
-    if (n >= 16 && path == CM_CRC32_CLMUL_AVX) return ~crc_clmul_avx(~crc, p, n);
-    if (n >= 16 && path == CM_CRC32_CLMUL) return ~crc_clmul(~crc, p, n);
-    return ~crc_tables(~crc, p, n);
-}
-
-/* The same choice as cm_crc32_best_path, inline: a few loads and tests per call. */
-uint32_t cm_crc32(uint32_t crc, const void *p, size_t n) {
-    if (n >= 16 && __builtin_cpu_supports("pclmul")) {
-        if (__builtin_cpu_supports("avx")) return ~crc_clmul_avx(~crc, p, n);
-        if (__builtin_cpu_supports("sse4.1")) return ~crc_clmul(~crc, p, n);
-    }
-    return ~crc_tables(~crc, p, n);
+/* The computation path names, for the inputs worth folding (16 bytes and more). */
+static uint32_t crc_by(cm_crc32_path_t path, uint32_t s, const uint8_t *p, size_t n) {
+    if (n >= 16 && path == CM_CRC32_CLMUL_AVX) return crc_clmul_avx(s, p, n);
+    if (n >= 16 && path == CM_CRC32_CLMUL) return crc_clmul(s, p, n);
+    return crc_tables(s, p, n);
 }
 
 #else
@@ -197,13 +188,18 @@ cm_crc32_path_t cm_crc32_best_path(void) {
     return CM_CRC32_TABLES;
 }
 
-uint32_t cm_crc32_by(cm_crc32_path_t path, uint32_t crc, const void *p, size_t n) {
-    assert(path == CM_CRC32_TABLES);
-    return ~crc_tables(~crc, p, n);
-}
-
-uint32_t cm_crc32(uint32_t crc, const void *p, size_t n) {
-    return ~crc_tables(~crc, p, n);
+static uint32_t crc_by(cm_crc32_path_t path, uint32_t s, const uint8_t *p, size_t n) {
+    (void)path;
+    return crc_tables(s, p, n);
 }
 
 #endif
+
+uint32_t cm_crc32_by(cm_crc32_path_t path, uint32_t crc, const void *p, size_t n) {
+    assert(path <= cm_crc32_best_path());
+    return ~crc_by(path, ~crc, p, n);
+}
+
+uint32_t cm_crc32(uint32_t crc, const void *p, size_t n) {
+    return ~crc_by(n >= 16 ? cm_crc32_best_path() : CM_CRC32_TABLES, ~crc, p, n);
+}
