@@ -134,8 +134,8 @@ static rmq_err_t stored_props(broker_t *b, const send_ctx_t *c, int32_t level, i
 /* Names that give a send more to do than a store: a transaction's half (is_half), a delay
  * level (delay_level) and the timer keys (broker_timer_key). */
 static bool special_name(const char *name, size_t len) {
-    return (len == strlen(PROP_TRAN_MSG) && memcmp(name, PROP_TRAN_MSG, len) == 0) ||
-           (len == strlen(PROP_DELAY) && memcmp(name, PROP_DELAY, len) == 0) ||
+    return (len == sizeof PROP_TRAN_MSG - 1 && memcmp(name, PROP_TRAN_MSG, len) == 0) ||
+           (len == sizeof PROP_DELAY - 1 && memcmp(name, PROP_DELAY, len) == 0) ||
            broker_timer_key(name, len);
 }
 

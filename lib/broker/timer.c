@@ -47,17 +47,19 @@ struct broker_timer {
 /* ---------------------------------------------------------------- what a send asks for */
 
 /* The keys that make a send a timer message, with what their numbers count. */
+#define KEY(name, unit_ms)                                                                         \
+    { name, sizeof name - 1, unit_ms }
 static const struct {
     const char *name;
+    size_t len;
     int64_t unit_ms; /* 0: absolute ms */
-} keys[] = {{PROP_TIMER_DELAY_SEC, 1000},
-            {PROP_TIMER_DELAY_MS, 1},
-            {PROP_TIMER_DELIVER_MS, 0},
-            {PROP_START_DELIVER_TIME, 0}};
+} keys[] = {KEY(PROP_TIMER_DELAY_SEC, 1000), KEY(PROP_TIMER_DELAY_MS, 1),
+            KEY(PROP_TIMER_DELIVER_MS, 0), KEY(PROP_START_DELIVER_TIME, 0)};
 
+/* Called for every property of every plain send: lengths compared first, no strlen. */
 bool broker_timer_key(const char *name, size_t len) {
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        if (strlen(keys[k].name) == len && memcmp(keys[k].name, name, len) == 0) return true;
+        if (keys[k].len == len && memcmp(keys[k].name, name, len) == 0) return true;
     return false;
 }
 

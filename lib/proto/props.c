@@ -62,19 +62,24 @@ const char *proto_props_get(const proto_props_t *p, const char *name) {
     return i < 0 ? NULL : p->vals[i];
 }
 
-/* Adds or replaces name with val, both kept as they are (copies or pool texts). */
-static void put(proto_props_t *p, char *name, char *val) {
-    ssize_t i = find_index(p, name);
-    if (i >= 0) {
-        free_text(p, name);
-        free_text(p, p->vals[i]);
-        p->vals[i] = val;
-        return;
-    }
+/* Adds name=val (a name p lacks), both kept as they are (copies or pool texts). */
+static void append(proto_props_t *p, char *name, char *val) {
     if (p->count == p->cap) reserve_pairs(p, p->cap ? p->cap * 2 : 8);
     p->names[p->count] = name;
     p->vals[p->count] = val;
     p->count++;
+}
+
+/* Adds or replaces name with val, both kept as they are (copies or pool texts). */
+static void put(proto_props_t *p, char *name, char *val) {
+    ssize_t i = find_index(p, name);
+    if (i < 0) {
+        append(p, name, val);
+        return;
+    }
+    free_text(p, name);
+    free_text(p, p->vals[i]);
+    p->vals[i] = val;
 }
 
 void proto_props_set(proto_props_t *p, const char *name, const char *val) {
@@ -85,7 +90,7 @@ void proto_props_set(proto_props_t *p, const char *name, const char *val) {
         return;
     }
     if (val) {
-        put(p, cm_strdup(name), cm_strdup(val));
+        append(p, cm_strdup(name), cm_strdup(val));
         return;
     }
     if (i < 0) return;
